@@ -1,0 +1,240 @@
+"""Command line: parse, build a RunConfig, call the runner, render. Nothing else lives here."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from cvbench import __version__
+from cvbench.config import ConfigError, RunConfig, parse_workers
+from cvbench.measure.affinity import (
+    PIN_MODES,
+    Placement,
+    PlacementError,
+    allowed_cpus,
+    check_cpus,
+    check_nice,
+    parse_cpu_list,
+)
+from cvbench.models import MODELS, ModelError, resolve_models
+from cvbench.report import export, tables
+from cvbench.report.summary import summarize_rows
+from cvbench.runner import Callbacks, RunResult, Runner
+from cvbench.work import Fault
+from cvbench.workloads import BUILTIN_NAMES, load_spec, resolve_workloads
+from cvbench.workloads.sources import read_inputs
+from cvbench.workloads.spec import WorkloadError
+
+# Wide enough for the tables when output goes to a file or a CI log (rich assumes 80 there).
+console = Console(width=None if sys.stdout.isatty() else 180)
+err_console = Console(stderr=True)
+
+
+class _Exports(Callbacks):
+    """Progress bar plus files rewritten atomically after every row."""
+
+    def __init__(self, cfg: RunConfig, progress: Progress | None) -> None:
+        self.cfg = cfg
+        self.progress = progress
+        self.task = progress.add_task("starting", total=None) if progress else None
+        self.done = 0
+
+    def cell(self, workload: str, model: str, workers: int, runs: int) -> None:
+        if self.progress is not None:
+            self.progress.update(self.task, description=f"{workload} · {model} · {workers}w")
+
+    def advance(self) -> None:
+        if self.progress is not None:
+            self.progress.advance(self.task)
+
+    def row(self, row: dict[str, Any], result: RunResult) -> None:
+        write_exports(self.cfg, result)
+
+
+def write_exports(cfg: RunConfig, result: RunResult) -> None:
+    summary = summarize_rows(result.rows)
+    if cfg.csv_path:
+        export.atomic_write(cfg.csv_path, export.csv_text(result.rows))
+    if cfg.json_path:
+        extra = {
+            "harness_overhead": result.overhead,
+            "prep_s": result.prep_s,
+            "interrupted": result.interrupted,
+        }
+        export.atomic_write(
+            cfg.json_path, export.json_text(result.rows, summary, result.env, result.items, extra)
+        )
+    if cfg.markdown_path:
+        export.atomic_write(cfg.markdown_path, export.markdown_text(summary, result.env))
+
+
+def _fail(message: str) -> None:
+    """One clear line, exit 2, before any work starts."""
+    raise click.UsageError(message)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="cvbench")
+def cli() -> None:
+    """Run the same OpenCV workload under every Python concurrency model and measure it."""
+
+
+@cli.command()
+@click.option("--workload", "-w", "workload", default="threshold,faces", show_default=True,
+              help=f"Comma list of {', '.join(BUILTIN_NAMES)}, all, or a .toml definition.")
+@click.option("--models", "-m", default="all", show_default=True,
+              help="Comma list of model names, or all (see `cvbench models`).")
+@click.option("--workers", default=None,
+              help="Worker counts to sweep, e.g. 1,2 or 1-4 [default: 1..allowed CPUs].")
+@click.option("--repeat", default=5, show_default=True, type=click.IntRange(1, 1000),
+              help="Measured repetitions per workload x model x workers.")
+@click.option("--warmup", default=1, show_default=True, type=click.IntRange(0, 100),
+              help="Unmeasured repetitions before them.")
+@click.option("--cpus", default=None, help="Restrict every thread and child to these CPUs, e.g. 0-1.")
+@click.option("--pin", type=click.Choice(PIN_MODES), default="none", show_default=True,
+              help="Pin worker i to one CPU of the set (compact: in order; spread: one per core).")
+@click.option("--nice", type=int, default=None, help="Nice value of the workers (-20..19).")
+@click.option("--cv-threads", default=1, show_default=True, type=click.IntRange(0, 256),
+              help="cv2.setNumThreads in every worker (0 and 1 both mean no OpenCV threads).")
+@click.option("--input", "input_path", default=None,
+              help="Your own images (a folder) or a video file instead of the built-in data.")
+@click.option("--quick", is_flag=True, help="Small sizes and 1 repetition: a smoke run.")
+@click.option("--preset", type=click.Choice(["default", "quick", "ch8"]), default=None,
+              help="Size preset; ch8 is the book's geometry (20x20 tiles of ~1577x1118).")
+@click.option("--fps", type=click.FloatRange(0.1, 10000), default=None,
+              help="Frame rate of the frames stream [default: from the workload, 30].")
+@click.option("--heartbeat-ms", type=click.FloatRange(0, 1000), default=1.0, show_default=True,
+              help="Heartbeat period for the responsiveness probe (0 turns it off).")
+@click.option("--out", "out_dir", default="results", show_default=True,
+              type=click.Path(file_okay=False), help="Folder for the default CSV/JSON files.")
+@click.option("--csv", "csv_path", type=click.Path(dir_okay=False), default=None,
+              help="CSV file [default: OUT/<timestamp>.csv].")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None,
+              help="JSON file with rows, summary, per-item records, environment [default: OUT/<timestamp>.json].")
+@click.option("--markdown", "markdown_path", type=click.Path(dir_okay=False), default=None,
+              help="Markdown summary for a CI job summary.")
+@click.option("--brief", is_flag=True, help="Only the throughput table.")
+@click.option("--inject-fault", default=None, hidden=True,
+              help="Testing: MODEL:ITEM:exit|kill makes that model's worker die at that item.")
+def run(**opts: Any) -> None:
+    """Run workloads under concurrency models; print tables; write CSV/JSON as rows complete."""
+    cfg = build_config(opts)
+    logging.getLogger("curio").setLevel(logging.CRITICAL)  # failures become rows, not logs
+    progress = Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        console=err_console, transient=True, disable=not err_console.is_terminal,
+    )
+    callbacks = _Exports(cfg, progress)
+    total = sum(
+        (cfg.warmup + cfg.repeat) * (len(cfg.workers) if m.sweeps_workers else 1)
+        for m in cfg.models
+    ) * len(cfg.workloads)
+    progress.update(callbacks.task, total=total)
+    with progress:
+        result = Runner(cfg, callbacks).run()
+    write_exports(cfg, result)
+    summary = summarize_rows(result.rows)
+    if summary:
+        tables.print_all(console, summary, detail=not opts["brief"])
+    for workload, o in result.overhead.items():
+        console.print(
+            f"harness overhead on {workload}: {o['overhead_pct']:+.2f} % "
+            f"(sequential model {o['sequential_s']:.3f} s vs bare loop {o['bare_loop_s']:.3f} s)"
+        )
+    written = [str(p) for p in (cfg.csv_path, cfg.json_path, cfg.markdown_path) if p]
+    console.print(f"results: {', '.join(written)}")
+    if result.interrupted:
+        err_console.print("interrupted: the rows completed so far are in the files above")
+        sys.exit(130)
+    failed = [r for r in result.rows if not r["ok"]]
+    if failed:
+        err_console.print(f"{len(failed)} row(s) failed: see the error column")
+        sys.exit(1)
+
+
+def build_config(opts: dict[str, Any]) -> RunConfig:
+    """Validate everything up front: bad input exits 2 before any work starts."""
+    try:
+        workloads = resolve_workloads(opts["workload"])
+        models = resolve_models(opts["models"])
+        allowed = allowed_cpus()
+        cpus = parse_cpu_list(opts["cpus"]) if opts["cpus"] else allowed
+        check_cpus(cpus)
+        if opts["nice"] is not None:
+            check_nice(opts["nice"])
+        workers = parse_workers(opts["workers"]) if opts["workers"] else list(
+            range(1, len(cpus) + 1)
+        )
+        if opts["input_path"]:
+            read_inputs(opts["input_path"])  # fail fast, naming the bad file
+        fault = fault_model = None
+        if opts["inject_fault"]:
+            fault_model, index, action = opts["inject_fault"].split(":")
+            fault = Fault(int(index), action)
+    except (WorkloadError, ModelError, PlacementError, ConfigError) as exc:
+        _fail(str(exc))
+    except ValueError:
+        _fail("--inject-fault: expected MODEL:ITEM:exit|kill")
+    preset = opts["preset"] or ("quick" if opts["quick"] else "default")
+    repeat, warmup = opts["repeat"], opts["warmup"]
+    if opts["quick"]:
+        src = click.get_current_context().get_parameter_source
+        if src("repeat").name == "DEFAULT":
+            repeat = 1
+        if src("warmup").name == "DEFAULT":
+            warmup = 0
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    out = Path(opts["out_dir"])
+    return RunConfig(
+        workloads=workloads,
+        models=models,
+        workers=workers,
+        placement=Placement(tuple(cpus), opts["pin"], opts["nice"]),
+        repeat=repeat,
+        warmup=warmup,
+        cv_threads=opts["cv_threads"],
+        preset=preset,
+        fps=opts["fps"],
+        input_path=opts["input_path"],
+        heartbeat_ms=opts["heartbeat_ms"],
+        csv_path=Path(opts["csv_path"]) if opts["csv_path"] else out / f"{stamp}.csv",
+        json_path=Path(opts["json_path"]) if opts["json_path"] else out / f"{stamp}.json",
+        markdown_path=Path(opts["markdown_path"]) if opts["markdown_path"] else None,
+        fault=fault,
+        fault_model=fault_model,
+        command=["cvbench", *sys.argv[1:]],
+    )
+
+
+@cli.command("models")
+def models_cmd() -> None:
+    """List the concurrency models."""
+    for name, cls in MODELS.items():
+        console.print(f"[bold]{name:18}[/] {cls.summary}")
+
+
+@cli.command("workloads")
+def workloads_cmd() -> None:
+    """List the built-in workloads and their sizes."""
+    for name in BUILTIN_NAMES:
+        spec = load_spec(name)
+        console.print(f"[bold]{name:13}[/] {spec.description}")
+        for preset, size in spec.sizes.items():
+            console.print(f"  {preset:8} {size}")
+
+
+def main() -> None:
+    os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
+    cli()
+
+
+if __name__ == "__main__":
+    main()

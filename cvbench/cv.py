@@ -1,0 +1,90 @@
+"""The OpenCV kernels every model runs, and the digests that prove they all did the same work.
+
+Kept free of any concurrency code so that a worker thread, a child process and the inline
+cooperative loop all call exactly the same functions with the same parameters.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+_local = threading.local()
+
+
+@dataclass(frozen=True)
+class ThresholdParams:
+    """Book example 5/6: Gaussian adaptive threshold, block 11, C 2."""
+
+    block: int = 11
+    c: int = 2
+
+
+@dataclass(frozen=True)
+class FaceParams:
+    """Book example 7: Haar frontal-face cascade shipped with OpenCV."""
+
+    scale_factor: float = 1.1
+    min_neighbors: int = 5
+    min_size: int = 30
+    cascade: str = "haarcascade_frontalface_default.xml"
+
+
+def set_cv_threads(n: int) -> None:
+    """Fix OpenCV's own thread pool size; its default (all cores) distorts every comparison."""
+    if getattr(_local, "cv_threads", None) != n or cv2.getNumThreads() != max(n, 1):
+        cv2.setNumThreads(n)
+        _local.cv_threads = n
+
+
+def threshold(bgr: np.ndarray, params: ThresholdParams = ThresholdParams()) -> np.ndarray:
+    """Gray conversion plus Gaussian adaptive threshold, as in the book's examples 5 and 6."""
+    gray = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY) if bgr.ndim == 3 else bgr
+    return cv2.adaptiveThreshold(
+        gray, 255, cv2.ADAPTIVE_THRESH_GAUSSIAN_C, cv2.THRESH_BINARY, params.block, params.c
+    )
+
+
+def load_cascade(name: str) -> cv2.CascadeClassifier:
+    """One classifier per thread: CascadeClassifier is not documented as thread-safe."""
+    cache = getattr(_local, "cascades", None)
+    if cache is None:
+        cache = _local.cascades = {}
+    clf = cache.get(name)
+    if clf is None:
+        path = cv2.data.haarcascades + name
+        clf = cv2.CascadeClassifier(path)
+        if clf.empty():
+            raise RuntimeError(f"cannot load Haar cascade {path}")
+        cache[name] = clf
+    return clf
+
+
+def detect_faces(bgr: np.ndarray, params: FaceParams = FaceParams()) -> np.ndarray:
+    """Face boxes (x, y, w, h) sorted so that the digest does not depend on detector order."""
+    gray = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY) if bgr.ndim == 3 else bgr
+    boxes = load_cascade(params.cascade).detectMultiScale(
+        gray, params.scale_factor, params.min_neighbors, minSize=(params.min_size,) * 2
+    )
+    boxes = np.asarray(boxes, dtype=np.int32).reshape(-1, 4)
+    return boxes[np.lexsort(boxes.T[::-1])] if len(boxes) else boxes
+
+
+def digest_array(arr: np.ndarray) -> str:
+    """Content digest of an array, shape and dtype included."""
+    h = hashlib.blake2b(digest_size=12)
+    h.update(f"{arr.shape}{arr.dtype}".encode())
+    h.update(np.ascontiguousarray(arr).data)
+    return h.hexdigest()
+
+
+def combine_digests(digests: list[str]) -> str:
+    """One digest for a whole run, over the item digests in item order."""
+    h = hashlib.blake2b(digest_size=12)
+    for d in digests:
+        h.update(d.encode())
+    return h.hexdigest()

@@ -1,0 +1,26 @@
+"""A Job: the items of one workload, the function that processes them, and when they arrive."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from cvbench.work import WorkFn
+
+
+@dataclass(frozen=True)
+class Job:
+    """Everything a model needs to run one workload; identical for every model."""
+
+    workload: str
+    fn: WorkFn
+    payloads: tuple[Any, ...]
+    arrivals_ns: tuple[int, ...] | None = None  # offsets from the timed start; None = batch
+    deadline_ns: int | None = None  # per-item latency budget (frames: one frame period)
+
+    @property
+    def items(self) -> int:
+        return len(self.payloads)
+
+    def arrival_ns(self, index: int) -> int:
+        return 0 if self.arrivals_ns is None else self.arrivals_ns[index]

@@ -1,0 +1,1 @@
+"""Probes: what the kernel and the frameworks say happened during a timed region."""

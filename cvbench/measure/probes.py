@@ -1,0 +1,183 @@
+"""The measurement session of one model run: start-up, timed region, kernel counters.
+
+A model calls, in order: place_*() once its workers exist (start-up ends), begin() right before
+the first item, end() right after the last. Kernel counters are deltas over [begin, end] for
+every thread of this process (getrusage(RUSAGE_SELF) also counts threads that exit) and every
+thread of every descendant process (/proc, sampled at both ends).
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import threading
+import time
+from dataclasses import dataclass, field
+
+import psutil
+
+from cvbench.measure import procfs
+from cvbench.measure.affinity import Placement
+from cvbench.measure.heartbeat import Heartbeat, ThreadHeartbeat
+
+
+@dataclass
+class RegionStats:
+    """Kernel-side cost of the timed region, summed over all threads and children."""
+
+    cpu_user_s: float = 0.0
+    cpu_sys_s: float = 0.0
+    ctx_voluntary: int | None = None
+    ctx_involuntary: int | None = None
+    migrations: int | None = None
+    runqueue_wait_s: float | None = None
+    max_rss_mb: float = 0.0
+    children: int = 0
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _Snapshot:
+    rusage: resource.struct_rusage
+    own: dict[int, procfs.TaskCounters]
+    kids: dict[int, dict[int, procfs.TaskCounters]]
+    kid_cpu: dict[int, tuple[float, float]]
+
+
+def _children() -> list[psutil.Process]:
+    try:
+        return psutil.Process().children(recursive=True)
+    except psutil.Error:
+        return []
+
+
+def _snapshot(procfs_ok: bool) -> _Snapshot:
+    kids, kid_cpu = {}, {}
+    for child in _children():
+        try:
+            times = child.cpu_times()
+        except psutil.Error:
+            continue
+        kid_cpu[child.pid] = (times.user, times.system)
+        kids[child.pid] = procfs.read_process(child.pid) if procfs_ok else {}
+    own = procfs.read_process(os.getpid()) if procfs_ok else {}
+    return _Snapshot(resource.getrusage(resource.RUSAGE_SELF), own, kids, kid_cpu)
+
+
+def _sum_delta(
+    after: dict[int, procfs.TaskCounters], before: dict[int, procfs.TaskCounters]
+) -> procfs.TaskCounters:
+    total = procfs.TaskCounters()
+    for tid, now in after.items():
+        total = total + (now - before.get(tid, procfs.TaskCounters()))
+    return total
+
+
+class Probes:
+    """Created by the runner for each repetition; driven by the model."""
+
+    def __init__(self, placement: Placement, heartbeat_period_ns: int = 1_000_000) -> None:
+        self.placement = placement
+        self.heartbeat = Heartbeat(heartbeat_period_ns)
+        self.procfs_reason = procfs.available()
+        self.user_switches: int | None = None  # set by cooperative models
+        self.entered_ns = time.perf_counter_ns()
+        self.begun_ns = 0
+        self.ended_ns = 0
+        self.worker_tids: list[list[int]] = []
+        self._worker_of: dict[int, int] = {}
+        self._before: _Snapshot | None = None
+        self._after: _Snapshot | None = None
+        self._hb_thread: ThreadHeartbeat | None = None
+
+    # -- placement ---------------------------------------------------------------------------
+    def place_threads(self, tids: list[int]) -> None:
+        """Worker i is kernel thread tids[i] of this process."""
+        self._place([[t] for t in tids], tids)
+
+    def place_processes(self, pids: list[int]) -> None:
+        """Worker i is process pids[i], with all of its threads."""
+        self._place([procfs.tids(p) or [p] for p in pids], pids)
+
+    def _place(self, groups: list[list[int]], ids: list[int]) -> None:
+        self.worker_tids = groups
+        self._worker_of = {ident: i for i, ident in enumerate(ids)}
+        for i, group in enumerate(groups):
+            self.placement.apply_worker(i, group)
+
+    def worker_index(self, tid_or_pid: int) -> int:
+        return self._worker_of.get(tid_or_pid, -1)
+
+    # -- timed region ------------------------------------------------------------------------
+    def begin(self, thread_heartbeat: bool = False) -> None:
+        """Start of the timed region (end of start-up)."""
+        self._before = _snapshot(self.procfs_reason is None)
+        if thread_heartbeat:
+            self._hb_thread = ThreadHeartbeat(self.heartbeat)
+            self._hb_thread.start()
+        self.begun_ns = time.perf_counter_ns()
+
+    def end(self) -> None:
+        self.ended_ns = time.perf_counter_ns()
+        if self._hb_thread is not None:
+            self._hb_thread.stop()
+        self._after = _snapshot(self.procfs_reason is None)
+
+    @property
+    def startup_s(self) -> float:
+        return (self.begun_ns - self.entered_ns) / 1e9 if self.begun_ns else 0.0
+
+    @property
+    def wall_s(self) -> float:
+        return (self.ended_ns - self.begun_ns) / 1e9 if self.ended_ns else 0.0
+
+    def stats(self) -> RegionStats:
+        """Deltas over the timed region; columns that cannot be read stay None, with a note."""
+        b, a = self._before, self._after
+        out = RegionStats()
+        if b is None or a is None:
+            out.notes.append("timed region never completed")
+            return out
+        out.cpu_user_s = a.rusage.ru_utime - b.rusage.ru_utime
+        out.cpu_sys_s = a.rusage.ru_stime - b.rusage.ru_stime
+        vol = a.rusage.ru_nvcsw - b.rusage.ru_nvcsw
+        invol = a.rusage.ru_nivcsw - b.rusage.ru_nivcsw
+        rss_kb = [a.rusage.ru_maxrss]
+        for pid, (user, sys_) in a.kid_cpu.items():
+            u0, s0 = b.kid_cpu.get(pid, (0.0, 0.0))
+            out.cpu_user_s += user - u0
+            out.cpu_sys_s += sys_ - s0
+            rss_kb.append(_hwm_kb(pid))
+        out.children = len(a.kid_cpu)
+        lost = set(b.kid_cpu) - set(a.kid_cpu)
+        if lost:
+            out.notes.append(f"{len(lost)} child process(es) exited inside the region: not counted")
+        out.max_rss_mb = max(rss_kb) / 1024
+        if self.procfs_reason is not None:
+            out.notes.append(f"per-thread counters unavailable: {self.procfs_reason}")
+            out.ctx_voluntary, out.ctx_involuntary = vol, invol  # rusage still covers this process
+            return out
+        own = _sum_delta(a.own, b.own)
+        kids = procfs.TaskCounters()
+        for pid, threads in a.kids.items():
+            kids = kids + _sum_delta(threads, b.kids.get(pid, {}))
+        out.ctx_voluntary = vol + kids.voluntary
+        out.ctx_involuntary = invol + kids.involuntary
+        out.migrations = own.migrations + kids.migrations
+        out.runqueue_wait_s = (own.wait_ns + kids.wait_ns) / 1e9
+        return out
+
+
+def _hwm_kb(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def main_tid() -> int:
+    return threading.get_native_id()

@@ -1,0 +1,94 @@
+"""The one small interface every concurrency model implements.
+
+A model gets a Job (items, work function, arrival times), a worker count and the Probes. It
+starts its workers (start-up, untimed), tells the probes who the workers are, runs the items
+inside probes.begin()/end() with a heartbeat in its own scheduling domain, and returns one
+ItemRecord per item. Adding a model is one new file plus one line in models/__init__.py.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+
+from cvbench.job import Job
+from cvbench.measure.probes import Probes
+from cvbench.work import ItemResult
+
+
+@dataclass(frozen=True, slots=True)
+class ItemRecord:
+    """One processed item; all times are time.perf_counter_ns() (CLOCK_MONOTONIC)."""
+
+    index: int
+    worker: int
+    arrival_ns: int  # when the item became available (batch: the start of the region)
+    submitted_ns: int  # when the model handed it to a worker
+    started_ns: int
+    finished_ns: int
+    digest: str
+    detail: int
+
+    @classmethod
+    def of(cls, r: ItemResult, worker: int, arrival_ns: int, submitted_ns: int) -> ItemRecord:
+        return cls(
+            r.index, worker, arrival_ns, submitted_ns, r.started_ns, r.finished_ns, r.digest,
+            r.detail,
+        )
+
+
+class Model(ABC):
+    """A way of running the same items concurrently (or not)."""
+
+    name: str = ""
+    summary: str = ""
+    #: inline cooperative models run everything on one OS thread: one core at most
+    inline: bool = False
+    #: sequential has no workers to sweep: it runs once, at workers=1
+    sweeps_workers: bool = True
+
+    @abstractmethod
+    def run(self, job: Job, workers: int, probes: Probes) -> list[ItemRecord]:
+        """Process every item of job once; raise if the model itself failed."""
+
+
+def sleep_until(deadline_ns: int) -> None:
+    """Blocking wait for an arrival time (stream workloads)."""
+    delay = deadline_ns - time.perf_counter_ns()
+    if delay > 0:
+        time.sleep(delay / 1e9)
+
+
+def barrier_prepare(fn, barrier: threading.Barrier) -> int:  # noqa: ANN001 - WorkFn
+    """Run in each pool thread during start-up: the barrier makes every thread a distinct one."""
+    tid = fn.prepare()
+    barrier.wait(timeout=30)
+    return tid
+
+
+def prepare_and_identify(fn) -> tuple[int, int]:  # noqa: ANN001 - WorkFn
+    """Process-pool warm-up: set up the worker, then linger so that N calls hit N workers."""
+    import os
+
+    tid = fn.prepare()
+    time.sleep(0.05)
+    return os.getpid(), tid
+
+
+def run_pool(job: Job, probes: Probes, submit) -> list[ItemRecord]:  # noqa: ANN001
+    """The timed region of a pool model: submit at arrival, wait for all, map tids to workers.
+
+    Shared by the thread and process pools, whose only difference is the pool itself.
+    """
+    pending = []
+    probes.begin(thread_heartbeat=True)
+    t0 = probes.begun_ns
+    for i, payload in enumerate(job.payloads):
+        arrival = t0 + job.arrival_ns(i)
+        sleep_until(arrival)
+        pending.append((arrival, time.perf_counter_ns(), submit(job.fn, i, payload)))
+    results = [(a, s, f.result()) for a, s, f in pending]
+    probes.end()
+    return [ItemRecord.of(r, probes.worker_index(r.tid), a, s) for a, s, r in results]

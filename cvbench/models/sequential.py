@@ -1,0 +1,30 @@
+"""One item after another in the main thread: the baseline every speedup is measured against."""
+
+from __future__ import annotations
+
+import time
+
+from cvbench.job import Job
+from cvbench.measure.probes import Probes, main_tid
+from cvbench.models.base import ItemRecord, Model, sleep_until
+
+
+class Sequential(Model):
+    name = "sequential"
+    summary = "a plain for-loop in the main thread; the baseline"
+    sweeps_workers = False
+
+    def run(self, job: Job, workers: int, probes: Probes) -> list[ItemRecord]:
+        fn = job.fn
+        fn.prepare()
+        probes.place_threads([main_tid()])
+        records = []
+        probes.begin(thread_heartbeat=True)
+        t0 = probes.begun_ns
+        for i, payload in enumerate(job.payloads):
+            arrival = t0 + job.arrival_ns(i)
+            sleep_until(arrival)
+            submitted = time.perf_counter_ns()
+            records.append(ItemRecord.of(fn(i, payload), 0, arrival, submitted))
+        probes.end()
+        return records

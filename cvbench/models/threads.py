@@ -1,0 +1,25 @@
+"""A ThreadPoolExecutor: preemptive OS threads that share one GIL.
+
+OpenCV releases the GIL inside its calls, so threads can use every core for the cv2 part.
+"""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+from cvbench.job import Job
+from cvbench.measure.probes import Probes
+from cvbench.models.base import ItemRecord, Model, barrier_prepare, run_pool
+
+
+class Threads(Model):
+    name = "threads"
+    summary = "concurrent.futures.ThreadPoolExecutor; preemptive, GIL released inside cv2"
+
+    def run(self, job: Job, workers: int, probes: Probes) -> list[ItemRecord]:
+        with ThreadPoolExecutor(workers, thread_name_prefix="cvbench-worker") as pool:
+            barrier = threading.Barrier(workers)
+            warm = [pool.submit(barrier_prepare, job.fn, barrier) for _ in range(workers)]
+            probes.place_threads([f.result() for f in warm])
+            return run_pool(job, probes, pool.submit)

@@ -1,0 +1,100 @@
+"""One writer per format. Each rewrites its file atomically (temp file + os.replace) after every
+row, so an interrupted run leaves complete files with every finished row, never a torn one."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import tempfile
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from cvbench.results import ALL_COLUMNS, SCHEMA_VERSION, format_cell
+from cvbench.stats import Summary
+
+
+def atomic_write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", newline="") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def csv_text(rows: list[dict[str, Any]]) -> str:
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(ALL_COLUMNS)
+    for row in rows:
+        writer.writerow([format_cell(row.get(c)) for c in ALL_COLUMNS])
+    return buf.getvalue()
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, Summary):
+        return asdict(value)
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+def json_text(
+    rows: list[dict[str, Any]],
+    summary: list[dict[str, Any]],
+    env: dict[str, Any],
+    items: list[dict[str, Any]],
+    extra: dict[str, Any],
+) -> str:
+    doc = {
+        "schema_version": SCHEMA_VERSION,
+        "environment": env,
+        **extra,
+        "rows": rows,
+        "summary": _jsonable(summary),
+        "items": items,
+    }
+    return json.dumps(doc, indent=1, default=str)
+
+
+def _fmt(value: float | None, digits: int = 3) -> str:
+    return "" if value is None else f"{value:.{digits}g}"
+
+
+def markdown_text(summary: list[dict[str, Any]], env: dict[str, Any]) -> str:
+    """A compact table for a CI job summary (GitHub renders it)."""
+    lines = [
+        "## cvbench results",
+        "",
+        f"Python {env.get('python')}, OpenCV {env.get('opencv')}, {env.get('cpu_model')}, "
+        f"CPUs {env.get('allowed_cpus')}, kernel {env.get('kernel')}",
+        "",
+        "| workload | model | workers | wall s | items/s | speedup | ctx vol | ctx invol "
+        "| latency p99 ms | lag p99 ms | ok |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for s in summary:
+        m = s["metrics"]
+
+        def med(name: str, digits: int = 3, m: dict = m) -> str:
+            v = m.get(name)
+            return "" if v is None else _fmt(v.median, digits) + (" ⚠" if v.unstable else "")
+
+        lines.append(
+            f"| {s['workload']} | {s['model']} | {s['workers']} | {med('wall_s')} "
+            f"| {med('throughput_per_s', 4)} | {med('speedup')} | {med('ctx_voluntary', 4)} "
+            f"| {med('ctx_involuntary', 4)} | {med('latency_p99_ms')} | {med('lag_p99_ms')} "
+            f"| {'✅' if s['ok'] else '❌ ' + '; '.join(s['errors'])} |"
+        )
+    lines += ["", "⚠ = unstable (std ≥ 10 % of the mean, or min/max ≥ 50 % from it)", ""]
+    return "\n".join(lines)

@@ -1,0 +1,58 @@
+"""Group repetition rows into one summary per workload x model x workers."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from cvbench.stats import Summary, bootstrap_ci, summarize
+
+SUMMARY_METRICS = (
+    "wall_s", "startup_s", "throughput_per_s", "speedup", "cpu_user_s", "cpu_sys_s",
+    "ctx_voluntary", "ctx_involuntary", "user_switches", "migrations", "runqueue_wait_s",
+    "latency_p50_ms", "latency_p90_ms", "latency_p99_ms", "latency_p999_ms", "latency_max_ms",
+    "queue_p50_ms", "service_p50_ms", "lag_p50_ms", "lag_p99_ms", "lag_max_ms",
+    "deadline_misses", "max_rss_mb",
+)
+
+
+def group_key(row: dict[str, Any]) -> tuple[str, str, int]:
+    return (str(row["workload"]), str(row["model"]), int(row["workers"]))
+
+
+def summarize_rows(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One dict per group, in first-seen order: per-metric Summary, CI of throughput."""
+    groups: dict[tuple[str, str, int], list[dict[str, Any]]] = {}
+    for row in rows:
+        if row.get("predicted"):
+            continue
+        groups.setdefault(group_key(row), []).append(row)
+    out = []
+    for (workload, model, workers), members in groups.items():
+        ok = [r for r in members if r.get("ok")]
+        metrics: dict[str, Summary | None] = {
+            m: summarize([r.get(m) for r in ok]) for m in SUMMARY_METRICS
+        }
+        errors = sorted({str(r["error"]) for r in members if not r.get("ok") and r.get("error")})
+        out.append(
+            {
+                "workload": workload,
+                "model": model,
+                "workers": workers,
+                "repetitions": len(members),
+                "ok": len(ok) == len(members) and bool(ok),
+                "errors": errors,
+                "inline": bool(members[0].get("inline")),
+                "items": members[0].get("items"),
+                "metrics": metrics,
+                "throughput_ci": bootstrap_ci([r["throughput_per_s"] for r in ok])
+                if len(ok) > 1
+                else None,
+            }
+        )
+    return out
+
+
+def metric(summary: dict[str, Any], name: str) -> float | None:
+    s = summary["metrics"].get(name)
+    return None if s is None else s.median

@@ -1,0 +1,103 @@
+"""The results schema: one row per workload x model x workers x repetition.
+
+Column names are a contract with CI jobs and reports (DESIGN.md): add, never rename.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from cvbench.cv import combine_digests
+from cvbench.job import Job
+from cvbench.measure.latency import deadline_misses, item_latencies, percentiles_ms
+from cvbench.measure.probes import Probes
+
+SCHEMA_VERSION = 1
+
+COLUMNS = (
+    "workload", "model", "workers", "repetition", "items", "ok", "error",
+    "wall_s", "startup_s", "throughput_per_s", "speedup", "cpu_user_s", "cpu_sys_s",
+    "ctx_voluntary", "ctx_involuntary", "user_switches", "migrations", "runqueue_wait_s",
+    "latency_p50_ms", "latency_p90_ms", "latency_p99_ms", "latency_max_ms", "service_p50_ms",
+    "lag_p50_ms", "lag_p99_ms", "lag_max_ms", "max_rss_mb", "output_digest", "cpus", "nice",
+    "cv_threads", "predicted",
+    # added by later work; still stable once here
+    "latency_p999_ms", "queue_p50_ms", "queue_p99_ms", "service_p99_ms", "lag_p999_ms",
+    "heartbeats", "deadline_misses", "faces_found", "pin", "inline",
+)
+META_COLUMNS = (
+    "python", "opencv", "kernel", "cpu_model", "host_cores", "cvbench_version", "timestamp",
+    "schema_version",
+)
+ALL_COLUMNS = COLUMNS + META_COLUMNS
+
+
+def blank_row(**fields: Any) -> dict[str, Any]:
+    row: dict[str, Any] = dict.fromkeys(COLUMNS)
+    row.update(fields)
+    return row
+
+
+def measured_row(
+    base: dict[str, Any], job: Job, records: Sequence, probes: Probes
+) -> dict[str, Any]:
+    """Everything that one repetition measured, from the probes and the item records."""
+    row = blank_row(**base)
+    stats = probes.stats()
+    wall = probes.wall_s
+    lat = item_latencies(records)
+    latency, service, queue = (
+        percentiles_ms(lat["latency"]),
+        percentiles_ms(lat["service"]),
+        percentiles_ms(lat["queue"]),
+    )
+    lags = percentiles_ms(probes.heartbeat.lags_ns)
+    faces = [r.detail for r in records if r.detail >= 0]
+    row.update(
+        items=len(records),
+        wall_s=wall,
+        startup_s=probes.startup_s,
+        throughput_per_s=len(records) / wall if wall > 0 else None,
+        cpu_user_s=stats.cpu_user_s,
+        cpu_sys_s=stats.cpu_sys_s,
+        ctx_voluntary=stats.ctx_voluntary,
+        ctx_involuntary=stats.ctx_involuntary,
+        user_switches=probes.user_switches,
+        migrations=stats.migrations,
+        runqueue_wait_s=stats.runqueue_wait_s,
+        latency_p50_ms=latency.get("p50"),
+        latency_p90_ms=latency.get("p90"),
+        latency_p99_ms=latency.get("p99"),
+        latency_p999_ms=latency.get("p999"),
+        latency_max_ms=latency.get("max"),
+        service_p50_ms=service.get("p50"),
+        service_p99_ms=service.get("p99"),
+        queue_p50_ms=queue.get("p50"),
+        queue_p99_ms=queue.get("p99"),
+        lag_p50_ms=lags.get("p50"),
+        lag_p99_ms=lags.get("p99"),
+        lag_p999_ms=lags.get("p999"),
+        lag_max_ms=lags.get("max"),
+        heartbeats=len(probes.heartbeat.lags_ns),
+        max_rss_mb=stats.max_rss_mb,
+        output_digest=combine_digests([r.digest for r in sorted(records, key=lambda r: r.index)]),
+        deadline_misses=deadline_misses(lat["latency"], job.deadline_ns),
+        faces_found=int(np.count_nonzero(faces)) if faces else None,
+    )
+    if stats.notes:
+        row["error"] = "; ".join(stats.notes)
+    return row
+
+
+def format_cell(value: Any) -> str:
+    """CSV cell: empty for missing, plain numbers, lowercase booleans."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return str(value)

@@ -1,0 +1,180 @@
+"""The sweep: workload x model x workers x repetition, with warm-up, digest checks and rows
+handed out as soon as each repetition completes (so nothing measured is lost)."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from cvbench.config import RunConfig
+from cvbench.job import Job
+from cvbench.measure import env as envmod
+from cvbench.measure.affinity import restrict_process
+from cvbench.measure.probes import Probes
+from cvbench.models import Model
+from cvbench.results import SCHEMA_VERSION, blank_row, measured_row
+from cvbench.workloads.sources import JobOptions, build_job
+
+
+@dataclass
+class RunResult:
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    items: list[dict[str, Any]] = field(default_factory=list)
+    env: dict[str, Any] = field(default_factory=dict)
+    overhead: dict[str, Any] = field(default_factory=dict)
+    prep_s: dict[str, float] = field(default_factory=dict)
+    interrupted: bool = False
+
+
+class Callbacks:
+    """Hooks for the CLI's progress bar and incremental exports; all optional."""
+
+    def cell(self, workload: str, model: str, workers: int, runs: int) -> None: ...
+    def advance(self) -> None: ...
+    def row(self, row: dict[str, Any], result: RunResult) -> None: ...
+
+
+class _MainThreadState:
+    """Affinity and nice of the main thread, restored after inline models changed them."""
+
+    def __init__(self) -> None:
+        self.cpus = os.sched_getaffinity(0)
+        self.nice = os.getpriority(os.PRIO_PROCESS, 0)
+
+    def restore(self) -> None:
+        os.sched_setaffinity(0, self.cpus)
+        try:
+            os.setpriority(os.PRIO_PROCESS, 0, self.nice)
+        except PermissionError:
+            pass  # an unprivileged process cannot lower its nice again; the row records it
+
+
+def run_once(model: Model, job: Job, workers: int, probes: Probes) -> tuple[list, str | None]:
+    """One repetition; a failure of the model becomes an error string, not an exception."""
+    state = _MainThreadState()
+    try:
+        records = model.run(job, workers, probes)
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as exc:  # noqa: BLE001 - any model failure is a failed row
+        text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        return [], f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    finally:
+        state.restore()
+    indices = sorted(r.index for r in records)
+    if indices != list(range(job.items)):
+        return records, f"model returned {len(records)} of {job.items} items"
+    return records, None
+
+
+def bare_loop_s(job: Job) -> float:
+    """The same kernel over the same items with no model and no probes: the overhead yardstick."""
+    fn = job.fn
+    fn.prepare()
+    t0 = time.perf_counter_ns()
+    for i, payload in enumerate(job.payloads):
+        fn(i, payload)
+    return (time.perf_counter_ns() - t0) / 1e9
+
+
+def _items_doc(base: dict[str, Any], records: list, probes: Probes) -> dict[str, Any]:
+    t0 = probes.begun_ns
+    return {
+        **{k: base[k] for k in ("workload", "model", "workers", "repetition")},
+        "fields": ["index", "worker", "arrival_us", "submitted_us", "started_us", "finished_us"],
+        "records": [
+            [r.index, r.worker, (r.arrival_ns - t0) // 1000, (r.submitted_ns - t0) // 1000,
+             (r.started_ns - t0) // 1000, (r.finished_ns - t0) // 1000]
+            for r in sorted(records, key=lambda r: r.index)
+        ],
+        "lags_us": [lag // 1000 for lag in probes.heartbeat.lags_ns],
+    }
+
+
+class Runner:
+    def __init__(self, config: RunConfig, callbacks: Callbacks | None = None) -> None:
+        self.config = config
+        self.cb = callbacks or Callbacks()
+        self.result = RunResult()
+
+    def run(self) -> RunResult:
+        cfg = self.config
+        self.result.env = envmod.collect(cfg.command)
+        self.result.env["procfs_unavailable"] = Probes(cfg.placement).procfs_reason
+        restrict_process(os.getpid(), list(cfg.placement.cpus))
+        try:
+            for spec in cfg.workloads:
+                t0 = time.perf_counter()
+                opts = JobOptions(cfg.preset, cfg.cv_threads, cfg.fps, cfg.input_path)
+                with build_job(spec, opts) as job:
+                    self.result.prep_s[spec.name] = time.perf_counter() - t0
+                    self._workload(job)
+        except KeyboardInterrupt:
+            self.result.interrupted = True
+        return self.result
+
+    def _workload(self, job: Job) -> None:
+        cfg = self.config
+        meta = envmod.meta_columns(self.result.env, SCHEMA_VERSION)
+        reference: str | None = None
+        seq_throughput: list[float] = []
+        seq_wall: list[float] = []
+        bare_wall: list[float] = []
+        for model in cfg.models:
+            model_job = job
+            if cfg.fault is not None and cfg.fault_model == model.name:
+                model_job = dataclasses.replace(job, fn=dataclasses.replace(job.fn, fault=cfg.fault))
+            for workers in cfg.workers if model.sweeps_workers else [1]:
+                self.cb.cell(job.workload, model.name, workers, cfg.warmup + cfg.repeat)
+                for rep in range(-cfg.warmup, cfg.repeat):
+                    probes = Probes(cfg.placement, int(cfg.heartbeat_ms * 1e6))
+                    records, error = run_once(model, model_job, workers, probes)
+                    self.cb.advance()
+                    if rep < 0 and error is None:
+                        continue  # warm-up: measured, discarded
+                    base = dict(
+                        workload=job.workload, model=model.name, workers=workers,
+                        repetition=max(rep, 0), ok=error is None, error=error,
+                        cpus=" ".join(map(str, cfg.placement.cpus)), nice=cfg.placement.nice,
+                        cv_threads=cfg.cv_threads, predicted=False, pin=cfg.placement.pin,
+                        inline=model.inline, **meta,
+                    )
+                    if error is not None:
+                        row = blank_row(**base, items=job.items)
+                    else:
+                        row = measured_row(base, job, records, probes)
+                        digest = row["output_digest"]
+                        if reference is None:
+                            reference = digest
+                        elif digest != reference:
+                            row["ok"] = False
+                            row["error"] = (
+                                f"output digest {digest} differs from the first model's {reference}"
+                            )
+                        if model.name == "sequential" and row["ok"]:
+                            seq_throughput.append(row["throughput_per_s"])
+                            seq_wall.append(row["wall_s"])
+                            if job.arrivals_ns is None:
+                                bare_wall.append(bare_loop_s(job))
+                        if seq_throughput and row["throughput_per_s"]:
+                            row["speedup"] = row["throughput_per_s"] / statistics.median(
+                                seq_throughput
+                            )
+                        self.result.items.append(_items_doc(base, records, probes))
+                    self.result.rows.append(row)
+                    self.cb.row(row, self.result)
+                    if error is not None:
+                        break  # a broken model: one failed row, then on to the next cell
+        if bare_wall:
+            bare, seq = statistics.median(bare_wall), statistics.median(seq_wall)
+            self.result.overhead[job.workload] = {
+                "bare_loop_s": bare,
+                "sequential_s": seq,
+                "overhead_pct": 100 * (seq - bare) / bare,
+                "samples": len(bare_wall),
+            }

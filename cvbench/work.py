@@ -1,0 +1,99 @@
+"""The picklable work function every model calls, one item at a time.
+
+It times the item inside the worker (perf_counter_ns is CLOCK_MONOTONIC on Linux, so stamps
+from threads and child processes share one clock) and returns a digest instead of pixels, so
+that no model pays to ship results back.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+import cv2
+
+from cvbench import cv
+
+
+class ItemResult(NamedTuple):
+    """What a worker reports for one item."""
+
+    index: int
+    tid: int
+    started_ns: int
+    finished_ns: int
+    digest: str
+    detail: int  # faces found (-1 for threshold)
+
+
+@dataclass(frozen=True)
+class Fault:
+    """Deliberate worker death, for testing that a dying worker costs one row, not the run."""
+
+    index: int
+    action: str  # "exit" (os._exit) or "kill" (SIGKILL to itself)
+    parent_pid: int = field(default_factory=os.getpid)
+
+    def trigger(self, index: int) -> None:
+        if index != self.index or os.getpid() == self.parent_pid:
+            return  # never kill the benchmark process itself (inline models)
+        if self.action == "kill":
+            os.kill(os.getpid(), signal.SIGKILL)
+        os._exit(3)
+
+
+@dataclass(frozen=True)
+class WorkFn:
+    """Callable shipped to workers: the kernel, its parameters and the cv thread count."""
+
+    kernel: str  # "threshold" | "threshold-io" | "faces"
+    cv_threads: int = 1
+    threshold: cv.ThresholdParams = cv.ThresholdParams()
+    faces: cv.FaceParams = cv.FaceParams()
+    fault: Fault | None = None
+
+    def prepare(self) -> int:
+        """Per-worker set-up (cv thread count); returns the calling thread's kernel tid."""
+        cv.set_cv_threads(self.cv_threads)
+        if self.kernel == "faces":
+            cv.load_cascade(self.faces.cascade)  # load before timing, once per thread
+        return threading.get_native_id()
+
+    def __call__(self, index: int, payload: Any) -> ItemResult:
+        cv.set_cv_threads(self.cv_threads)
+        if self.fault is not None:
+            self.fault.trigger(index)
+        started = time.perf_counter_ns()
+        if self.kernel == "threshold":
+            out = cv.threshold(payload, self.threshold)
+            digest, detail = cv.digest_array(out), -1
+        elif self.kernel == "threshold-io":
+            src, dst = payload
+            img = cv2.imread(src)
+            if img is None:
+                raise OSError(f"cannot read image {src}")
+            out = cv.threshold(img, self.threshold)
+            if not cv2.imwrite(dst, out):
+                raise OSError(f"cannot write {dst}")
+            digest, detail = cv.digest_array(out), -1
+        elif self.kernel == "faces":
+            boxes = cv.detect_faces(payload, self.faces)
+            digest, detail = cv.digest_array(boxes), len(boxes)
+        else:
+            raise ValueError(f"unknown kernel {self.kernel!r}")
+        finished = time.perf_counter_ns()
+        return ItemResult(index, threading.get_native_id(), started, finished, digest, detail)
+
+
+def prepare_worker(fn: WorkFn) -> int:
+    """Module-level so that process pools can pickle it."""
+    return fn.prepare()
+
+
+def identify(_: object = None) -> tuple[int, int]:
+    """(pid, tid) of the worker that runs it; used while pools warm up."""
+    return os.getpid(), threading.get_native_id()
