@@ -15,6 +15,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from cvbench import __version__
 from cvbench.config import ConfigError, RunConfig, parse_workers
+from cvbench.kernel.commands import simulate_cmd, validate_cmd
 from cvbench.measure.affinity import (
     PIN_MODES,
     Placement,
@@ -229,6 +230,10 @@ def workloads_cmd() -> None:
         console.print(f"[bold]{name:13}[/] {spec.description}")
         for preset, size in spec.sizes.items():
             console.print(f"  {preset:8} {size}")
+
+
+cli.add_command(simulate_cmd, "simulate")
+cli.add_command(validate_cmd, "validate")
 
 
 def main() -> None:

@@ -282,8 +282,9 @@ class Simulator:
         seg_start = [0] * cores
         dgen = [0] * cores  # dispatch generation: invalidates burst-end events
         cgen = [0] * cores  # check generation: invalidates preemption checks
-        nrun = [0] * cores  # curr + queued, for placement
-        loadheap = [(0, c) for c in range(cores)]  # lazy min-heap of (nrun, cpu)
+        nrun = [0] * cores  # curr + queued: idle balancing pulls from the longest queue
+        wload = [0] * cores  # sum of their weights: placement picks the lightest queue
+        loadheap = [(0, c) for c in range(cores)]  # lazy min-heap of (wload, cpu)
         maxheap: list[tuple[int, int]] = []  # lazy min-heap of (-nrun, cpu) for nrun > 1
         idle = cores
         waits: list[int] = []
@@ -307,10 +308,12 @@ class Simulator:
             else:
                 push(heap, (t.arrival, next(seq), _WAKE, t, 0))
 
-        def set_load(c: int, d: int) -> None:
+        def set_load(c: int, d: int, w: int) -> None:
             n = nrun[c] + d
             nrun[c] = n
-            push(loadheap, (n, c))
+            x = wload[c] + w
+            wload[c] = x
+            push(loadheap, (x, c))
             if n > 1:
                 push(maxheap, (-n, c))
                 if len(maxheap) > 8 * cores + 64:  # compact the stale entries
@@ -318,19 +321,20 @@ class Simulator:
                     heapq.heapify(maxheap)
 
         def select_cpu(t: SimTask) -> int:
-            """Idle allowed core with the lowest id, else the least-loaded allowed queue."""
+            """Idle allowed core with the lowest id, else the allowed queue with the least
+            weight (Linux's load: sum of nice weights), lowest id on ties."""
             if t.allowed is None:
                 while True:
                     n, c = loadheap[0]
-                    if nrun[c] == n:
+                    if wload[c] == n:
                         return c
                     pop(loadheap)
                     if len(loadheap) > 8 * cores + 64:  # compact the stale entries
-                        loadheap[:] = [(nrun[x], x) for x in range(cores)]
+                        loadheap[:] = [(wload[x], x) for x in range(cores)]
                         heapq.heapify(loadheap)
             best, bn = -1, INF_NS
             for c in t.allowed_sorted:
-                n = nrun[c]
+                n = wload[c]
                 if n < bn:
                     best, bn = c, n
                     if n == 0:
@@ -394,7 +398,7 @@ class Simulator:
                     t.migrations += 1
                 t.cpu = c
             rqs[c].enqueue(t, now, flags)
-            set_load(c, 1)
+            set_load(c, 1, t.weight)
 
         def pull(c: int, now: int) -> SimTask | None:
             """Idle balancing: take a queued task allowed here from the busiest queue."""
@@ -415,7 +419,7 @@ class Simulator:
                         break
                 else:
                     return None
-            set_load(o, -1)
+            set_load(o, -1, -t.weight)
             migrate_in(t, c, now, MIGRATE)
             return rqs[c].pick_next(now)
 
@@ -446,7 +450,7 @@ class Simulator:
                 else:
                     return
             rqs[c].dequeue(t, now, MIGRATE)
-            set_load(c, -1)
+            set_load(c, -1, -t.weight)
             migrate_in(t, d, now, MIGRATE)
             idle -= 1
             run_on(d, rqs[d].pick_next(now), now)
@@ -503,14 +507,14 @@ class Simulator:
                         nxt = False
                 if not nxt:
                     rq.dequeue(t, now, SLEEP)
-                    set_load(c, -1)
+                    set_load(c, -1, -t.weight)
                     t.finish_ns = now
                     leave(c, t, now)
                     dispatch(c, now)
                 elif io:
                     t.remaining = burst
                     rq.dequeue(t, now, SLEEP)
-                    set_load(c, -1)
+                    set_load(c, -1, -t.weight)
                     t.nvcsw += 1
                     leave(c, t, now)
                     push(heap, (now + io, next(seq), _WAKE, t, 0))

@@ -139,9 +139,7 @@ def predict_processes(
     """
     n = trace.workers if workers is None else workers
     c = cores if cores is not None else len(os.sched_getaffinity(0))
-    res = simulate(
-        [], c, policy, pools=[pool_spec(trace, n)], ctx_switch_ns=ctx_switch_ns, hz=hz
-    )
+    res = simulate([], c, policy, pools=[pool_spec(trace, n)], ctx_switch_ns=ctx_switch_ns, hz=hz)
     makespan = res.makespan_ns / 1e9
     thr = len(trace.items) / makespan if makespan > 0 else math.inf
     return Prediction(trace.workload, n, c, len(trace.items), makespan, thr, policy, res)

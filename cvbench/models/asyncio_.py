@@ -2,7 +2,7 @@
 
 Inline, N tasks take items from an asyncio.Queue and yield (`await asyncio.sleep(0)`) between
 items: nothing can run while a cv2 call runs, which the heartbeat task shows as lag. The
-offload variants await loop.run_in_executor on a thread or (fork) process pool.
+offload variants await loop.run_in_executor on a thread or (forkserver) process pool.
 User-level switches are task steps, counted by wrapping every task's coroutine.
 """
 
@@ -129,6 +129,6 @@ class AsyncioThreads(Asyncio):
 
 class AsyncioProcesses(Asyncio):
     name = "asyncio+processes"
-    summary = "asyncio awaiting loop.run_in_executor(ProcessPoolExecutor, fork)"
+    summary = "asyncio awaiting loop.run_in_executor(ProcessPoolExecutor, forkserver)"
     inline = False
     offload = "processes"

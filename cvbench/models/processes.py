@@ -1,38 +1,52 @@
-"""A ProcessPoolExecutor (fork): one interpreter and one GIL per worker; items are pickled."""
+"""A ProcessPoolExecutor: one interpreter and one GIL per worker; items are pickled to them."""
 
 from __future__ import annotations
 
 import multiprocessing
+import os
+import queue
+import threading
 from concurrent.futures import ProcessPoolExecutor
-
-import psutil
 
 from cvbench.job import Job
 from cvbench.measure.probes import Probes
-from cvbench.models.base import ItemRecord, Model, prepare_and_identify, run_pool
-from cvbench.work import prepare_worker
+from cvbench.models.base import ItemRecord, Model, run_pool
+from cvbench.work import WorkFn, identify, prepare_worker
 
-# fork, stated rather than inherited: the default changes in Python 3.14, and fork keeps
-# start-up cheap; the workers only run cv2 code, never the parent's threads.
-CONTEXT = multiprocessing.get_context("fork")
+# forkserver, not fork: a parent that has run OpenCV holds its thread pool's locks, and a
+# forked child that touches cv2 can deadlock on them (seen here). The server is a clean
+# interpreter with cv2 preloaded, so workers still start in milliseconds.
+CONTEXT = multiprocessing.get_context("forkserver")
+CONTEXT.set_forkserver_preload(["cvbench.work"])
+
+
+def _init_worker(fn: WorkFn, barrier: threading.Barrier, pids: queue.Queue) -> None:
+    """Set up each worker, report its pid, and hold all until every one exists.
+
+    While the barrier holds, no task completes, so each warm-up submit spawns a new worker.
+    """
+    prepare_worker(fn)
+    pids.put(os.getpid())
+    barrier.wait(timeout=120)
 
 
 def start_process_pool(job: Job, workers: int) -> tuple[ProcessPoolExecutor, list[int]]:
-    """A warmed-up pool and its worker pids, in start order."""
-    before = {p.pid for p in psutil.Process().children()}
+    """A warmed-up pool and its worker pids (they are the forkserver's children, not ours)."""
+    barrier, pid_queue = CONTEXT.Barrier(workers), CONTEXT.Queue()
     pool = ProcessPoolExecutor(
-        workers, mp_context=CONTEXT, initializer=prepare_worker, initargs=(job.fn,)
+        workers, mp_context=CONTEXT, initializer=_init_worker,
+        initargs=(job.fn, barrier, pid_queue),
     )
-    warm = [pool.submit(prepare_and_identify, job.fn) for _ in range(workers)]
+    warm = [pool.submit(identify) for _ in range(workers)]
     for f in warm:
         f.result()
-    pids = sorted(p.pid for p in psutil.Process().children() if p.pid not in before)
+    pids = sorted(pid_queue.get(timeout=120) for _ in range(workers))
     return pool, pids
 
 
 class Processes(Model):
     name = "processes"
-    summary = "concurrent.futures.ProcessPoolExecutor (fork); arrays are pickled to workers"
+    summary = "concurrent.futures.ProcessPoolExecutor (forkserver); items pickled to workers"
 
     def run(self, job: Job, workers: int, probes: Probes) -> list[ItemRecord]:
         pool, pids = start_process_pool(job, workers)

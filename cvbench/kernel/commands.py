@@ -1,0 +1,460 @@
+"""Click commands ``simulate`` and ``validate`` (registered on the ``cvbench`` group by cli.py).
+
+Bad input is one line and exit code 2 (click.UsageError/BadParameter), never a traceback.
+``validate`` exits 0 when every predicted CPU share is within tolerance, 1 when one is not,
+3 when this machine cannot run it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from .policies import POLICIES
+from .sim import SimResult, TaskSpec, simulate
+from .trace import TraceError, load_trace, pool_spec
+
+_UNITS = {"ns": 1, "us": 1_000, "µs": 1_000, "ms": 1_000_000, "s": 1_000_000_000,
+          "m": 60_000_000_000, "min": 60_000_000_000}  # fmt: skip
+_DUR = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*([a-zµ]*)\s*$")
+
+
+def parse_duration(text: str, *, allow_inf: bool = False) -> float:
+    """'10ms', '2s', '750us', '0.5' (seconds), 'inf' -> nanoseconds (math.inf for 'inf')."""
+    t = text.strip().lower()
+    if t in ("inf", "infinite", "endless"):
+        if allow_inf:
+            return math.inf
+        raise ValueError(f"{text!r}: 'inf' is not allowed here")
+    m = _DUR.match(t)
+    if not m or m.group(2) not in ("", *_UNITS):
+        raise ValueError(f"{text!r} is not a duration (e.g. 10ms, 2s, 750us)")
+    return float(m.group(1)) * _UNITS[m.group(2) or "s"]
+
+
+def parse_cores(text: str) -> list[int]:
+    """'8' -> [8]; '64..1024' -> [64, 128, 256, 512, 1024] (doubling; the end is included)."""
+    t = text.strip()
+    try:
+        if ".." in t:
+            a_s, b_s = t.split("..", 1)
+            a, b = int(a_s), int(b_s)
+            if a <= 0 or b < a:
+                raise ValueError
+            out = []
+            n = a
+            while n < b:
+                out.append(n)
+                n *= 2
+            out.append(b)
+            return out
+        n = int(t)
+    except ValueError:
+        raise ValueError(
+            f"{text!r}: cores must be an integer > 0 or a range like 64..1024"
+        ) from None
+    if n <= 0:
+        raise ValueError(f"{text!r}: cores must be > 0")
+    return [n]
+
+
+def parse_cpu_list(text: str) -> frozenset[int]:
+    """'0-3,8' -> {0, 1, 2, 3, 8}."""
+    cpus: set[int] = set()
+    for part in text.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        lo, _, hi = part.partition("-")
+        try:
+            a, b = int(lo), int(hi or lo)
+        except ValueError:
+            raise ValueError(f"{text!r} is not a CPU list (e.g. 0-3,8)") from None
+        if a < 0 or b < a:
+            raise ValueError(f"{text!r} is not a CPU list (e.g. 0-3,8)")
+        cpus.update(range(a, b + 1))
+    if not cpus:
+        raise ValueError(f"{text!r} names no CPU")
+    return frozenset(cpus)
+
+
+def _param(fn: Any, value: str, name: str, **kw: Any) -> Any:
+    try:
+        return fn(value, **kw)
+    except ValueError as e:
+        raise click.BadParameter(str(e), param_hint=name) from None
+
+
+def _fmt_ms(ns: float | None) -> str:
+    return "-" if ns is None else f"{ns / 1e6:,.3f}"
+
+
+def fmt_time(ns: float | None) -> str:
+    """Compact human time: 750µs, 12.0ms, 2.50s."""
+    if ns is None:
+        return "-"
+    if ns < 1_000:
+        return f"{ns:.0f}ns"
+    if ns < 1_000_000:
+        return f"{ns / 1e3:.0f}µs"
+    if ns < 1_000_000_000:
+        return f"{ns / 1e6:.1f}ms"
+    return f"{ns / 1e9:.2f}s"
+
+
+def _summary_table(title: str, r: SimResult) -> Table:
+    tab = Table(title=title, show_header=False)
+    tab.add_column("stat")
+    tab.add_column("value", justify="right")
+    w = r.wait_percentiles_ns
+    for k, v in (
+        ("policy", ", ".join(f"{k}={v}" for k, v in r.policy.items() if k != "policy")),
+        ("cores / tasks / finished", f"{r.cores} / {len(r.tasks)} / {r.finished}"),
+        ("makespan", fmt_time(r.makespan_ns)),
+        ("utilization", f"{r.utilization:.1%}"),
+        ("run-queue wait p50 / p90 / p99 / max",
+         " / ".join(fmt_time(w[p]) for p in ("p50", "p90", "p99", "max"))),
+        ("switches vol / invol, migrations",
+         f"{sum(t.voluntary for t in r.tasks):,} / {sum(t.involuntary for t in r.tasks):,}, "
+         f"{sum(t.migrations for t in r.tasks):,}"),
+        ("events, events/s (simulator speed)", f"{r.events:,}, {r.events_per_s:,.0f}"),
+    ):  # fmt: skip
+        tab.add_row(k, v)
+    return tab
+
+
+def _sweep_table(title: str, results: list[SimResult]) -> Table:
+    base = results[0]
+    tab = Table(title=title)
+    for col in ("cores", "makespan", "speedup", "ideal", "effic.", "util", "wait p99",
+                "events/s"):  # fmt: skip
+        tab.add_column(col, justify="right")
+    for r in results:
+        sp = base.makespan_ns / r.makespan_ns if r.makespan_ns else 0.0
+        ideal = r.cores / base.cores
+        tab.add_row(
+            str(r.cores), fmt_time(r.makespan_ns), f"{sp:.2f}x", f"{ideal:.0f}x",
+            f"{sp / ideal:.0%}", f"{r.utilization:.0%}", fmt_time(r.wait_percentiles_ns["p99"]),
+            f"{r.events_per_s:,.0f}",
+        )  # fmt: skip
+    return tab
+
+
+def _task_table(r: SimResult, top: int) -> Table:
+    tab = Table(title=f"per task (first {min(top, len(r.tasks))} of {len(r.tasks)})")
+    for col in ("task", "nice", "cpu", "share", "turnaround", "wait", "vol", "invol",
+                "migr", "slices"):  # fmt: skip
+        tab.add_column(col, justify="left" if col == "task" else "right")
+    for t in r.tasks[:top]:
+        tab.add_row(
+            t.name, str(t.nice), fmt_time(t.cpu_ns), f"{t.cpu_share:.1%}",
+            fmt_time(t.turnaround_ns), fmt_time(t.wait_ns), str(t.voluntary),
+            str(t.involuntary), str(t.migrations), str(t.timeslices),
+        )  # fmt: skip
+    return tab
+
+
+def _write_json(path: str, payload: dict[str, Any]) -> None:
+    try:
+        Path(path).write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
+    except OSError as e:
+        raise click.UsageError(f"cannot write {path}: {e.strerror or e}") from None
+
+
+@click.command("simulate")
+@click.option("--trace", "trace_file", metavar="FILE", help="Replay a `cvbench run --trace` file "
+              "as a process pool (predicts the processes model).")  # fmt: skip
+@click.option("--workers", type=int, help="Pool size for --trace (default: the trace's).")
+@click.option("--tasks", type=int, default=4, show_default=True, help="Synthetic task count.")
+@click.option(
+    "--cores",
+    "cores_s",
+    default=None,
+    help="Cores: N, or a doubling sweep like 64..1024 (default: usable CPUs).",
+)
+@click.option(
+    "--burst",
+    "burst_s",
+    default="10ms",
+    show_default=True,
+    help="CPU burst per task: 10ms, 2s, or inf (needs --duration).",
+)
+@click.option("--bursts", type=int, default=1, show_default=True, help="Bursts per task.")
+@click.option(
+    "--io",
+    "io_s",
+    default="0",
+    show_default=True,
+    help="Blocking wait between bursts (0 = sched_yield).",
+)
+@click.option(
+    "--dist",
+    type=click.Choice(["fixed", "exp"]),
+    default="fixed",
+    show_default=True,
+    help="Burst/io lengths: fixed, or exponential around the given mean (--seed).",
+)
+@click.option(
+    "--nice",
+    "nice_s",
+    default="0",
+    show_default=True,
+    help="Comma list of nice values given to tasks in turn.",
+)
+@click.option(
+    "--affinity",
+    "affinity_s",
+    default=None,
+    help="CPU list for every task (0-3,8), or lists separated by '/' given in turn.",
+)
+@click.option(
+    "--policy",
+    type=click.Choice(POLICIES, case_sensitive=False),
+    default="eevdf",
+    show_default=True,
+)
+@click.option(
+    "--slice",
+    "slice_s",
+    default=None,
+    help="rr quantum / eevdf base slice / cfs min granularity (default: Linux's).",
+)
+@click.option("--hz", type=int, default=250, show_default=True, help="Timer tick frequency.")
+@click.option(
+    "--ctx-switch",
+    "cs_s",
+    default="0",
+    show_default=True,
+    help="Cost of one context switch (e.g. 2us).",
+)
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed for --dist exp.")
+@click.option("--duration", "duration_s", default=None, help="Stop the virtual clock (e.g. 5s).")
+@click.option("--top", type=int, default=20, show_default=True, help="Per-task rows to show.")
+@click.option("--json", "json_file", metavar="FILE", help="Write per-task and overall stats.")
+def simulate_cmd(
+    trace_file: str | None,
+    workers: int | None,
+    tasks: int,
+    cores_s: str | None,
+    burst_s: str,
+    bursts: int,
+    io_s: str,
+    dist: str,
+    nice_s: str,
+    affinity_s: str | None,
+    policy: str,
+    slice_s: str | None,
+    hz: int,
+    cs_s: str,
+    seed: int,
+    duration_s: str | None,
+    top: int,
+    json_file: str | None,
+) -> None:
+    """Simulate tasks on N cores under fifo, rr, cfs or eevdf (deterministic, virtual clock)."""
+    policy = policy.lower()
+    cores_list = (
+        _param(parse_cores, cores_s, "--cores")
+        if cores_s is not None
+        else [len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1]
+    )
+    if tasks <= 0:
+        raise click.BadParameter("must be > 0", param_hint="--tasks")
+    if bursts <= 0:
+        raise click.BadParameter("must be > 0", param_hint="--bursts")
+    if hz <= 0:
+        raise click.BadParameter("must be > 0", param_hint="--hz")
+    burst = _param(parse_duration, burst_s, "--burst", allow_inf=True)
+    io = _param(parse_duration, io_s, "--io")
+    cs = int(_param(parse_duration, cs_s, "--ctx-switch"))
+    slice_ns = None
+    if slice_s is not None:
+        slice_ns = int(_param(parse_duration, slice_s, "--slice"))
+        if slice_ns <= 0:
+            raise click.BadParameter("must be > 0", param_hint="--slice")
+    duration = None
+    if duration_s is not None:
+        duration = int(_param(parse_duration, duration_s, "--duration"))
+        if duration <= 0:
+            raise click.BadParameter("must be > 0", param_hint="--duration")
+    if math.isinf(burst) and duration is None:
+        raise click.UsageError("--burst inf runs forever: give --duration too")
+    try:
+        nices = [int(x) for x in nice_s.split(",") if x.strip()]
+    except ValueError:
+        raise click.BadParameter(f"{nice_s!r} is not a comma list of integers",
+                                 param_hint="--nice") from None  # fmt: skip
+    if not nices or any(not -20 <= n <= 19 for n in nices):
+        raise click.BadParameter("nice values must be in -20..19", param_hint="--nice")
+    masks: list[frozenset[int] | None] = [None]
+    if affinity_s:
+        masks = [_param(parse_cpu_list, m, "--affinity") for m in affinity_s.split("/")]
+        for m in masks:
+            if m is not None and min(m) >= min(cores_list):
+                raise click.BadParameter(
+                    f"{sorted(m)} names no core in 0..{min(cores_list) - 1}",
+                    param_hint="--affinity",
+                )
+
+    specs: list[TaskSpec] = []
+    pools = []
+    trace = None
+    if trace_file:
+        try:
+            trace = load_trace(trace_file)
+            pools = [pool_spec(trace, workers)]
+        except (TraceError, ValueError) as e:
+            raise click.UsageError(str(e)) from None
+    else:
+        rng = random.Random(seed)
+
+        def draw(mean: float) -> float:
+            if dist == "fixed" or mean == 0 or math.isinf(mean):
+                return mean
+            return max(1.0, rng.expovariate(1.0 / mean))
+
+        for i in range(tasks):
+            specs.append(
+                TaskSpec(
+                    bursts=[draw(burst) for _ in range(bursts)],
+                    ios=[draw(io) for _ in range(bursts - 1)],
+                    nice=nices[i % len(nices)],
+                    affinity=masks[i % len(masks)],
+                    name=f"t{i}",
+                )
+            )
+
+    console = Console()
+    results: list[tuple[str, SimResult]] = []
+    for n in cores_list:
+        try:
+            r = simulate(specs, n, policy, pools=pools, slice_ns=slice_ns, hz=hz,
+                         ctx_switch_ns=cs, duration_ns=duration)  # fmt: skip
+        except ValueError as e:
+            raise click.UsageError(str(e)) from None
+        results.append((f"{policy}@{n}", r))
+
+    what = (
+        f"trace {trace.workload} ({len(trace.items)} items, {pools[0].workers} workers)"
+        if trace
+        else f"{tasks} tasks"
+    )
+    title = f"simulate: {what}, policy {policy}"
+    if len(results) > 1:
+        console.print(_sweep_table(f"{title}: speedup vs {results[0][1].cores} cores",
+                                   [r for _, r in results]))  # fmt: skip
+    else:
+        console.print(_summary_table(title, results[0][1]))
+        console.print(_task_table(results[0][1], top))
+    if trace:
+        for _, r in results:
+            mk = r.makespan_ns / 1e9
+            thr = len(trace.items) / mk if mk else math.inf
+            console.print(
+                f"predicted processes model: {pools[0].workers} workers on {r.cores} cores: "
+                f"wall {mk:.4f} s, throughput {thr:,.1f} items/s (lower bound: no pool start-up)"
+            )
+    if json_file:
+        payload: dict[str, Any] = {
+            "command": "simulate",
+            "argv": sys.argv[1:],
+            "policy": policy,
+            "trace": trace_file,
+            "runs": [r.to_dict() for _, r in results],
+        }
+        _write_json(json_file, payload)
+
+
+@click.command("validate")
+@click.option(
+    "--seconds", type=float, default=3.0, show_default=True, help="Measured window per scenario."
+)
+@click.option(
+    "--tolerance",
+    type=float,
+    default=1.0,
+    show_default=True,
+    help="Allowed CPU-share error, in percentage points.",
+)
+@click.option("--cpu", type=int, default=None, help="Core to pin to (default: the last usable).")
+@click.option(
+    "--policy",
+    "policies",
+    type=click.Choice(["cfs", "eevdf"]),
+    multiple=True,
+    help="Policies to predict with (default: cfs and eevdf).",
+)
+@click.option("--json", "json_file", metavar="FILE", help="Write the report as JSON.")
+def validate_cmd(
+    seconds: float, tolerance: float, cpu: int | None, policies: tuple[str, ...],
+    json_file: str | None,
+) -> None:  # fmt: skip
+    """Check simulated CFS/EEVDF CPU shares against this Linux kernel (busy children, 1 core)."""
+    from .validate import ValidateError, run_validation
+
+    if seconds <= 0:
+        raise click.BadParameter("must be > 0", param_hint="--seconds")
+    if tolerance < 0:
+        raise click.BadParameter("must be >= 0", param_hint="--tolerance")
+    console = Console()
+    try:
+        rep = run_validation(seconds, tolerance, cpu=cpu, policies=policies or ("cfs", "eevdf"),
+                             progress=lambda m: console.print(f"[dim]{m}[/dim]"))  # fmt: skip
+    except ValidateError as e:
+        console.print(f"validate: cannot run here: {e}")
+        sys.exit(3)
+    except ValueError as e:
+        raise click.UsageError(str(e)) from None
+
+    tab = Table(
+        title=f"measured vs predicted, cpu {rep.cpu}, {rep.seconds:g} s, kernel {rep.kernel} "
+        f"({rep.kernel_policy}), HZ {rep.hz}, slice {_fmt_ms(rep.slice_ns)} ms"
+    )
+    tab.add_column("scenario")
+    tab.add_column("nice", justify="right")
+    tab.add_column("share %", justify="right")
+    for pol in rep.policies:
+        tab.add_column(f"{pol} %", justify="right")
+        tab.add_column("err pts", justify="right")
+    tab.add_column("slices", justify="right")
+    for pol in rep.policies:
+        tab.add_column(f"{pol} (err %)", justify="right")
+    tab.add_column("rq wait ms", justify="right")
+    for pol in rep.policies:
+        tab.add_column(f"{pol} (err %)", justify="right")
+
+    def pct(x: float | None) -> str:
+        return "-" if x is None else f"{x:+.0f}%"
+
+    for row in rep.rows:
+        cells = [row.scenario, str(row.nice), f"{row.measured_share:.2f}"]
+        for pol in rep.policies:
+            p = row.predicted[pol]
+            err = p["share_err_pts"] or 0.0
+            style = "green" if abs(err) <= rep.tolerance else "red"
+            cells += [f"{p['share']:.2f}", f"[{style}]{err:+.2f}[/{style}]"]
+        cells.append(str(row.measured_slices))
+        cells += [f"{row.predicted[p]['slices']} ({pct(row.predicted[p]['slices_err_pct'])})"
+                  for p in rep.policies]  # fmt: skip
+        cells.append(f"{row.measured_wait_ms:,.1f}")
+        cells += [f"{row.predicted[p]['wait_ms']:,.1f} ({pct(row.predicted[p]['wait_err_pct'])})"
+                  for p in rep.policies]  # fmt: skip
+        tab.add_row(*cells)
+    console.print(tab)
+    verdict = "within" if rep.ok else "OUTSIDE"
+    console.print(
+        f"worst share error {rep.worst_error:.2f} pts: {verdict} tolerance {rep.tolerance:g} pts"
+    )
+    if json_file:
+        _write_json(json_file, rep.to_dict())
+    sys.exit(0 if rep.ok else 1)
