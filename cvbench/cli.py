@@ -28,7 +28,7 @@ from cvbench.measure.affinity import (
 from cvbench.models import MODELS, ModelError, resolve_models
 from cvbench.report import export, tables
 from cvbench.report.summary import summarize_rows
-from cvbench.runner import Callbacks, RunResult, Runner
+from cvbench.runner import Callbacks, Runner, RunResult
 from cvbench.work import Fault
 from cvbench.workloads import BUILTIN_NAMES, load_spec, resolve_workloads
 from cvbench.workloads.sources import read_inputs
@@ -89,49 +89,132 @@ def cli() -> None:
 
 
 @cli.command()
-@click.option("--workload", "-w", "workload", default="threshold,faces", show_default=True,
-              help=f"Comma list of {', '.join(BUILTIN_NAMES)}, all, or a .toml definition.")
-@click.option("--models", "-m", default="all", show_default=True,
-              help="Comma list of model names, or all (see `cvbench models`).")
-@click.option("--workers", default=None,
-              help="Worker counts to sweep, e.g. 1,2 or 1-4 [default: 1..allowed CPUs].")
-@click.option("--repeat", default=5, show_default=True, type=click.IntRange(1, 1000),
-              help="Measured repetitions per workload x model x workers.")
-@click.option("--warmup", default=1, show_default=True, type=click.IntRange(0, 100),
-              help="Unmeasured repetitions before them.")
-@click.option("--cpus", default=None, help="Restrict every thread and child to these CPUs, e.g. 0-1.")
-@click.option("--pin", type=click.Choice(PIN_MODES), default="none", show_default=True,
-              help="Pin worker i to one CPU of the set (compact: in order; spread: one per core).")
+@click.option(
+    "--workload",
+    "-w",
+    "workload",
+    default="threshold,faces",
+    show_default=True,
+    help=f"Comma list of {', '.join(BUILTIN_NAMES)}, all, or a .toml definition.",
+)
+@click.option(
+    "--models",
+    "-m",
+    default="all",
+    show_default=True,
+    help="Comma list of model names, or all (see `cvbench models`).",
+)
+@click.option(
+    "--workers",
+    default=None,
+    help="Worker counts to sweep, e.g. 1,2 or 1-4 [default: 1..allowed CPUs].",
+)
+@click.option(
+    "--repeat",
+    default=5,
+    show_default=True,
+    type=click.IntRange(1, 1000),
+    help="Measured repetitions per workload x model x workers.",
+)
+@click.option(
+    "--warmup",
+    default=1,
+    show_default=True,
+    type=click.IntRange(0, 100),
+    help="Unmeasured repetitions before them.",
+)
+@click.option(
+    "--cpus", default=None, help="Restrict every thread and child to these CPUs, e.g. 0-1."
+)
+@click.option(
+    "--pin",
+    type=click.Choice(PIN_MODES),
+    default="none",
+    show_default=True,
+    help="Pin worker i to one CPU of the set (compact: in order; spread: one per core).",
+)
 @click.option("--nice", type=int, default=None, help="Nice value of the workers (-20..19).")
-@click.option("--cv-threads", default=1, show_default=True, type=click.IntRange(0, 256),
-              help="cv2.setNumThreads in every worker (0 and 1 both mean no OpenCV threads).")
-@click.option("--input", "input_path", default=None,
-              help="Your own images (a folder) or a video file instead of the built-in data.")
+@click.option(
+    "--cv-threads",
+    default=1,
+    show_default=True,
+    type=click.IntRange(0, 256),
+    help="cv2.setNumThreads in every worker (0 and 1 both mean no OpenCV threads).",
+)
+@click.option(
+    "--input",
+    "input_path",
+    default=None,
+    help="Your own images (a folder) or a video file instead of the built-in data.",
+)
 @click.option("--quick", is_flag=True, help="Small sizes and 1 repetition: a smoke run.")
-@click.option("--preset", type=click.Choice(["default", "quick", "ch8"]), default=None,
-              help="Size preset; ch8 is the book's geometry (20x20 tiles of ~1577x1118).")
-@click.option("--fps", type=click.FloatRange(0.1, 10000), default=None,
-              help="Frame rate of the frames stream [default: from the workload, 30].")
-@click.option("--heartbeat-ms", type=click.FloatRange(0, 1000), default=1.0, show_default=True,
-              help="Heartbeat period for the responsiveness probe (0 turns it off).")
-@click.option("--out", "out_dir", default="results", show_default=True,
-              type=click.Path(file_okay=False), help="Folder for the default CSV/JSON files.")
-@click.option("--csv", "csv_path", type=click.Path(dir_okay=False), default=None,
-              help="CSV file [default: OUT/<timestamp>.csv].")
-@click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None,
-              help="JSON file with rows, summary, per-item records, environment [default: OUT/<timestamp>.json].")
-@click.option("--markdown", "markdown_path", type=click.Path(dir_okay=False), default=None,
-              help="Markdown summary for a CI job summary.")
+@click.option(
+    "--preset",
+    type=click.Choice(["default", "quick", "ch8"]),
+    default=None,
+    help="Size preset; ch8 is the book's geometry (20x20 tiles of ~1577x1118).",
+)
+@click.option(
+    "--fps",
+    type=click.FloatRange(0.1, 10000),
+    default=None,
+    help="Frame rate of the frames stream [default: from the workload, 30].",
+)
+@click.option(
+    "--heartbeat-ms",
+    type=click.FloatRange(0, 1000),
+    default=1.0,
+    show_default=True,
+    help="Heartbeat period for the responsiveness probe (0 turns it off).",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    default="results",
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help="Folder for the default CSV/JSON files.",
+)
+@click.option(
+    "--csv",
+    "csv_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="CSV file [default: OUT/<timestamp>.csv].",
+)
+@click.option(
+    "--json",
+    "json_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="JSON: rows, summary, per-item records, environment [default: OUT/<timestamp>.json].",
+)
+@click.option(
+    "--markdown",
+    "markdown_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Markdown summary for a CI job summary.",
+)
 @click.option("--brief", is_flag=True, help="Only the throughput table.")
-@click.option("--inject-fault", default=None, hidden=True,
-              help="Testing: MODEL:ITEM:exit|kill makes that model's worker die at that item.")
+@click.option(
+    "--inject-fault",
+    default=None,
+    hidden=True,
+    help="Testing: MODEL:ITEM:exit|kill makes that model's worker die at that item.",
+)
 def run(**opts: Any) -> None:
     """Run workloads under concurrency models; print tables; write CSV/JSON as rows complete."""
     cfg = build_config(opts)
     logging.getLogger("curio").setLevel(logging.CRITICAL)  # failures become rows, not logs
     progress = Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        console=err_console, transient=True, disable=not err_console.is_terminal,
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err_console,
+        transient=True,
+        disable=not err_console.is_terminal,
     )
     callbacks = _Exports(cfg, progress)
     total = sum(
@@ -171,8 +254,8 @@ def build_config(opts: dict[str, Any]) -> RunConfig:
         check_cpus(cpus)
         if opts["nice"] is not None:
             check_nice(opts["nice"])
-        workers = parse_workers(opts["workers"]) if opts["workers"] else list(
-            range(1, len(cpus) + 1)
+        workers = (
+            parse_workers(opts["workers"]) if opts["workers"] else list(range(1, len(cpus) + 1))
         )
         if opts["input_path"]:
             read_inputs(opts["input_path"])  # fail fast, naming the bad file

@@ -3,11 +3,11 @@ handed out as soon as each repetition completes (so nothing measured is lost).""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import statistics
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -48,10 +48,9 @@ class _MainThreadState:
 
     def restore(self) -> None:
         os.sched_setaffinity(0, self.cpus)
-        try:
+        # an unprivileged process cannot lower its nice again; the row records the nice asked
+        with contextlib.suppress(PermissionError):
             os.setpriority(os.PRIO_PROCESS, 0, self.nice)
-        except PermissionError:
-            pass  # an unprivileged process cannot lower its nice again; the row records it
 
 
 def run_once(model: Model, job: Job, workers: int, probes: Probes) -> tuple[list, str | None]:
@@ -88,8 +87,14 @@ def _items_doc(base: dict[str, Any], records: list, probes: Probes) -> dict[str,
         **{k: base[k] for k in ("workload", "model", "workers", "repetition")},
         "fields": ["index", "worker", "arrival_us", "submitted_us", "started_us", "finished_us"],
         "records": [
-            [r.index, r.worker, (r.arrival_ns - t0) // 1000, (r.submitted_ns - t0) // 1000,
-             (r.started_ns - t0) // 1000, (r.finished_ns - t0) // 1000]
+            [
+                r.index,
+                r.worker,
+                (r.arrival_ns - t0) // 1000,
+                (r.submitted_ns - t0) // 1000,
+                (r.started_ns - t0) // 1000,
+                (r.finished_ns - t0) // 1000,
+            ]
             for r in sorted(records, key=lambda r: r.index)
         ],
         "lags_us": [lag // 1000 for lag in probes.heartbeat.lags_ns],
@@ -128,7 +133,9 @@ class Runner:
         for model in cfg.models:
             model_job = job
             if cfg.fault is not None and cfg.fault_model == model.name:
-                model_job = dataclasses.replace(job, fn=dataclasses.replace(job.fn, fault=cfg.fault))
+                model_job = dataclasses.replace(
+                    job, fn=dataclasses.replace(job.fn, fault=cfg.fault)
+                )
             for workers in cfg.workers if model.sweeps_workers else [1]:
                 self.cb.cell(job.workload, model.name, workers, cfg.warmup + cfg.repeat)
                 for rep in range(-cfg.warmup, cfg.repeat):
@@ -138,11 +145,19 @@ class Runner:
                     if rep < 0 and error is None:
                         continue  # warm-up: measured, discarded
                     base = dict(
-                        workload=job.workload, model=model.name, workers=workers,
-                        repetition=max(rep, 0), ok=error is None, error=error,
-                        cpus=" ".join(map(str, cfg.placement.cpus)), nice=cfg.placement.nice,
-                        cv_threads=cfg.cv_threads, predicted=False, pin=cfg.placement.pin,
-                        inline=model.inline, **meta,
+                        workload=job.workload,
+                        model=model.name,
+                        workers=workers,
+                        repetition=max(rep, 0),
+                        ok=error is None,
+                        error=error,
+                        cpus=" ".join(map(str, cfg.placement.cpus)),
+                        nice=cfg.placement.nice,
+                        cv_threads=cfg.cv_threads,
+                        predicted=False,
+                        pin=cfg.placement.pin,
+                        inline=model.inline,
+                        **meta,
                     )
                     if error is not None:
                         row = blank_row(**base, items=job.items)

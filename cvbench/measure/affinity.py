@@ -8,7 +8,9 @@ same way through /proc/<pid>/task.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import resource
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,7 +46,9 @@ def parse_cpu_list(text: str) -> list[int]:
                     raise ValueError
                 cpus.add(cpu)
         except ValueError:
-            raise PlacementError(f"--cpus {text!r}: expected CPU ids like 0, 0-1 or 0,2-3") from None
+            raise PlacementError(
+                f"--cpus {text!r}: expected CPU ids like 0, 0-1 or 0,2-3"
+            ) from None
     return sorted(cpus)
 
 
@@ -62,7 +66,7 @@ def check_nice(nice: int) -> None:
         raise PlacementError(f"--nice {nice}: must be between -20 and 19")
     current = os.getpriority(os.PRIO_PROCESS, 0)
     if nice < current and os.geteuid() != 0:
-        soft, _ = __import__("resource").getrlimit(__import__("resource").RLIMIT_NICE)
+        soft, _ = resource.getrlimit(resource.RLIMIT_NICE)
         if 20 - soft > nice:  # RLIMIT_NICE allows nice down to 20 - rlim_cur
             raise PlacementError(
                 f"--nice {nice}: lowering nice below {current} needs root or CAP_SYS_NICE"
@@ -100,10 +104,8 @@ def set_thread(tid: int, cpus: list[int] | None, nice: int | None) -> None:
 def restrict_process(pid: int, cpus: list[int]) -> None:
     """Every live thread of pid; threads and children created later inherit the mask."""
     for tid in tids(pid):
-        try:
+        with contextlib.suppress(ProcessLookupError):  # the thread ended meanwhile
             os.sched_setaffinity(tid, cpus)
-        except ProcessLookupError:
-            pass  # the thread ended meanwhile
 
 
 @dataclass(frozen=True)
@@ -123,7 +125,5 @@ class Placement:
     def apply_worker(self, worker: int, tid_list: list[int]) -> None:
         cpus = self.worker_cpus(worker)
         for tid in tid_list:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 set_thread(tid, cpus, self.nice)
-            except ProcessLookupError:
-                pass

@@ -14,10 +14,17 @@ from cvbench.models.trio_ import Trio, TrioThreads
 MODELS: dict[str, type[Model]] = {
     m.name: m
     for m in (
-        Sequential, Threads, Processes,
-        Asyncio, AsyncioThreads, AsyncioProcesses,
-        Trio, TrioThreads,
-        Curio, CurioThreads, CurioProcesses,
+        Sequential,
+        Threads,
+        Processes,
+        Asyncio,
+        AsyncioThreads,
+        AsyncioProcesses,
+        Trio,
+        TrioThreads,
+        Curio,
+        CurioThreads,
+        CurioProcesses,
         Greenlet,
     )
 }

@@ -46,13 +46,18 @@ class _CountedCoro(collections.abc.Coroutine):
 async def _main(job: Job, workers: int, probes: Probes, offload: str | None) -> list[ItemRecord]:
     loop = asyncio.get_running_loop()
     steps = [0]
-    loop.set_task_factory(lambda lp, coro, **kw: asyncio.Task(_CountedCoro(coro, steps), loop=lp, **kw))
+    loop.set_task_factory(
+        lambda lp, coro, **kw: asyncio.Task(_CountedCoro(coro, steps), loop=lp, **kw)
+    )
     executor: Executor | None = None
     if offload == "threads":
         executor = ThreadPoolExecutor(workers, thread_name_prefix="cvbench-asyncio")
         barrier = threading.Barrier(workers)
         tids = await asyncio.gather(
-            *[loop.run_in_executor(executor, barrier_prepare, job.fn, barrier) for _ in range(workers)]
+            *[
+                loop.run_in_executor(executor, barrier_prepare, job.fn, barrier)
+                for _ in range(workers)
+            ]
         )
         probes.place_threads(list(tids))
     elif offload == "processes":

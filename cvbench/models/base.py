@@ -34,7 +34,13 @@ class ItemRecord:
     @classmethod
     def of(cls, r: ItemResult, worker: int, arrival_ns: int, submitted_ns: int) -> ItemRecord:
         return cls(
-            r.index, worker, arrival_ns, submitted_ns, r.started_ns, r.finished_ns, r.digest,
+            r.index,
+            worker,
+            arrival_ns,
+            submitted_ns,
+            r.started_ns,
+            r.finished_ns,
+            r.digest,
             r.detail,
         )
 

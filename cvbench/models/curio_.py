@@ -31,13 +31,17 @@ async def _main(
 ) -> list[ItemRecord]:
     if offload == "threads":
         barrier = threading.Barrier(workers)
-        warm = [await curio.spawn(curio.run_in_thread, barrier_prepare, job.fn, barrier)
-                for _ in range(workers)]
+        warm = [
+            await curio.spawn(curio.run_in_thread, barrier_prepare, job.fn, barrier)
+            for _ in range(workers)
+        ]
         probes.place_threads([await t.join() for t in warm])
         call = curio.run_in_thread
     elif offload == "processes":
-        warm = [await curio.spawn(curio.run_in_process, prepare_and_identify, job.fn)
-                for _ in range(workers)]
+        warm = [
+            await curio.spawn(curio.run_in_process, prepare_and_identify, job.fn)
+            for _ in range(workers)
+        ]
         probes.place_processes(sorted({(await t.join())[0] for t in warm}))
         call = curio.run_in_process
     else:
@@ -105,8 +109,9 @@ class Curio(Model):
         saved = curio.workers.MAX_WORKER_PROCESSES
         curio.workers.MAX_WORKER_PROCESSES = workers  # read when the kernel makes its pool
         try:
-            return curio.run(_main, job, workers, probes, self.offload, counter,
-                             activations=[counter])
+            return curio.run(
+                _main, job, workers, probes, self.offload, counter, activations=[counter]
+            )
         finally:
             curio.workers.MAX_WORKER_PROCESSES = saved
 

@@ -34,7 +34,9 @@ def start_process_pool(job: Job, workers: int) -> tuple[ProcessPoolExecutor, lis
     """A warmed-up pool and its worker pids (they are the forkserver's children, not ours)."""
     barrier, pid_queue = CONTEXT.Barrier(workers), CONTEXT.Queue()
     pool = ProcessPoolExecutor(
-        workers, mp_context=CONTEXT, initializer=_init_worker,
+        workers,
+        mp_context=CONTEXT,
+        initializer=_init_worker,
         initargs=(job.fn, barrier, pid_queue),
     )
     warm = [pool.submit(identify) for _ in range(workers)]

@@ -34,7 +34,9 @@ async def _main(
         tids: list[int] = []
 
         async def warm() -> None:
-            tids.append(await trio.to_thread.run_sync(barrier_prepare, job.fn, barrier, limiter=limiter))
+            tids.append(
+                await trio.to_thread.run_sync(barrier_prepare, job.fn, barrier, limiter=limiter)
+            )
 
         async with trio.open_nursery() as nursery:
             for _ in range(workers):

@@ -8,11 +8,29 @@ from typing import Any
 from cvbench.stats import Summary, bootstrap_ci, summarize
 
 SUMMARY_METRICS = (
-    "wall_s", "startup_s", "throughput_per_s", "speedup", "cpu_user_s", "cpu_sys_s",
-    "ctx_voluntary", "ctx_involuntary", "user_switches", "migrations", "runqueue_wait_s",
-    "latency_p50_ms", "latency_p90_ms", "latency_p99_ms", "latency_p999_ms", "latency_max_ms",
-    "queue_p50_ms", "service_p50_ms", "lag_p50_ms", "lag_p99_ms", "lag_max_ms",
-    "deadline_misses", "max_rss_mb",
+    "wall_s",
+    "startup_s",
+    "throughput_per_s",
+    "speedup",
+    "cpu_user_s",
+    "cpu_sys_s",
+    "ctx_voluntary",
+    "ctx_involuntary",
+    "user_switches",
+    "migrations",
+    "runqueue_wait_s",
+    "latency_p50_ms",
+    "latency_p90_ms",
+    "latency_p99_ms",
+    "latency_p999_ms",
+    "latency_max_ms",
+    "queue_p50_ms",
+    "service_p50_ms",
+    "lag_p50_ms",
+    "lag_p99_ms",
+    "lag_max_ms",
+    "deadline_misses",
+    "max_rss_mb",
 )
 
 

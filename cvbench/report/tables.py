@@ -58,8 +58,12 @@ def _model_label(s: dict[str, Any]) -> str:
     return label if s["ok"] else f"[red]{label} ✗[/]"
 
 
-def _table(title: str, summary: list[dict[str, Any]], cols: list[tuple[str, Any, int, str | None]],
-           caption: str | None = None) -> Table:
+def _table(
+    title: str,
+    summary: list[dict[str, Any]],
+    cols: list[tuple[str, Any, int, str | None]],
+    caption: str | None = None,
+) -> Table:
     table = Table(title=title, caption=caption, title_justify="left", caption_justify="left")
     for header in ("workload", "model", "workers"):
         table.add_column(header, justify="right" if header == "workers" else "left")
@@ -98,8 +102,10 @@ def _ci(s: dict[str, Any]) -> str:
     return "–" if not ci else f"{ci[0]:,.1f}–{ci[1]:,.1f}"
 
 
-FOOT = "¹ inline cooperative model: one OS thread, so one core at most. ⚠ unstable: std ≥ 10 % " \
-       "of the mean or min/max ≥ 50 % from it. Best per workload in green."
+FOOT = (
+    "¹ inline cooperative model: one OS thread, so one core at most. ⚠ unstable: std ≥ 10 % "
+    "of the mean or min/max ≥ 50 % from it. Best per workload in green."
+)
 
 
 def throughput_table(summary: list[dict[str, Any]]) -> Table:
@@ -132,7 +138,8 @@ def switches_table(summary: list[dict[str, Any]]) -> Table:
     ]
     return _table(
         "Context switches (kernel: all threads + child processes; user: framework task steps)",
-        summary, cols,
+        summary,
+        cols,
         "threads/processes have no user-level scheduler: their switches are the kernel's. "
         "The heartbeat's own wake-ups are included.",
     )
@@ -162,7 +169,8 @@ def responsiveness_table(summary: list[dict[str, Any]]) -> Table:
     ]
     return _table(
         "Responsiveness: lateness of a 1 ms heartbeat in the model's own scheduling domain",
-        summary, cols,
+        summary,
+        cols,
         "Cooperative models cannot run the heartbeat during an item: lag ≈ one item's service.",
     )
 

@@ -32,7 +32,9 @@ def grid_tiles(img: np.ndarray, grid: int) -> list[np.ndarray]:
     """Cut an image into grid x grid tiles, row by row, as the book's examples do."""
     th, tw = img.shape[0] // grid, img.shape[1] // grid
     if th == 0 or tw == 0:
-        raise ValueError(f"image {img.shape[1]}x{img.shape[0]} is too small for a {grid}x{grid} grid")
+        raise ValueError(
+            f"image {img.shape[1]}x{img.shape[0]} is too small for a {grid}x{grid} grid"
+        )
     return [
         np.ascontiguousarray(img[r * th : (r + 1) * th, c * tw : (c + 1) * tw])
         for r in range(grid)

@@ -87,9 +87,7 @@ def build_job(spec: WorkloadSpec, opts: JobOptions) -> Iterator[Job]:
     fn = WorkFn(
         kernel=spec.kernel,
         cv_threads=opts.cv_threads,
-        threshold=cv.ThresholdParams(
-            block=int(params.get("block", 11)), c=int(params.get("c", 2))
-        ),
+        threshold=cv.ThresholdParams(block=int(params.get("block", 11)), c=int(params.get("c", 2))),
         faces=cv.FaceParams(
             scale_factor=float(params.get("scale_factor", 1.1)),
             min_neighbors=int(params.get("min_neighbors", 5)),
@@ -100,7 +98,9 @@ def build_job(spec: WorkloadSpec, opts: JobOptions) -> Iterator[Job]:
     with tempfile.TemporaryDirectory(prefix=f"cvbench-{spec.name}-") as tmp:
         if spec.source in ("tiles", "tile-files"):
             grid = int(size.get("grid", 20))
-            tiles = [t for img in _threshold_images(spec, size, opts) for t in data.grid_tiles(img, grid)]
+            tiles = [
+                t for img in _threshold_images(spec, size, opts) for t in data.grid_tiles(img, grid)
+            ]
             if spec.source == "tiles":
                 payloads: tuple = tuple(tiles)
             else:

@@ -1,0 +1,106 @@
+"""Bad input: one clear line naming the problem, exit 2, before any work starts."""
+
+from __future__ import annotations
+
+import resource
+
+import pytest
+from click.testing import CliRunner
+
+from cvbench import cli as climod
+from cvbench.measure import affinity
+
+
+def _run(args: list[str]):  # noqa: ANN202
+    return CliRunner().invoke(climod.cli, ["run", *args])
+
+
+def _assert_one_line_error(result, *needles: str) -> None:  # noqa: ANN001
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    errors = [line for line in result.output.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1, result.output
+    for needle in needles:
+        assert needle in errors[0], result.output
+
+
+@pytest.mark.parametrize(
+    ("args", "needles"),
+    [
+        (["--workload", "nope"], ["unknown workload", "nope"]),
+        (["--models", "threads,fibers"], ["unknown model", "fibers"]),
+        (["--workers", "two"], ["--workers", "two"]),
+        (["--workers", "3-1"], ["--workers"]),
+        (["--workers", "0"], ["--workers"]),
+        (["--cpus", "0-x"], ["--cpus"]),
+        (["--cpus", "4096"], ["--cpus", "4096", "allowed"]),
+        (["--nice", "25"], ["--nice 25", "-20 and 19"]),
+        (["--input", "/no/such/dir"], ["/no/such/dir"]),
+        (["--workload", "missing.toml"], ["missing.toml"]),
+    ],
+)
+def test_bad_option_exits_2_with_one_line(args, needles):
+    _assert_one_line_error(_run(args), *needles)
+
+
+def test_negative_nice_without_privilege(monkeypatch):
+    monkeypatch.setattr(affinity.os, "geteuid", lambda: 1000)
+    monkeypatch.setattr(affinity.resource, "getrlimit", lambda _: (0, 0))
+    _assert_one_line_error(_run(["--nice", "-5"]), "--nice -5", "CAP_SYS_NICE")
+    assert resource.getrlimit(resource.RLIMIT_NICE)  # the real call is untouched
+
+
+def test_empty_input_folder(tmp_path):
+    _assert_one_line_error(_run(["--input", str(tmp_path)]), str(tmp_path), "no files")
+
+
+def test_corrupt_image_is_named(tmp_path):
+    import cv2
+    import numpy as np
+
+    cv2.imwrite(str(tmp_path / "a_good.png"), np.zeros((40, 40, 3), np.uint8))
+    (tmp_path / "b_broken.jpg").write_bytes(b"\xff\xd8 this is not a jpeg")
+    _assert_one_line_error(_run(["--input", str(tmp_path)]), "b_broken.jpg")
+
+
+def test_bad_workload_definition(tmp_path):
+    bad = tmp_path / "mine.toml"
+    bad.write_text('name = "x"\nkernel = "sharpen"\nsource = "tiles"\n[sizes.default]\n')
+    _assert_one_line_error(_run(["--workload", str(bad)]), "mine.toml", "kernel")
+
+
+def test_input_folder_runs_on_user_images(tmp_path):
+    """A user's own images: each cut into the grid; the run completes and reports rows."""
+    import csv
+
+    import cv2
+
+    from cvbench.workloads import data
+
+    for i in range(2):
+        cv2.imwrite(str(tmp_path / f"img{i}.png"), data.textured_image(400, 300, i))
+    out = tmp_path / "r.csv"
+    result = _run(
+        [
+            "--input",
+            str(tmp_path),
+            "--workload",
+            "threshold",
+            "--models",
+            "sequential,threads",
+            "--repeat",
+            "1",
+            "--warmup",
+            "0",
+            "--workers",
+            "2",
+            "--csv",
+            str(out),
+            "--json",
+            str(tmp_path / "r.json"),
+        ]
+    )
+    assert result.exit_code == 0, result.output
+    rows = list(csv.DictReader(out.open()))
+    assert [r["items"] for r in rows] == ["800", "800"]
+    assert rows[0]["output_digest"] == rows[1]["output_digest"]

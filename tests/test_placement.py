@@ -1,0 +1,142 @@
+"""Affinity and nice of every worker thread and child, read back from /proc (not psutil)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+
+import pytest
+
+from cvbench.measure.affinity import Placement, allowed_cpus, pin_order
+from cvbench.measure.probes import Probes
+from cvbench.measure.procfs import tids
+from cvbench.models import MODELS
+
+
+def _proc_cpus(pid: int, tid: int) -> set[int]:
+    with open(f"/proc/{pid}/task/{tid}/status") as fh:
+        line = next(x for x in fh if x.startswith("Cpus_allowed_list:"))
+    cpus: set[int] = set()
+    for part in line.split(":", 1)[1].strip().split(","):
+        lo, _, hi = part.partition("-")
+        cpus.update(range(int(lo), int(hi or lo) + 1))
+    return cpus
+
+
+def _proc_nice(pid: int, tid: int) -> int:
+    with open(f"/proc/{pid}/task/{tid}/stat") as fh:
+        fields = fh.read().rsplit(")", 1)[1].split()
+    return int(fields[16])  # field 19 of stat; the first two are before ')'
+
+
+class ReadBackProbes(Probes):
+    """Reads /proc for every worker when the timed region starts."""
+
+    seen: dict[int, list[tuple[int, int, set[int], int]]]
+
+    def place_processes(self, pids: list[int]) -> None:
+        super().place_processes(pids)
+        self.pids = pids
+
+    def begin(self, thread_heartbeat: bool = False) -> None:
+        self.seen = {}
+        pids = getattr(self, "pids", None)
+        for w, group in enumerate(self.worker_tids):
+            pid = pids[w] if pids else os.getpid()
+            self.seen[w] = [(pid, t, _proc_cpus(pid, t), _proc_nice(pid, t)) for t in group]
+        super().begin(thread_heartbeat)
+
+
+@pytest.mark.parametrize(
+    "model",
+    ["threads", "processes", "asyncio+processes", "curio+processes", "trio+threads", "asyncio"],
+)
+def test_pin_and_nice_applied_to_every_worker(model, quick_jobs):
+    cpus = allowed_cpus()
+    probes = ReadBackProbes(Placement(tuple(cpus), pin="compact", nice=7), 0)
+    main_nice = os.getpriority(os.PRIO_PROCESS, 0)
+    main_cpus = os.sched_getaffinity(0)
+    from cvbench.runner import run_once
+
+    workers = 1 if MODELS[model].inline else 2
+    records, error = run_once(MODELS[model](), quick_jobs["faces"], workers, probes)
+    assert error is None
+    order = pin_order(cpus, "compact")
+    assert len(probes.seen) == workers
+    for w, threads in probes.seen.items():
+        assert threads, "every worker has at least one thread"
+        for _pid, _tid, proc_cpus, nice in threads:
+            assert proc_cpus == {order[w % len(order)]}
+            assert nice == 7
+    # the main thread is given back what it had (inline models pinned and niced it)
+    assert os.getpriority(os.PRIO_PROCESS, 0) == main_nice
+    assert os.sched_getaffinity(0) == main_cpus
+
+
+def test_cpus_restricts_every_thread_and_child(tmp_path):
+    """--cpus with one CPU: the main process's threads and all children read back that CPU."""
+    import subprocess
+    import sys
+    import time
+
+    cpu = allowed_cpus()[-1]
+    script = tmp_path / "probe.py"
+    script.write_text(
+        "import sys\n"
+        "from cvbench.cli import main\n"
+        "sys.argv = ['cvbench', 'run', '--quick', '--workload', 'faces', '--repeat', '40',\n"
+        f"  '--models', 'processes', '--workers', '2', '--cpus', '{cpu}',\n"
+        f"  '--out', r'{tmp_path}']\n"
+        "main()\n"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, str(script)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        deadline = time.time() + 60
+        checked = 0
+        import psutil
+
+        while time.time() < deadline and checked < 3:
+            time.sleep(0.5)
+            try:
+                family = [proc.pid] + [c.pid for c in psutil.Process(proc.pid).children(True)]
+            except psutil.NoSuchProcess:
+                break
+            workers = [p for p in family if p != proc.pid]
+            if len(workers) < 2:
+                continue
+            for pid in family:
+                for tid in tids(pid):
+                    with contextlib.suppress(FileNotFoundError, ProcessLookupError):
+                        assert _proc_cpus(pid, tid) == {cpu}, (pid, tid)
+            checked += 1
+        assert checked, "never saw the worker processes"
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_pin_spread_orders_one_cpu_per_core_first():
+    cpus = allowed_cpus()
+    order = pin_order(cpus, "spread")
+    assert sorted(order) == sorted(cpus)
+    assert Placement(tuple(cpus), "none").worker_cpus(0) is None
+    assert Placement(tuple(cpus), "compact").worker_cpus(len(cpus)) == [sorted(cpus)[0]]
+
+
+def test_heartbeat_thread_is_not_a_worker(quick_jobs):
+    """Nice applies to workers only: the heartbeat thread keeps the main thread's nice."""
+    seen = {}
+
+    class Spy(ReadBackProbes):
+        def end(self) -> None:
+            for t in threading.enumerate():
+                if t.name == "cvbench-heartbeat":
+                    seen["nice"] = _proc_nice(os.getpid(), t.native_id)
+            super().end()
+
+    probes = Spy(Placement(tuple(allowed_cpus()), nice=9), 1_000_000)
+    MODELS["threads"]().run(quick_jobs["faces"], 2, probes)
+    assert seen["nice"] == os.getpriority(os.PRIO_PROCESS, 0)

@@ -1,0 +1,143 @@
+"""One small real run through the CLI: the files it writes are complete and consistent."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import pytest
+
+from cvbench.results import ALL_COLUMNS, COLUMNS
+from tests.conftest import cvbench
+
+DESIGN_COLUMNS = [
+    "workload",
+    "model",
+    "workers",
+    "repetition",
+    "items",
+    "ok",
+    "error",
+    "wall_s",
+    "startup_s",
+    "throughput_per_s",
+    "speedup",
+    "cpu_user_s",
+    "cpu_sys_s",
+    "ctx_voluntary",
+    "ctx_involuntary",
+    "user_switches",
+    "migrations",
+    "runqueue_wait_s",
+    "latency_p50_ms",
+    "latency_p90_ms",
+    "latency_p99_ms",
+    "latency_max_ms",
+    "service_p50_ms",
+    "lag_p50_ms",
+    "lag_p99_ms",
+    "lag_max_ms",
+    "max_rss_mb",
+    "output_digest",
+    "cpus",
+    "nice",
+    "cv_threads",
+    "predicted",
+]
+
+
+@pytest.fixture(scope="module")
+def run_files(tmp_path_factory):
+    d = tmp_path_factory.mktemp("run")
+    res = cvbench(
+        "run",
+        "--quick",
+        "--workload",
+        "threshold,frames",
+        "--models",
+        "sequential,threads,asyncio",
+        "--workers",
+        "1,2",
+        "--repeat",
+        "3",
+        "--csv",
+        str(d / "r.csv"),
+        "--json",
+        str(d / "r.json"),
+        "--markdown",
+        str(d / "r.md"),
+    )
+    assert res.returncode == 0, res.stderr
+    return d, res
+
+
+def test_csv_has_the_design_schema(run_files):
+    d, _ = run_files
+    rows = list(csv.DictReader((d / "r.csv").open()))
+    assert list(rows[0]) == list(ALL_COLUMNS)
+    assert list(COLUMNS[: len(DESIGN_COLUMNS)]) == DESIGN_COLUMNS
+    # sequential once, the others at 1 and 2 workers; 3 repetitions each; 2 workloads
+    assert len(rows) == 2 * 3 * (1 + 2 + 2)
+    for r in rows:
+        assert r["ok"] == "true"
+        wall, items = float(r["wall_s"]), int(r["items"])
+        assert abs(float(r["throughput_per_s"]) - items / wall) < 1e-3 * items / wall
+        for col in (
+            "ctx_voluntary",
+            "ctx_involuntary",
+            "migrations",
+            "runqueue_wait_s",
+            "latency_p99_ms",
+            "lag_p99_ms",
+            "cpu_user_s",
+            "output_digest",
+            "python",
+            "opencv",
+            "schema_version",
+        ):
+            assert r[col] != "", col
+    frames = [r for r in rows if r["workload"] == "frames"]
+    assert all(r["deadline_misses"] != "" for r in frames)
+    assert len({r["output_digest"] for r in frames}) == 1
+
+
+def test_json_has_rows_summary_items_and_environment(run_files):
+    d, _ = run_files
+    doc = json.loads((d / "r.json").read_text())
+    env = doc["environment"]
+    for key in (
+        "python",
+        "opencv",
+        "psutil",
+        "trio",
+        "curio",
+        "greenlet",
+        "kernel",
+        "cpu_model",
+        "allowed_cpus",
+        "loadavg",
+        "autogroup",
+        "cvbench_version",
+        "command",
+    ):
+        assert key in env, key
+    assert len(doc["rows"]) == 30
+    assert {(s["workload"], s["model"], s["workers"]) for s in doc["summary"]} == {
+        (r["workload"], r["model"], r["workers"]) for r in doc["rows"]
+    }
+    first = doc["items"][0]
+    assert len(first["records"]) == doc["rows"][0]["items"]
+    overhead = doc["harness_overhead"]["threshold"]
+    assert overhead["bare_loop_s"] > 0 and overhead["sequential_s"] > 0
+    # item records are consistent with the row: the last item ends within the wall time
+    wall_us = doc["rows"][0]["wall_s"] * 1e6
+    assert max(rec[5] for rec in first["records"]) <= wall_us + 1
+
+
+def test_tables_and_markdown(run_files):
+    d, res = run_files
+    for title in ("Throughput", "Context switches", "Per-item latency", "Responsiveness"):
+        assert title in res.stdout
+    assert "harness overhead on threshold" in res.stdout
+    md = (d / "r.md").read_text()
+    assert md.count("| threshold |") == 5 and "| frames |" in md
