@@ -196,6 +196,13 @@ def cli() -> None:
     default=None,
     help="Markdown summary for a CI job summary.",
 )
+@click.option(
+    "--trace",
+    "trace_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Write the sequential model's per-item service/I-O times for `cvbench simulate`.",
+)
 @click.option("--brief", is_flag=True, help="Only the throughput table.")
 @click.option(
     "--inject-fault",
@@ -228,6 +235,9 @@ def run(**opts: Any) -> None:
     summary = summarize_rows(result.rows)
     if summary:
         tables.print_all(console, summary, detail=not opts["brief"])
+        predicted = tables.prediction_table(result.rows)
+        if predicted is not None:
+            console.print(predicted)
     for workload, o in result.overhead.items():
         console.print(
             f"harness overhead on {workload}: {o['overhead_pct']:+.2f} % "
@@ -292,6 +302,7 @@ def build_config(opts: dict[str, Any]) -> RunConfig:
         csv_path=Path(opts["csv_path"]) if opts["csv_path"] else out / f"{stamp}.csv",
         json_path=Path(opts["json_path"]) if opts["json_path"] else out / f"{stamp}.json",
         markdown_path=Path(opts["markdown_path"]) if opts["markdown_path"] else None,
+        trace_path=Path(opts["trace_path"]) if opts["trace_path"] else None,
         fault=fault,
         fault_model=fault_model,
         command=["cvbench", *sys.argv[1:]],

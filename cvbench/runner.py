@@ -11,6 +11,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from cvbench import predict
 from cvbench.config import RunConfig
 from cvbench.job import Job
 from cvbench.measure import env as envmod
@@ -123,6 +124,37 @@ class Runner:
             self.result.interrupted = True
         return self.result
 
+    def _predict(
+        self, job: Job, trace: dict[str, Any] | None, seq: list[float], meta: dict[str, Any]
+    ) -> None:
+        """Trace file and the emulated kernel's processes rows, from the sequential records."""
+        cfg = self.config
+        if trace is None:
+            return
+        if cfg.trace_path is not None:
+            path = cfg.trace_path
+            if len(cfg.workloads) > 1:
+                path = path.with_name(f"{path.stem}-{job.workload}{path.suffix}")
+            predict.write_trace(path, trace)
+        if job.arrivals_ns is not None or not any(m.name == "processes" for m in cfg.models):
+            return  # a stream's pace is set by its arrivals, not by the pool
+        base = dict(
+            workload=job.workload,
+            error=None,
+            cpus=" ".join(map(str, cfg.placement.cpus)),
+            nice=cfg.placement.nice,
+            cv_threads=cfg.cv_threads,
+            pin=cfg.placement.pin,
+            inline=False,
+            **meta,
+        )
+        for workers in cfg.workers:
+            row = predict.predicted_row(
+                trace, workers, len(cfg.placement.cpus), base, statistics.median(seq)
+            )
+            self.result.rows.append(row)
+            self.cb.row(row, self.result)
+
     def _workload(self, job: Job) -> None:
         cfg = self.config
         meta = envmod.meta_columns(self.result.env, SCHEMA_VERSION)
@@ -130,6 +162,7 @@ class Runner:
         seq_throughput: list[float] = []
         seq_wall: list[float] = []
         bare_wall: list[float] = []
+        trace: dict[str, Any] | None = None
         for model in cfg.models:
             model_job = job
             if cfg.fault is not None and cfg.fault_model == model.name:
@@ -172,6 +205,7 @@ class Runner:
                                 f"output digest {digest} differs from the first model's {reference}"
                             )
                         if model.name == "sequential" and row["ok"]:
+                            trace = trace or predict.trace_doc(job.workload, records)
                             seq_throughput.append(row["throughput_per_s"])
                             seq_wall.append(row["wall_s"])
                             if job.arrivals_ns is None:
@@ -185,6 +219,7 @@ class Runner:
                     self.cb.row(row, self.result)
                     if error is not None:
                         break  # a broken model: one failed row, then on to the next cell
+        self._predict(job, trace, seq_throughput, meta)
         if bare_wall:
             bare, seq = statistics.median(bare_wall), statistics.median(seq_wall)
             self.result.overhead[job.workload] = {

@@ -28,6 +28,7 @@ class ItemResult(NamedTuple):
     finished_ns: int
     digest: str
     detail: int  # faces found (-1 for threshold)
+    io_ns: int = 0  # time spent reading/writing files inside the item (threshold-io)
 
 
 @dataclass(frozen=True)
@@ -68,17 +69,21 @@ class WorkFn:
         if self.fault is not None:
             self.fault.trigger(index)
         started = time.perf_counter_ns()
+        io = 0
         if self.kernel == "threshold":
             out = cv.threshold(payload, self.threshold)
             digest, detail = cv.digest_array(out), -1
         elif self.kernel == "threshold-io":
             src, dst = payload
             img = cv2.imread(src)
+            read_ns = time.perf_counter_ns()
             if img is None:
                 raise OSError(f"cannot read image {src}")
             out = cv.threshold(img, self.threshold)
+            write_ns = time.perf_counter_ns()
             if not cv2.imwrite(dst, out):
                 raise OSError(f"cannot write {dst}")
+            io = (read_ns - started) + (time.perf_counter_ns() - write_ns)
             digest, detail = cv.digest_array(out), -1
         elif self.kernel == "faces":
             boxes = cv.detect_faces(payload, self.faces)
@@ -86,7 +91,8 @@ class WorkFn:
         else:
             raise ValueError(f"unknown kernel {self.kernel!r}")
         finished = time.perf_counter_ns()
-        return ItemResult(index, threading.get_native_id(), started, finished, digest, detail)
+        tid = threading.get_native_id()
+        return ItemResult(index, tid, started, finished, digest, detail, io)
 
 
 def prepare_worker(fn: WorkFn) -> int:

@@ -30,6 +30,7 @@ class ItemRecord:
     finished_ns: int
     digest: str
     detail: int
+    io_ns: int = 0
 
     @classmethod
     def of(cls, r: ItemResult, worker: int, arrival_ns: int, submitted_ns: int) -> ItemRecord:
@@ -42,6 +43,7 @@ class ItemRecord:
             r.finished_ns,
             r.digest,
             r.detail,
+            r.io_ns,
         )
 
 

@@ -50,6 +50,9 @@ _SPARE = ("#637939", "#843c39", "#7b4173", "#3182bd", "#e6550d", "#31a354", "#75
 IDEAL_COLOUR = "#9a9a9a"
 DPI = 110
 WIDTH_IN = 10.0
+TIME_LABEL = (
+    "time since the timed start (ms); consecutive items alternate dark/light when wide enough"
+)
 ITEM_FIELDS = ["index", "worker", "arrival_us", "submitted_us", "started_us", "finished_us"]
 
 
@@ -231,8 +234,8 @@ def prepare(doc: Mapping[str, Any] | Sequence[Mapping[str, Any]] | Data) -> Data
                 items[key] = it
     else:
         notes.append(
-            "no per-item records (CSV input): latency/lag distributions, timelines and the "
-            "simulated prediction are skipped; plot the JSON file for those"
+            "no per-item records (CSV input): charts that need them are skipped; "
+            "plot the JSON file for everything"
         )
     extra = {k: doc.get(k) for k in ("harness_overhead", "prep_s", "interrupted", "source")}
     return Data(rows, predicted, items, env, all_rows, notes, extra)
@@ -298,14 +301,15 @@ def _save(fig: Figure, out_dir: Path, stem: str) -> list[Path]:
     return [png, svg]
 
 
-def _legend_right(fig: Figure, axes: Sequence[Axes]) -> None:
-    """One legend for all subplots, outside on the right, so no curve is hidden."""
+def _legend_right(fig: Figure, axes: Sequence[Axes], loc: str = "outside right upper") -> None:
+    """One legend for all subplots, outside the axes, so no curve is hidden."""
     seen: dict[str, Any] = {}
     for ax in axes:
         for h, lab in zip(*ax.get_legend_handles_labels(), strict=True):
             seen.setdefault(lab, h)
     if seen:
-        fig.legend(list(seen.values()), list(seen), loc="outside right upper", fontsize=9)
+        ncols = 1 if "right" in loc else min(len(seen), 3)
+        fig.legend(list(seen.values()), list(seen), loc=loc, fontsize=9, ncols=ncols)
 
 
 def _style(model: str, data: Data) -> dict[str, Any]:
@@ -418,7 +422,7 @@ def _cdf_chart(
             style = _style(m, data)
             style["label"] = f"{style['label']} ×{n}"
             ax.step([xs[0], *xs], [0.0, *ys], where="post", linewidth=1.4, **style)
-        ax.set_xscale("log")
+        _log_x(ax)
         ax.set_ylim(0, 1.02)
         ax.set_title(f"{w}: {what} (×N: workers)")
         ax.set_xlabel(xlabel)
@@ -426,6 +430,18 @@ def _cdf_chart(
         ax.grid(alpha=0.3, which="both")
     _legend_right(fig, axes)
     return _save(fig, Path(out_dir), stem), notes
+
+
+def _log_x(ax: Axes) -> None:
+    """Log x with plain-number labels at 1-2-5 steps: '20', not '2×10¹', and no overlaps."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    ax.set_xscale("log")
+    lo, hi = ax.get_xlim()
+    subs = (1.0, 2.0, 5.0) if hi / max(lo, 1e-12) < 1e3 else (1.0,)
+    ax.xaxis.set_major_locator(LogLocator(base=10, subs=subs))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.xaxis.set_minor_formatter(NullFormatter())
 
 
 def _latencies_ms(it: dict[str, Any]) -> list[float]:
@@ -662,36 +678,30 @@ def plot_timeline(doc: Any, out_dir: str | Path) -> tuple[list[Path], list[str]]
             )
         else:
             ax, sax = fig.subplots(1, 1), None
+        end_ms = max(max(r["finished_us"] for r in recs) / 1e3 for _, _, recs in lanes)
+        px_per_ms = (WIDTH_IN - 1.8) * DPI / max(end_ms, makespan / 1e6, 1e-3)
         for y, (m, _, recs) in enumerate(lanes):
-            c = model_colour(m)
-            for shade, part in ((c, recs[0::2]), (_lighter(c), recs[1::2])):
-                spans = [
-                    (r["started_us"] / 1e3, max(r["finished_us"] - r["started_us"], 1) / 1e3)
-                    for r in part
-                ]
-                ax.broken_barh(spans, (y - 0.4, 0.8), facecolors=shade, linewidth=0)
+            spans = [
+                (r["started_us"] / 1e3, max(r["finished_us"] - r["started_us"], 1) / 1e3, k)
+                for k, r in enumerate(sorted(recs, key=lambda r: r["started_us"]))
+            ]
+            _lane(ax, y, spans, model_colour(m), px_per_ms)
         ax.set_yticks(range(len(lanes)), [lab for _, lab, _ in lanes], fontsize=8)
         for lab, (m, _, _) in zip(ax.get_yticklabels(), lanes, strict=True):
             lab.set_color(model_colour(m))
         ax.set_ylim(len(lanes) - 0.4, -0.6)
         ax.set_title(
-            f"{w}: measured — item start → finish per worker (first repetition, "
-            "largest worker count; alternate items lighter)",
+            f"{w}: measured, item start → finish per worker lane (first repetition, "
+            "largest worker count)",
             fontsize=10,
         )
         ax.grid(axis="x", alpha=0.3)
         if sax is None:
-            ax.set_xlabel("time since the timed start (ms)")
+            ax.set_xlabel(TIME_LABEL)
         else:
-            c = model_colour("processes")
             for core in range(sim_lanes):
-                for shade, parity in ((c, 0), (_lighter(c), 1)):
-                    spans = [
-                        (s / 1e6, (e - s) / 1e6)
-                        for k, _, i, s, e in sim
-                        if k == core and i % 2 == parity
-                    ]
-                    sax.broken_barh(spans, (core - 0.4, 0.8), facecolors=shade, linewidth=0)
+                spans = sorted((a / 1e6, (b - a) / 1e6, i) for k, _, i, a, b in sim if k == core)
+                _lane(sax, core, spans, model_colour("processes"), px_per_ms)
             sax.set_yticks(range(sim_lanes), [f"core {k}" for k in range(sim_lanes)], fontsize=8)
             sax.set_ylim(sim_lanes - 0.4, -0.6)
             sax.set_title(
@@ -700,11 +710,38 @@ def plot_timeline(doc: Any, out_dir: str | Path) -> tuple[list[Path], list[str]]
                 "start-up or IPC cost",
                 fontsize=10,
             )
-            sax.set_xlabel("time since the timed start (ms)")
+            sax.set_xlabel(TIME_LABEL)
             sax.grid(axis="x", alpha=0.3)
         ax.set_xlim(left=0)
         paths += _save(fig, Path(out_dir), f"timeline_{_slug(w)}")
     return paths, notes
+
+
+def _lane(
+    ax: Axes, y: float, spans: list[tuple[float, float, int]], colour: str, px_per_ms: float
+) -> None:
+    """One Gantt lane of (start ms, duration ms, item) spans, in start order.
+
+    Consecutive items alternate dark/light so boundaries show, but only when an item is at
+    least 3 px wide: thinner alternation aliases into stripes that look like real structure.
+    """
+    if not spans:
+        return
+    durs = sorted(d for _, d, _ in spans)
+    if durs[len(durs) // 2] * px_per_ms < 3:
+        ax.broken_barh(
+            [(a, d) for a, d, _ in spans], (y - 0.4, 0.8), facecolors=colour, linewidth=0
+        )
+        return
+    dark: list[tuple[float, float]] = []
+    light: list[tuple[float, float]] = []
+    last, toggle = None, True
+    for a, d, item in spans:
+        if item != last:
+            toggle, last = not toggle, item
+        (light if toggle else dark).append((a, d))
+    ax.broken_barh(dark, (y - 0.4, 0.8), facecolors=colour, linewidth=0)
+    ax.broken_barh(light, (y - 0.4, 0.8), facecolors=[_lighter(colour)], linewidth=0)
 
 
 def _slug(name: str) -> str:
@@ -774,11 +811,12 @@ def plot_predicted(doc: Any, out_dir: str | Path) -> tuple[list[Path], list[str]
             )
         ax.set_xticks(counts, [str(n) for n in counts])
         ax.set_ylim(bottom=0)
-        ax.set_title(f"{w}: processes, measured vs emulated kernel")
+        ax.set_title(w)
         ax.set_xlabel("workers")
         ax.set_ylabel("throughput (items/s)")
         ax.grid(alpha=0.3)
-    _legend_right(fig, axes)
+    fig.suptitle("processes model: measured throughput vs the emulated kernel's prediction")
+    _legend_right(fig, axes, "outside lower center")
     return _save(fig, Path(out_dir), "predicted"), notes
 
 

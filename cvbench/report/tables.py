@@ -3,6 +3,7 @@ highlighted, unstable values (pyperf's rule) carry a ⚠."""
 
 from __future__ import annotations
 
+import statistics
 from collections.abc import Callable
 from typing import Any
 
@@ -181,3 +182,41 @@ def print_all(console: Console, summary: list[dict[str, Any]], detail: bool = Tr
         console.print(switches_table(summary))
         console.print(latency_table(summary))
         console.print(responsiveness_table(summary))
+
+
+def prediction_table(rows: list[dict[str, Any]]) -> Table | None:
+    """Measured processes rows beside the emulated kernel's prediction (predicted=true)."""
+    predicted = [r for r in rows if r.get("predicted")]
+    if not predicted:
+        return None
+    table = Table(
+        title="Emulated kernel (eevdf simulator) vs measured: processes model",
+        caption="The prediction replays the sequential per-item service times as a process "
+        "pool; it leaves out pickling and start-up, so it is a lower bound on wall time.",
+        title_justify="left",
+        caption_justify="left",
+    )
+    for header in ("workload", "workers", "predicted items/s", "measured items/s", "error"):
+        table.add_column(header, justify="left" if header == "workload" else "right")
+    for p in predicted:
+        measured = [
+            r["throughput_per_s"]
+            for r in rows
+            if not r.get("predicted")
+            and r.get("ok")
+            and r["model"] == "processes"
+            and r["workload"] == p["workload"]
+            and r["workers"] == p["workers"]
+        ]
+        med = statistics.median(measured) if measured else None
+        err = (
+            "–" if med is None else f"{(med - p['throughput_per_s']) / p['throughput_per_s']:+.0%}"
+        )
+        table.add_row(
+            p["workload"],
+            str(p["workers"]),
+            f"{p['throughput_per_s']:,.1f}",
+            "–" if med is None else f"{med:,.1f}",
+            err,
+        )
+    return table

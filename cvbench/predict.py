@@ -1,0 +1,49 @@
+"""The emulated kernel's prediction beside the measured rows.
+
+A trace is the sequential model's per-item service and I/O times; the simulator replays it as
+a pool of `workers` processes on the run's cores. Rows it yields carry predicted=true and
+never enter digests, speedups or summaries of measured rows.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from cvbench.kernel.trace import SCHEMA, parse_trace, predict_processes
+from cvbench.results import blank_row
+
+
+def trace_doc(workload: str, records: list) -> dict[str, Any]:  # noqa: ANN001
+    """Per-item CPU service (start -> end minus file I/O) and I/O, in item order."""
+    items = []
+    for r in sorted(records, key=lambda r: r.index):
+        io_s = r.io_ns / 1e9
+        items.append({"service_s": (r.finished_ns - r.started_ns) / 1e9 - io_s, "io_s": io_s})
+    return {"schema": SCHEMA, "workload": workload, "workers": 1, "items": items}
+
+
+def write_trace(path: Path, doc: dict[str, Any]) -> None:
+    from cvbench.report.export import atomic_write
+
+    atomic_write(path, json.dumps(doc, indent=1))
+
+
+def predicted_row(
+    doc: dict[str, Any], workers: int, cores: int, base: dict[str, Any], seq_throughput: float
+) -> dict[str, Any]:
+    """The simulator's processes row for this worker count (eevdf on `cores` cores)."""
+    pred = predict_processes(parse_trace(doc), workers=workers, cores=cores, policy="eevdf")
+    return blank_row(
+        **base,
+        model="processes",
+        workers=workers,
+        repetition=0,
+        items=pred.items,
+        ok=True,
+        predicted=True,
+        wall_s=pred.makespan_s,
+        throughput_per_s=pred.throughput_per_s,
+        speedup=pred.throughput_per_s / seq_throughput if seq_throughput else None,
+    )

@@ -1,0 +1,282 @@
+"""Read back a results file that `cvbench run` wrote (CSV or JSON) as typed rows.
+
+CI jobs feed these files from artifacts, caches and other machines, so anything can arrive:
+a truncated upload, an empty cache, a file from a newer cvbench. Every such problem becomes one
+``ResultsError`` line naming the file and the problem, never a traceback.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from cvbench.results import ALL_COLUMNS, COLUMNS, SCHEMA_VERSION
+
+# Columns every comparison needs; the chosen metric is added by the caller.
+REQUIRED = ("workload", "model", "workers", "repetition", "ok")
+# Identity columns that must hold a value in every row (a row without them cannot be matched).
+_NON_EMPTY = ("workload", "model", "workers", "ok")
+
+TEXT_COLUMNS = frozenset(
+    {
+        "workload",
+        "model",
+        "error",
+        "output_digest",
+        "cpus",
+        "pin",
+        "policy",
+        "python",
+        "opencv",
+        "kernel",
+        "cpu_model",
+        "cvbench_version",
+        "timestamp",
+    }
+)
+BOOL_COLUMNS = frozenset({"ok", "predicted", "inline"})
+INT_COLUMNS = frozenset(
+    {
+        "workers",
+        "repetition",
+        "items",
+        "ctx_voluntary",
+        "ctx_involuntary",
+        "user_switches",
+        "migrations",
+        "nice",
+        "cv_threads",
+        "heartbeats",
+        "deadline_misses",
+        "faces_found",
+        "host_cores",
+        "cores",
+        "schema_version",
+    }
+)
+# Every other known column is a float; columns we do not know (from a later cvbench with the
+# same schema version) are kept, typed by what they look like.
+KNOWN_COLUMNS = frozenset(ALL_COLUMNS) | TEXT_COLUMNS | BOOL_COLUMNS | INT_COLUMNS
+FLOAT_COLUMNS = frozenset(c for c in COLUMNS if c not in TEXT_COLUMNS | BOOL_COLUMNS | INT_COLUMNS)
+
+_TRUE = frozenset({"true", "1", "yes"})
+_FALSE = frozenset({"false", "0", "no"})
+_MAX_BYTES = 512 * 1024 * 1024
+
+
+class ResultsError(ValueError):
+    """A results file that cannot be used; the message is one line naming file and problem."""
+
+
+def load_results(path: str | Path, required: Iterable[str] = ()) -> list[dict[str, Any]]:
+    """Typed rows of a CSV or JSON results file; ``required`` adds columns beyond REQUIRED.
+
+    Empty CSV cells become None, numbers become int/float, ``true``/``false`` become bools.
+    NaN and infinities become None: they are not measurements and would poison medians.
+    """
+    path = Path(path)
+    need = list(dict.fromkeys((*REQUIRED, *required)))
+    text = _read_text(path)
+    if not text.strip():
+        raise ResultsError(f"{path}: empty file")
+    if _looks_like_json(path, text):
+        columns, raw_rows = _json_rows(path, text)
+    else:
+        columns, raw_rows = _csv_rows(path, text)
+    missing = [c for c in need if c not in columns]
+    if missing:
+        raise ResultsError(
+            f"{path}: missing required column(s) {', '.join(missing)} "
+            "(not a cvbench results file, or a metric it does not have)"
+        )
+    if not raw_rows:
+        raise ResultsError(f"{path}: no result rows")
+    rows = [_typed_row(path, where, raw) for where, raw in raw_rows]
+    for row in rows:
+        _check_schema(path, row.get("schema_version"))
+    return rows
+
+
+def _read_text(path: Path) -> str:
+    try:
+        if path.is_dir():
+            raise ResultsError(f"{path}: is a directory, expected a CSV or JSON results file")
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise ResultsError(f"{path}: no such file") from None
+    except OSError as exc:
+        raise ResultsError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    if len(data) > _MAX_BYTES:
+        raise ResultsError(f"{path}: larger than {_MAX_BYTES >> 20} MB, not a results file")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ResultsError(
+            f"{path}: not UTF-8 text (byte {exc.start}); a binary or corrupted file"
+        ) from None
+
+
+def _looks_like_json(path: Path, text: str) -> bool:
+    suffix = path.suffix.lower()
+    if suffix in (".json", ".csv"):
+        return suffix == ".json"
+    return text.lstrip()[:1] in ("{", "[")
+
+
+def _json_rows(path: Path, text: str) -> tuple[set[str], list[tuple[str, dict[str, Any]]]]:
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ResultsError(
+            f"{path}: invalid or truncated JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
+        ) from None
+    except (RecursionError, ValueError) as exc:
+        raise ResultsError(f"{path}: invalid JSON: {str(exc)[:80]}") from None
+    if not isinstance(doc, dict | list):
+        raise ResultsError(f"{path}: expected a JSON object with 'rows', got {type(doc).__name__}")
+    if isinstance(doc, dict):
+        _check_schema(path, doc.get("schema_version"))
+        if "rows" not in doc:
+            raise ResultsError(f"{path}: JSON has no 'rows' key (not a cvbench results file)")
+        rows = doc["rows"]
+    else:
+        rows = doc  # a bare list of row objects is accepted too
+    if not isinstance(rows, list):
+        raise ResultsError(f"{path}: JSON 'rows' must be a list of row objects")
+    columns: set[str] = set()
+    out = []
+    for i, row in enumerate(rows):
+        if not isinstance(row, dict):
+            raise ResultsError(f"{path}: row {i}: expected an object, got {type(row).__name__}")
+        columns.update(row)
+        out.append((f"row {i}", row))
+    if out:
+        # A column counts as present only if every row has it, as in a CSV.
+        columns = set.intersection(*(set(r) for _, r in out))
+    return columns, out
+
+
+def _csv_rows(path: Path, text: str) -> tuple[set[str], list[tuple[str, dict[str, Any]]]]:
+    try:
+        records = list(csv.reader(io.StringIO(text, newline=""), strict=True))
+    except csv.Error as exc:
+        raise ResultsError(f"{path}: invalid CSV: {exc}") from None
+    records = [r for r in records if r]  # blank lines
+    if not records:
+        raise ResultsError(f"{path}: empty file")
+    header = [h.strip() for h in records[0]]
+    dupes = sorted({h for h in header if header.count(h) > 1})
+    if dupes:
+        raise ResultsError(f"{path}: duplicate column(s) in the header: {', '.join(dupes)}")
+    out = []
+    for lineno, rec in enumerate(records[1:], start=2):
+        if len(rec) != len(header):
+            raise ResultsError(
+                f"{path}: CSV record {lineno} has {len(rec)} fields, the header has "
+                f"{len(header)} (truncated or corrupted file?)"
+            )
+        out.append((f"CSV record {lineno}", dict(zip(header, rec, strict=True))))
+    return set(header), out
+
+
+def _typed_row(path: Path, where: str, raw: dict[str, Any]) -> dict[str, Any]:
+    row = {str(k): _coerce(path, where, str(k), v) for k, v in raw.items()}
+    for col in _NON_EMPTY:
+        if col in row and row[col] is None:
+            raise ResultsError(f"{path}: {where}: empty {col!r}")
+    return row
+
+
+def _coerce(path: Path, where: str, column: str, value: Any) -> Any:
+    """One cell to its column's type; a wrong type is a ResultsError naming row and column."""
+
+    def bad(expected: str) -> ResultsError:
+        shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:37] + "..."
+        return ResultsError(f"{path}: {where}: column {column!r} expects {expected}, got {shown}")
+
+    if isinstance(value, str):
+        value = value.strip()
+        if value == "":
+            return None
+    if value is None:
+        return None
+    if column in TEXT_COLUMNS:
+        if isinstance(value, dict | list):
+            raise bad("text")
+        return value if isinstance(value, str) else json.dumps(value)
+    if column in BOOL_COLUMNS:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in _TRUE | _FALSE:
+            return value.lower() in _TRUE
+        if isinstance(value, int) and value in (0, 1):
+            return bool(value)
+        raise bad("true/false")
+    if column in INT_COLUMNS:
+        number = _number(value)
+        if isinstance(number, int):
+            return number
+        if number is None or math.isfinite(number) and not number.is_integer():
+            raise bad("an integer")
+        return int(number) if math.isfinite(number) else None
+    if column in FLOAT_COLUMNS:
+        number = _number(value)
+        if number is None:
+            raise bad("a number")
+        return _finite(number)
+    # Unknown column: keep it, typed by appearance (never an error: a newer writer may add it).
+    if isinstance(value, str):
+        lowered = value.lower()
+        if lowered in ("true", "false"):
+            return lowered == "true"
+        number = _number(value)
+        if number is not None:
+            return number if isinstance(number, int) else _finite(number)
+    return value
+
+
+def _number(value: Any) -> int | float | None:
+    """int or float from a JSON number or a CSV cell; None when it is not a number."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return value
+    if not isinstance(value, str) or len(value) > 64:
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        pass
+    try:
+        return float(value)
+    except ValueError:
+        return None
+
+
+def _finite(number: int | float) -> float | None:
+    """A float, or None for NaN, infinities and integers too large for a float."""
+    try:
+        result = float(number)
+    except OverflowError:
+        return None
+    return result if math.isfinite(result) else None
+
+
+def _check_schema(path: Path, version: Any) -> None:
+    if version is None:
+        return
+    number = _number(version.strip() if isinstance(version, str) else version)
+    if isinstance(number, float) and number.is_integer():
+        number = int(number)
+    if not isinstance(number, int):
+        raise ResultsError(f"{path}: schema_version must be an integer, got {version!r:.40}")
+    if number > SCHEMA_VERSION:
+        raise ResultsError(
+            f"{path}: written by a newer cvbench (schema_version {int(number)}, this cvbench "
+            f"reads up to {SCHEMA_VERSION}); upgrade cvbench"
+        )
