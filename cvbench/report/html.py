@@ -198,6 +198,13 @@ def render_report(doc: Any, charts: list[Path], notes: list[str], title: str) ->
         f"{_e(env.get('kernel', '?'))}; generated {_e(dt.datetime.now().isoformat('T', 'seconds'))}"
         f" from {_e(data.extra.get('source') or 'results')}.</p>"
     )
+    parts.append(
+        '<p class="caption"><a href="#environment">Environment</a> · '
+        '<a href="#tables">Summary tables</a> · <a href="#charts">Charts</a> · '
+        f'<a href="#notes">Notes ({len(notes)})</a></p>'
+    )
+    parts.append('<h2 id="environment">Environment</h2>')
+    parts.append(_env_html(data))
     parts.append('<h2 id="tables">Summary</h2>')
     if summary:
         for make in (
@@ -227,8 +234,6 @@ def render_report(doc: Any, charts: list[Path], notes: list[str], title: str) ->
         )
     else:
         parts.append("<p>Nothing was skipped.</p>")
-    parts.append('<h2 id="environment">Environment</h2>')
-    parts.append(_env_html(data))
     parts += ["</body>", "</html>", ""]
     return "\n".join(parts)
 
