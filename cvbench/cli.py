@@ -6,6 +6,7 @@ import datetime as dt
 import logging
 import os
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +47,7 @@ class _Exports(Callbacks):
         self.cfg = cfg
         self.progress = progress
         self.task = progress.add_task("starting", total=None) if progress else None
-        self.done = 0
+        self.last_full = time.monotonic()
 
     def cell(self, workload: str, model: str, workers: int, runs: int) -> None:
         if self.progress is not None:
@@ -57,13 +58,24 @@ class _Exports(Callbacks):
             self.progress.advance(self.task)
 
     def row(self, row: dict[str, Any], result: RunResult) -> None:
-        write_exports(self.cfg, result)
+        # The CSV after every row; the JSON (which holds every item's timestamps and grows
+        # large) at most every few seconds, and always at the end.
+        now = time.monotonic()
+        full = now - self.last_full >= JSON_EVERY_S
+        if full:
+            self.last_full = now
+        write_exports(self.cfg, result, full=full)
 
 
-def write_exports(cfg: RunConfig, result: RunResult) -> None:
-    summary = summarize_rows(result.rows)
+JSON_EVERY_S = 3.0
+
+
+def write_exports(cfg: RunConfig, result: RunResult, full: bool = True) -> None:
     if cfg.csv_path:
         export.atomic_write(cfg.csv_path, export.csv_text(result.rows))
+    if not full:
+        return
+    summary = summarize_rows(result.rows)
     if cfg.json_path:
         extra = {
             "harness_overhead": result.overhead,

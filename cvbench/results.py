@@ -61,6 +61,7 @@ COLUMNS = (
     "faces_found",
     "pin",
     "inline",
+    "notes",
 )
 META_COLUMNS = (
     "python",
@@ -128,7 +129,7 @@ def measured_row(
         faces_found=int(np.count_nonzero(faces)) if faces else None,
     )
     if stats.notes:
-        row["error"] = "; ".join(stats.notes)
+        row["notes"] = "; ".join(stats.notes)
     return row
 
 

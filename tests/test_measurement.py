@@ -164,3 +164,16 @@ def test_user_switches_counted_per_framework(quick_jobs):
     probes = Probes(Placement(tuple(allowed_cpus())), 0)
     MODELS["threads"]().run(job, 2, probes)
     assert probes.user_switches is None  # the kernel's counts are the answer there
+
+
+def test_unreadable_proc_leaves_columns_empty_with_reason(monkeypatch, quick_jobs):
+    """hidepid or non-Linux: no crash; rusage still counts this process; the rest is None."""
+    from cvbench.measure import probes as probes_mod
+
+    monkeypatch.setattr(probes_mod.procfs, "available", lambda: "hidepid=2 (simulated)")
+    probes = Probes(Placement(tuple(allowed_cpus())), 0)
+    MODELS["threads"]().run(quick_jobs["faces"], 2, probes)
+    stats = probes.stats()
+    assert stats.migrations is None and stats.runqueue_wait_s is None
+    assert stats.ctx_voluntary is not None
+    assert any("hidepid=2 (simulated)" in n for n in stats.notes)

@@ -64,7 +64,7 @@ def json_text(
         "summary": _jsonable(summary),
         "items": items,
     }
-    return json.dumps(doc, indent=1, default=str)
+    return json.dumps(doc, separators=(",", ":"), default=str)
 
 
 def _fmt(value: float | None, digits: int = 3) -> str:

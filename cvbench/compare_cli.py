@@ -1,0 +1,191 @@
+"""`cvbench compare BASE CURRENT`: the CI regression gate.
+
+Exit codes are the contract with CI: 0 no regression, 1 at least one regression (named in the
+last line), 2 bad input (one line on stderr, never a traceback).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from cvbench.compare import (
+    DEFAULT_METRIC,
+    METRICS,
+    NORMALIZE,
+    Comparison,
+    compare,
+    describe_rule,
+    fmt_ci,
+    fmt_p,
+    fmt_ratio,
+    fmt_value,
+    markdown_text,
+    summary_line,
+    verdict_text,
+)
+from cvbench.readers import ResultsError, load_results
+from cvbench.report import gab
+from cvbench.report.export import atomic_write
+
+
+class BadInput(click.ClickException):
+    """Unusable input files: exit 2 with one line, like a usage error."""
+
+    exit_code = 2
+
+
+class Percent(click.ParamType):
+    """``10``, ``10%`` or ``2.5 %`` → 0.10, 0.10, 0.025."""
+
+    name = "percent"
+
+    def convert(self, value: object, param: click.Parameter | None, ctx: click.Context | None):
+        if isinstance(value, float):
+            return value
+        text = str(value).strip().rstrip("%").strip()
+        try:
+            pct = float(text)
+        except ValueError:
+            self.fail(f"{value!r} is not a percentage (e.g. 10 or 10%)", param, ctx)
+        if not 0 < pct < 1000:
+            self.fail(f"{value!r} must be between 0 and 1000 %", param, ctx)
+        return pct / 100
+
+
+_VERDICT_STYLE = {"regression": "bold red", "improvement": "green", "missing": "yellow"}
+
+
+def _table(c: Comparison) -> Table:
+    title = f"cvbench compare: {c.metric}" + (
+        " relative to sequential" if c.normalize == "sequential" else ""
+    )
+    table = Table(title=title)
+    for name, justify in (
+        ("workload", "left"),
+        ("model", "left"),
+        ("workers", "right"),
+        ("base", "right"),
+        ("current", "right"),
+        ("ratio", "right"),
+        ("95 % CI", "left"),
+        ("p", "right"),
+        ("verdict", "left"),
+    ):
+        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+    for g in c.groups:
+        style = _VERDICT_STYLE.get(g.verdict)
+        verdict = escape(verdict_text(g))
+        table.add_row(
+            escape(g.workload),
+            escape(g.model),
+            str(g.workers),
+            fmt_value(g.base),
+            fmt_value(g.current),
+            fmt_ratio(c, g),
+            fmt_ci(g),
+            fmt_p(g),
+            f"[{style}]{verdict}[/]" if style else verdict,
+        )
+    return table
+
+
+def _write_markdown(path: Path, text: str) -> None:
+    """Append to the job summary (the step may write more there), replace any other file."""
+    summary = os.environ.get("GITHUB_STEP_SUMMARY")
+    if summary and path.resolve() == Path(summary).resolve():
+        with path.open("a", encoding="utf-8") as fh:
+            fh.write(text)
+    else:
+        atomic_write(path, text)
+
+
+@click.command("compare", context_settings={"help_option_names": ["-h", "--help"]})
+@click.argument("base", type=click.Path(dir_okay=False))
+@click.argument("current", type=click.Path(dir_okay=False))
+@click.option(
+    "--metric",
+    type=click.Choice(sorted(METRICS)),
+    default=DEFAULT_METRIC,
+    show_default=True,
+    help="Column to compare; each knows whether bigger or smaller is better.",
+)
+@click.option(
+    "--threshold",
+    type=Percent(),
+    default="10",
+    show_default=True,
+    help="Smallest change (percent, e.g. 10 or 10%) that can count as a regression.",
+)
+@click.option(
+    "--alpha",
+    type=click.FloatRange(0, 1, min_open=True, max_open=True),
+    default=0.05,
+    show_default=True,
+    help="Mann-Whitney U significance level.",
+)
+@click.option(
+    "--normalize",
+    type=click.Choice(NORMALIZE),
+    default="none",
+    show_default=True,
+    help="sequential: compare each model's ratio to its own file's sequential model "
+    "(makes a baseline from another machine meaningful).",
+)
+@click.option(
+    "--markdown",
+    "markdown_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Write the table as Markdown (appends when FILE is $GITHUB_STEP_SUMMARY).",
+)
+@click.option(
+    "--gab",
+    "gab_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Write CURRENT's medians in github-action-benchmark's custom JSON format.",
+)
+def compare_cmd(
+    base: str,
+    current: str,
+    metric: str,
+    threshold: float,
+    alpha: float,
+    normalize: str,
+    markdown_path: str | None,
+    gab_path: str | None,
+) -> None:
+    """Compare CURRENT results with BASE; exit 1 if any group regressed.
+
+    Groups are workload x model x workers; a regression must exceed --threshold AND be
+    significant (Mann-Whitney p < --alpha, or the bootstrap CI of the ratio of medians
+    entirely beyond the threshold). Exit 0: no regression, 1: regression, 2: bad input.
+    """
+    try:
+        base_rows = load_results(base, required=[metric])
+        current_rows = load_results(current, required=[metric])
+        result = compare(base_rows, current_rows, metric, threshold, alpha, normalize)
+    except ResultsError as exc:
+        raise BadInput(str(exc)) from None
+    console = Console(width=None if sys.stdout.isatty() else 160)
+    console.print(_table(result))
+    console.print(describe_rule(result), style="dim")
+    try:
+        if markdown_path:
+            _write_markdown(Path(markdown_path), markdown_text(result, base, current))
+        if gab_path:
+            gab.write_gab(gab_path, current_rows, metric)
+    except OSError as exc:
+        raise BadInput(f"{exc.filename}: cannot write: {exc.strerror}") from None
+    line = summary_line(result)
+    if result.regressions:
+        console.print(line, style="bold red", soft_wrap=True, markup=False)
+        sys.exit(1)
+    console.print(line, style="green", soft_wrap=True, markup=False)
