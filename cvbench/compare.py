@@ -245,7 +245,8 @@ class Comparison:
         """Signed change of the median in percent (positive = the metric went up)."""
         if group.ratio is None or not math.isfinite(group.ratio):
             return None
-        return (group.ratio - 1) * 100
+        pct = (group.ratio - 1) * 100
+        return 0.0 if abs(pct) < 0.05 else pct
 
 
 def _groups(rows: Iterable[dict[str, Any]], metric: str) -> tuple[dict[Key, list[float]], dict]:

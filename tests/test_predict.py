@@ -1,0 +1,51 @@
+"""`run --trace` and the emulated kernel's predicted processes rows."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+from cvbench.kernel.trace import load_trace
+from tests.conftest import cvbench
+
+
+def test_trace_and_predicted_rows(tmp_path):
+    res = cvbench(
+        "run",
+        "--quick",
+        "--workload",
+        "faces",
+        "--models",
+        "sequential,processes",
+        "--workers",
+        "1,2",
+        "--repeat",
+        "2",
+        "--trace",
+        str(tmp_path / "t.json"),
+        "--csv",
+        str(tmp_path / "r.csv"),
+        "--json",
+        str(tmp_path / "r.json"),
+    )
+    assert res.returncode == 0, res.stderr
+    assert "Emulated kernel" in res.stdout
+    trace = load_trace(tmp_path / "t.json")
+    doc = json.loads((tmp_path / "r.json").read_text())
+    seq_items = next(i for i in doc["items"] if i["model"] == "sequential")
+    # the trace is the sequential model's first measured repetition, item by item
+    services = [(rec[5] - rec[4]) / 1e6 for rec in seq_items["records"]]
+    assert len(trace.items) == len(services)
+    for (service_s, io_s), measured in zip(trace.items, services, strict=True):
+        assert abs(service_s + io_s - measured) < 2e-6
+    rows = list(csv.DictReader((tmp_path / "r.csv").open()))
+    predicted = {int(r["workers"]): r for r in rows if r["predicted"] == "true"}
+    assert set(predicted) == {1, 2}
+    assert all(r["model"] == "processes" and r["ok"] == "true" for r in predicted.values())
+    # one worker: the pool runs the items back to back, so the makespan is their sum
+    assert abs(float(predicted[1]["wall_s"]) - sum(services)) < 0.01 * sum(services)
+    # two workers on at most two cores never beat a perfect split, never lose to one worker
+    w1, w2 = float(predicted[1]["wall_s"]), float(predicted[2]["wall_s"])
+    assert w1 / 2 - 1e-6 <= w2 <= w1 + 1e-6
+    # predicted rows stay out of the measured summary
+    assert all(s["model"] != "processes" or s["repetitions"] == 2 for s in doc["summary"])
