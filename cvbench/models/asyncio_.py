@@ -11,12 +11,12 @@ from __future__ import annotations
 import asyncio
 import collections.abc
 import threading
-import time
 from concurrent.futures import Executor, ThreadPoolExecutor
 
 from cvbench.job import Job
 from cvbench.measure.probes import Probes, main_tid
 from cvbench.models.base import ItemRecord, Model, barrier_prepare
+from cvbench.models.cooperative import CooperativeBody, Runtime
 from cvbench.models.processes import start_process_pool
 
 
@@ -43,73 +43,63 @@ class _CountedCoro(collections.abc.Coroutine):
         return self._coro.__await__()
 
 
+async def _start(job: Job, workers: int, probes: Probes, offload: str | None) -> Executor | None:
+    """Start-up: the executor (warmed, workers placed) or the inline worker's set-up."""
+    loop = asyncio.get_running_loop()
+    if offload == "threads":
+        executor = ThreadPoolExecutor(workers, thread_name_prefix="cvbench-asyncio")
+        barrier = threading.Barrier(workers)
+        warm = [
+            loop.run_in_executor(executor, barrier_prepare, job.fn, barrier) for _ in range(workers)
+        ]
+        probes.place_threads(list(await asyncio.gather(*warm)))
+        return executor
+    if offload == "processes":
+        executor, pids = start_process_pool(job, workers)
+        probes.place_processes(pids)
+        return executor
+    job.fn.prepare()
+    probes.place_threads([main_tid()])
+    return None
+
+
 async def _main(job: Job, workers: int, probes: Probes, offload: str | None) -> list[ItemRecord]:
     loop = asyncio.get_running_loop()
     steps = [0]
     loop.set_task_factory(
         lambda lp, coro, **kw: asyncio.Task(_CountedCoro(coro, steps), loop=lp, **kw)
     )
-    executor: Executor | None = None
-    if offload == "threads":
-        executor = ThreadPoolExecutor(workers, thread_name_prefix="cvbench-asyncio")
-        barrier = threading.Barrier(workers)
-        tids = await asyncio.gather(
-            *[
-                loop.run_in_executor(executor, barrier_prepare, job.fn, barrier)
-                for _ in range(workers)
-            ]
-        )
-        probes.place_threads(list(tids))
-    elif offload == "processes":
-        executor, pids = start_process_pool(job, workers)
-        probes.place_processes(pids)
-    else:
-        job.fn.prepare()
-        probes.place_threads([main_tid()])
+    executor = await _start(job, workers, probes, offload)
     try:
         queue: asyncio.Queue = asyncio.Queue()
-        records: list[ItemRecord] = []
-        done = asyncio.Event()
-        hb = probes.heartbeat
 
-        async def heartbeat() -> None:
-            while not done.is_set():
-                hb.arm()
-                await asyncio.sleep(hb.period_s)
-                hb.beat()
+        async def put(item: object) -> None:
+            queue.put_nowait(item)
 
-        async def feeder(t0: int) -> None:
-            for i, payload in enumerate(job.payloads):
-                arrival = t0 + job.arrival_ns(i)
-                delay = arrival - time.perf_counter_ns()
-                if delay > 0:
-                    await asyncio.sleep(delay / 1e9)
-                queue.put_nowait((i, payload, arrival))
-            for _ in range(workers):
-                queue.put_nowait(None)
+        async def run_in_executor(*args: object) -> object:
+            return await loop.run_in_executor(executor, *args)
 
-        async def worker(w: int) -> None:
-            while (item := await queue.get()) is not None:
-                i, payload, arrival = item
-                submitted = time.perf_counter_ns()
-                if executor is None:
-                    r = job.fn(i, payload)
-                    records.append(ItemRecord.of(r, w, arrival, submitted))
-                    await asyncio.sleep(0)  # the cooperative yield between items
-                else:
-                    r = await loop.run_in_executor(executor, job.fn, i, payload)
-                    records.append(ItemRecord.of(r, probes.worker_index(r.tid), arrival, submitted))
-
+        body = CooperativeBody(
+            job,
+            workers,
+            probes,
+            Runtime(
+                sleep=asyncio.sleep,
+                put=put,
+                get=queue.get,
+                offload=run_in_executor if executor is not None else None,
+            ),
+        )
         probes.begin()
         steps[0] = 0
-        hb_task = asyncio.create_task(heartbeat()) if hb.enabled else None
-        await asyncio.gather(feeder(probes.begun_ns), *[worker(w) for w in range(workers)])
-        done.set()
+        hb_task = asyncio.create_task(body.heartbeat()) if probes.heartbeat.enabled else None
+        await asyncio.gather(body.feeder(), *[body.worker(w) for w in range(workers)])
+        body.done = True
         probes.end()
         probes.user_switches = steps[0]
         if hb_task is not None:
             await hb_task
-        return records
+        return body.records
     finally:
         if executor is not None:
             executor.shutdown(wait=True, cancel_futures=True)

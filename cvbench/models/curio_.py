@@ -7,7 +7,6 @@ launches all of them before timing. Task switches are counted with a curio Activ
 from __future__ import annotations
 
 import threading
-import time
 
 import curio
 import curio.workers
@@ -16,6 +15,7 @@ from curio.kernel import Activation
 from cvbench.job import Job
 from cvbench.measure.probes import Probes, main_tid
 from cvbench.models.base import ItemRecord, Model, barrier_prepare, prepare_and_identify
+from cvbench.models.cooperative import CooperativeBody, Runtime
 
 
 class _SwitchCounter(Activation):
@@ -26,9 +26,8 @@ class _SwitchCounter(Activation):
         self.switches += 1
 
 
-async def _main(
-    job: Job, workers: int, probes: Probes, offload: str | None, counter: _SwitchCounter
-) -> list[ItemRecord]:
+async def _start(job: Job, workers: int, probes: Probes, offload: str | None):  # noqa: ANN202
+    """Start-up: N concurrent warm-up calls make curio launch N distinct workers."""
     if offload == "threads":
         barrier = threading.Barrier(workers)
         warm = [
@@ -36,66 +35,48 @@ async def _main(
             for _ in range(workers)
         ]
         probes.place_threads([await t.join() for t in warm])
-        call = curio.run_in_thread
-    elif offload == "processes":
+        return curio.run_in_thread
+    if offload == "processes":
         warm = [
             await curio.spawn(curio.run_in_process, prepare_and_identify, job.fn)
             for _ in range(workers)
         ]
         probes.place_processes(sorted({(await t.join())[0] for t in warm}))
-        call = curio.run_in_process
-    else:
-        job.fn.prepare()
-        probes.place_threads([main_tid()])
-        call = None
+        return curio.run_in_process
+    job.fn.prepare()
+    probes.place_threads([main_tid()])
+    return None
 
+
+async def _main(
+    job: Job, workers: int, probes: Probes, offload: str | None, counter: _SwitchCounter
+) -> list[ItemRecord]:
+    call = await _start(job, workers, probes, offload)
     queue = curio.Queue()
-    records: list[ItemRecord] = []
-    done = curio.Event()
-    hb = probes.heartbeat
-
-    async def heartbeat() -> None:
-        while not done.is_set():
-            hb.arm()
-            await curio.sleep(hb.period_s)
-            hb.beat()
-
-    async def feeder(t0: int) -> None:
-        for i, payload in enumerate(job.payloads):
-            arrival = t0 + job.arrival_ns(i)
-            delay = arrival - time.perf_counter_ns()
-            if delay > 0:
-                await curio.sleep(delay / 1e9)
-            await queue.put((i, payload, arrival))
-        for _ in range(workers):
-            await queue.put(None)
-
-    async def worker(w: int) -> None:
-        while (item := await queue.get()) is not None:
-            i, payload, arrival = item
-            submitted = time.perf_counter_ns()
-            if call is None:
-                r = job.fn(i, payload)
-                records.append(ItemRecord.of(r, w, arrival, submitted))
-                await curio.sleep(0)  # the cooperative yield between items
-            else:
-                r = await call(job.fn, i, payload)
-                # a process worker's items report its main thread, whose tid is its pid
-                records.append(ItemRecord.of(r, probes.worker_index(r.tid), arrival, submitted))
-
+    body = CooperativeBody(
+        job,
+        workers,
+        probes,
+        Runtime(
+            sleep=curio.sleep,
+            put=queue.put,
+            get=queue.get,
+            offload=call,
+        ),
+    )
     probes.begin()
     counter.switches = 0
-    hb_task = await curio.spawn(heartbeat) if hb.enabled else None
-    tasks = [await curio.spawn(feeder, probes.begun_ns)]
-    tasks += [await curio.spawn(worker, w) for w in range(workers)]
+    hb_task = await curio.spawn(body.heartbeat) if probes.heartbeat.enabled else None
+    tasks = [await curio.spawn(body.feeder)]
+    tasks += [await curio.spawn(body.worker, w) for w in range(workers)]
     for t in tasks:
         await t.join()
-    await done.set()
+    body.done = True
     probes.end()
     probes.user_switches = counter.switches
     if hb_task is not None:
         await hb_task.join()
-    return records
+    return body.records
 
 
 class Curio(Model):

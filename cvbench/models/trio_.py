@@ -6,15 +6,16 @@ trio+processes. Task switches are counted with a trio Instrument (before_task_st
 
 from __future__ import annotations
 
+import functools
 import math
 import threading
-import time
 
 import trio
 
 from cvbench.job import Job
 from cvbench.measure.probes import Probes, main_tid
 from cvbench.models.base import ItemRecord, Model, barrier_prepare
+from cvbench.models.cooperative import CooperativeBody, Runtime
 
 
 class _StepCounter(trio.abc.Instrument):
@@ -25,73 +26,64 @@ class _StepCounter(trio.abc.Instrument):
         self.steps += 1
 
 
+async def _start(
+    job: Job, workers: int, probes: Probes, limiter: trio.CapacityLimiter, offload: bool
+) -> None:
+    """Start-up: N thread-cache threads at once (a barrier makes them distinct), or inline."""
+    if not offload:
+        job.fn.prepare()
+        probes.place_threads([main_tid()])
+        return
+    barrier = threading.Barrier(workers)
+    tids: list[int] = []
+
+    async def warm() -> None:
+        tid = await trio.to_thread.run_sync(barrier_prepare, job.fn, barrier, limiter=limiter)
+        tids.append(tid)
+
+    async with trio.open_nursery() as nursery:
+        for _ in range(workers):
+            nursery.start_soon(warm)
+    probes.place_threads(tids)
+
+
 async def _main(
     job: Job, workers: int, probes: Probes, offload: bool, counter: _StepCounter
 ) -> list[ItemRecord]:
     limiter = trio.CapacityLimiter(workers)
-    if offload:
-        barrier = threading.Barrier(workers)
-        tids: list[int] = []
-
-        async def warm() -> None:
-            tids.append(
-                await trio.to_thread.run_sync(barrier_prepare, job.fn, barrier, limiter=limiter)
-            )
-
-        async with trio.open_nursery() as nursery:
-            for _ in range(workers):
-                nursery.start_soon(warm)
-        probes.place_threads(tids)
-    else:
-        job.fn.prepare()
-        probes.place_threads([main_tid()])
-
+    await _start(job, workers, probes, limiter, offload)
     send, receive = trio.open_memory_channel(math.inf)
-    records: list[ItemRecord] = []
-    done = trio.Event()
-    hb = probes.heartbeat
 
-    async def heartbeat() -> None:
-        while not done.is_set():
-            hb.arm()
-            await trio.sleep(hb.period_s)
-            hb.beat()
+    async def put(item: object) -> None:
+        send.send_nowait(item)
 
-    async def feeder(t0: int) -> None:
-        async with send:
-            for i, payload in enumerate(job.payloads):
-                arrival = t0 + job.arrival_ns(i)
-                delay = arrival - time.perf_counter_ns()
-                if delay > 0:
-                    await trio.sleep(delay / 1e9)
-                send.send_nowait((i, payload, arrival))
+    async def to_thread(*args: object) -> object:
+        return await trio.to_thread.run_sync(*args, limiter=limiter)
 
-    async def worker(w: int, rx: trio.MemoryReceiveChannel) -> None:
-        async with rx:
-            async for i, payload, arrival in rx:
-                submitted = time.perf_counter_ns()
-                if offload:
-                    r = await trio.to_thread.run_sync(job.fn, i, payload, limiter=limiter)
-                    records.append(ItemRecord.of(r, probes.worker_index(r.tid), arrival, submitted))
-                else:
-                    r = job.fn(i, payload)
-                    records.append(ItemRecord.of(r, w, arrival, submitted))
-                    await trio.sleep(0)  # the cooperative yield between items
-
+    body = CooperativeBody(
+        job,
+        workers,
+        probes,
+        Runtime(
+            sleep=trio.sleep,
+            put=put,
+            get=receive.receive,
+            offload=to_thread if offload else None,
+        ),
+    )
     probes.begin()
     counter.steps = 0
     async with trio.open_nursery() as outer:
-        if hb.enabled:
-            outer.start_soon(heartbeat)
+        if probes.heartbeat.enabled:
+            outer.start_soon(body.heartbeat)
         async with trio.open_nursery() as nursery:
-            nursery.start_soon(feeder, probes.begun_ns)
+            nursery.start_soon(body.feeder)
             for w in range(workers):
-                nursery.start_soon(worker, w, receive.clone())
-            await receive.aclose()
-        done.set()
+                nursery.start_soon(functools.partial(body.worker, w))
+        body.done = True
         probes.end()
         probes.user_switches = counter.steps
-    return records
+    return body.records
 
 
 class Trio(Model):

@@ -1,0 +1,73 @@
+"""The body shared by the async frameworks: a heartbeat, a feeder and N workers.
+
+asyncio, trio and curio differ in how they sleep, queue, offload and spawn, not in what the
+tasks do. Each framework file passes its primitives in a Runtime and spawns the three task
+functions its own way, so the measured behaviour is the framework's, and the logic is written
+once.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from cvbench.job import Job
+from cvbench.measure.probes import Probes
+from cvbench.models.base import ItemRecord
+from cvbench.work import ItemResult
+
+
+@dataclass
+class Runtime:
+    """A framework's primitives, as plain awaitable callables."""
+
+    sleep: Callable[[float], Awaitable[Any]]
+    put: Callable[[Any], Awaitable[Any]]
+    get: Callable[[], Awaitable[Any]]
+    #: offload(fn, index, payload) -> ItemResult; None runs items inline on the loop thread
+    offload: Callable[..., Awaitable[ItemResult]] | None = None
+
+
+class CooperativeBody:
+    """Task functions for one timed region; `records` fills as items finish."""
+
+    def __init__(self, job: Job, workers: int, probes: Probes, rt: Runtime) -> None:
+        self.job, self.workers, self.probes, self.rt = job, workers, probes, rt
+        self.records: list[ItemRecord] = []
+        self.done = False  # one OS thread runs all tasks: a plain flag is enough
+
+    async def heartbeat(self) -> None:
+        hb = self.probes.heartbeat
+        while not self.done:
+            hb.arm()
+            await self.rt.sleep(hb.period_s)
+            hb.beat()
+
+    async def feeder(self) -> None:
+        """Release items at their arrival times (all at once for a batch), then N sentinels."""
+        t0 = self.probes.begun_ns
+        for i, payload in enumerate(self.job.payloads):
+            arrival = t0 + self.job.arrival_ns(i)
+            delay = arrival - time.perf_counter_ns()
+            if delay > 0:
+                await self.rt.sleep(delay / 1e9)
+            await self.rt.put((i, payload, arrival))
+        for _ in range(self.workers):
+            await self.rt.put(None)
+
+    async def worker(self, w: int) -> None:
+        fn, rt, probes = self.job.fn, self.rt, self.probes
+        while (item := await rt.get()) is not None:
+            i, payload, arrival = item
+            submitted = time.perf_counter_ns()
+            if rt.offload is None:
+                self.records.append(ItemRecord.of(fn(i, payload), w, arrival, submitted))
+                await rt.sleep(0)  # the cooperative yield between items
+            else:
+                r = await rt.offload(fn, i, payload)
+                # a process worker reports its main thread, whose tid is its pid
+                self.records.append(
+                    ItemRecord.of(r, probes.worker_index(r.tid), arrival, submitted)
+                )
