@@ -28,7 +28,10 @@ from cvbench.measure.affinity import (
 )
 from cvbench.models import MODELS, ModelError, resolve_models
 from cvbench.report import export, tables
+from cvbench.report.plot_cli import make_plots, plot_cmd, report_cmd
+from cvbench.report.plots import PlotError
 from cvbench.report.summary import summarize_rows
+from cvbench.results import SCHEMA_VERSION
 from cvbench.runner import Callbacks, Runner, RunResult
 from cvbench.work import Fault
 from cvbench.workloads import BUILTIN_NAMES, load_spec, resolve_workloads
@@ -215,6 +218,13 @@ def cli() -> None:
     default=None,
     help="Write the sequential model's per-item service/I-O times for `cvbench simulate`.",
 )
+@click.option(
+    "--plots",
+    "plots_dir",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Also draw the charts (PNG and SVG) into this folder (needs the plot extra).",
+)
 @click.option("--brief", is_flag=True, help="Only the throughput table.")
 @click.option(
     "--inject-fault",
@@ -256,6 +266,8 @@ def run(**opts: Any) -> None:
             f"(sequential model {o['sequential_s']:.3f} s vs bare loop {o['bare_loop_s']:.3f} s)"
         )
     written = [str(p) for p in (cfg.csv_path, cfg.json_path, cfg.markdown_path) if p]
+    if opts["plots_dir"] and result.rows:
+        written.append(_plots(result, Path(opts["plots_dir"])))
     console.print(f"results: {', '.join(written)}")
     if result.interrupted:
         err_console.print("interrupted: the rows completed so far are in the files above")
@@ -264,6 +276,25 @@ def run(**opts: Any) -> None:
     if failed:
         err_console.print(f"{len(failed)} row(s) failed: see the error column")
         sys.exit(1)
+
+
+def _plots(result: RunResult, out: Path) -> str:
+    """Charts of this run; a plotting failure is reported, never loses the results."""
+    doc = {
+        "schema_version": SCHEMA_VERSION,
+        "environment": result.env,
+        "rows": result.rows,
+        "items": result.items,
+        "harness_overhead": result.overhead,
+    }
+    try:
+        paths, notes = make_plots(doc, out)
+    except PlotError as exc:
+        err_console.print(f"no charts: {exc}")
+        return f"{out}/ (no charts)"
+    for note in notes:
+        err_console.print(f"charts: {note}")
+    return f"{out}/ ({len(paths)} chart files)"
 
 
 def build_config(opts: dict[str, Any]) -> RunConfig:
@@ -339,6 +370,8 @@ def workloads_cmd() -> None:
 
 
 cli.add_command(simulate_cmd, "simulate")
+cli.add_command(plot_cmd, "plot")
+cli.add_command(report_cmd, "report")
 cli.add_command(validate_cmd, "validate")
 
 

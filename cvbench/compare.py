@@ -249,7 +249,9 @@ class Comparison:
         return 0.0 if abs(pct) < 0.05 else pct
 
 
-def _groups(rows: Iterable[dict[str, Any]], metric: str) -> tuple[dict[Key, list[float]], dict]:
+def _groups(
+    rows: Iterable[dict[str, Any]], metric: str
+) -> tuple[dict[Key, list[float]], dict[Key, str]]:
     """Metric values per group from ok, measured rows; plus why groups with no ok rows failed."""
     values: dict[Key, list[float]] = {}
     failed: dict[Key, str] = {}

@@ -46,7 +46,9 @@ class Percent(click.ParamType):
 
     name = "percent"
 
-    def convert(self, value: object, param: click.Parameter | None, ctx: click.Context | None):
+    def convert(
+        self, value: object, param: click.Parameter | None, ctx: click.Context | None
+    ) -> float:
         if isinstance(value, float):
             return value
         text = str(value).strip().rstrip("%").strip()

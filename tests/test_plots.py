@@ -162,7 +162,7 @@ def test_simulated_schedule_runs_every_item_once(doc) -> None:
         assert end > start
         ran[item] = ran.get(item, 0) + end - start
     want = {i: round(s * 1e9) for i, (s, _) in enumerate(trace.items) if s > 0}
-    assert ran == want
+    assert ran == want  # the replay of the pool's queue matched the simulator's
     assert max(e for *_, e in pieces) == makespan
     for core in (0, 1):  # one core runs one item at a time
         spans = sorted((s, e) for c, _, _, s, e in pieces if c == core)

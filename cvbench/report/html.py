@@ -214,6 +214,10 @@ def render_report(doc: Any, charts: list[Path], notes: list[str], title: str) ->
             tables.responsiveness_table,
         ):
             parts.append(rich_table_html(make(summary)))
+        prediction_table = getattr(tables, "prediction_table", None)
+        table = prediction_table(data.all_rows + data.predicted) if prediction_table else None
+        if table is not None:
+            parts.append(rich_table_html(table))
     else:
         parts.append("<p>No rows to summarise.</p>")
     parts.append('<h2 id="charts">Charts</h2>')

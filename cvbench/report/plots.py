@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import heapq
+import itertools
 import json
 import math
 import statistics
@@ -230,7 +231,7 @@ def prepare(doc: Mapping[str, Any] | Sequence[Mapping[str, Any]] | Data) -> Data
         items = {}
         for it in doc.get("items") or []:
             key = (it["workload"], it["model"], int(it["workers"]), int(it["repetition"]))
-            if key in usable and it.get("fields", ITEM_FIELDS)[: len(ITEM_FIELDS)] == ITEM_FIELDS:
+            if key in usable and set(ITEM_FIELDS) <= set(it.get("fields", ITEM_FIELDS)):
                 items[key] = it
     else:
         notes.append(
@@ -561,7 +562,11 @@ def _first_rep(data: Data, workload: str, model: str, workers: int) -> dict[str,
 
 
 def sequential_trace(data: Data, workload: str, workers: int) -> Any:
-    """A simulator trace from the sequential model's per-item service times (first rep)."""
+    """A simulator trace from the sequential model's per-item service times (first rep).
+
+    The item records carry no I/O split, so service is start → finish including any file
+    I/O; the run's own ``--trace`` (and its predicted rows) subtract it.
+    """
     from cvbench.kernel.trace import parse_trace
 
     it = _first_rep(data, workload, "sequential", 1)
@@ -621,7 +626,9 @@ def simulated_schedule(
     service = [s for _, s in spec.items]
     queue = deque(range(len(service)))
     used = [0] * workers
-    busy: list[tuple[int, int]] = []  # heap of (finish ns, worker)
+    taken = [0] * workers
+    seq = itertools.count()  # ties go in scheduling order, as in the simulator's event heap
+    busy: list[tuple[int, int, int]] = []  # heap of (finish ns, seq, worker)
     out: list[tuple[int, int, int, int, int]] = []
 
     def take(w: int) -> None:
@@ -629,13 +636,17 @@ def simulated_schedule(
             i = queue.popleft()
             lo, hi = used[w], used[w] + service[i]
             out.extend((core, w, i, s, e) for core, s, e in pieces(w, lo, hi))
-            used[w] = hi
-            heapq.heappush(busy, (wall_at(w, hi), w))
+            used[w], taken[w] = hi, taken[w] + 1
+            heapq.heappush(busy, (wall_at(w, hi), next(seq), w))
 
     for w in range(workers):
         take(w)
     while busy:
-        take(heapq.heappop(busy)[1])
+        take(heapq.heappop(busy)[2])
+    if any(
+        (t.cpu_ns, t.items) != (used[t.tid], taken[t.tid]) for t in res.tasks if t.tid < workers
+    ):  # the replay diverged (e.g. preemption ties): plain segments, no item boundaries
+        out = [(core, tid, -1, s, e) for core, tid, s, e in res.segments or []]
     return out, res.makespan_ns
 
 
@@ -727,10 +738,11 @@ def _lane(
     """
     if not spans:
         return
+    raster = {"rasterized": len(spans) > 2000}  # keeps the SVG small for long runs
     durs = sorted(d for _, d, _ in spans)
     if durs[len(durs) // 2] * px_per_ms < 3:
         ax.broken_barh(
-            [(a, d) for a, d, _ in spans], (y - 0.4, 0.8), facecolors=colour, linewidth=0
+            [(a, d) for a, d, _ in spans], (y - 0.4, 0.8), facecolors=colour, linewidth=0, **raster
         )
         return
     dark: list[tuple[float, float]] = []
@@ -740,8 +752,8 @@ def _lane(
         if item != last:
             toggle, last = not toggle, item
         (light if toggle else dark).append((a, d))
-    ax.broken_barh(dark, (y - 0.4, 0.8), facecolors=colour, linewidth=0)
-    ax.broken_barh(light, (y - 0.4, 0.8), facecolors=[_lighter(colour)], linewidth=0)
+    ax.broken_barh(dark, (y - 0.4, 0.8), facecolors=colour, linewidth=0, **raster)
+    ax.broken_barh(light, (y - 0.4, 0.8), facecolors=[_lighter(colour)], linewidth=0, **raster)
 
 
 def _slug(name: str) -> str:
@@ -776,9 +788,9 @@ def plot_predicted(doc: Any, out_dir: str | Path) -> tuple[list[Path], list[str]
             label="processes, measured",
         )
         pred = {k[2]: v[0] for k, v in stored.items() if k[:2] == (w, "processes")}
-        source = "stored in the file"
+        cores = _cpu_count(data, w)
+        source = f"by the run, eevdf, {cores} cores"
         if not pred:
-            cores = _cpu_count(data, w)
             trace = sequential_trace(data, w, max(counts))
             source = f"eevdf, {cores} cores"
             if trace is None:
