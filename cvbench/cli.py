@@ -15,6 +15,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from cvbench import __version__
+from cvbench.compare import METRICS
+from cvbench.compare_cli import compare_cmd
 from cvbench.config import ConfigError, RunConfig, parse_workers
 from cvbench.kernel.commands import simulate_cmd, validate_cmd
 from cvbench.measure.affinity import (
@@ -27,7 +29,7 @@ from cvbench.measure.affinity import (
     parse_cpu_list,
 )
 from cvbench.models import MODELS, ModelError, resolve_models
-from cvbench.report import export, tables
+from cvbench.report import export, gab, tables
 from cvbench.report.plot_cli import make_plots, plot_cmd, report_cmd
 from cvbench.report.plots import PlotError
 from cvbench.report.summary import summarize_rows
@@ -88,6 +90,8 @@ def write_exports(cfg: RunConfig, result: RunResult, full: bool = True) -> None:
         export.atomic_write(
             cfg.json_path, export.json_text(result.rows, summary, result.env, result.items, extra)
         )
+    if cfg.gab_path:
+        gab.write_gab(cfg.gab_path, result.rows, cfg.gab_metric)
     if cfg.markdown_path:
         export.atomic_write(cfg.markdown_path, export.markdown_text(summary, result.env))
 
@@ -225,6 +229,20 @@ def cli() -> None:
     default=None,
     help="Also draw the charts (PNG and SVG) into this folder (needs the plot extra).",
 )
+@click.option(
+    "--gab",
+    "gab_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="github-action-benchmark custom JSON of --gab-metric (medians per group).",
+)
+@click.option(
+    "--gab-metric",
+    type=click.Choice(sorted(METRICS)),
+    default="throughput_per_s",
+    show_default=True,
+    help="Metric for --gab (bigger- or smaller-is-better: see README).",
+)
 @click.option("--brief", is_flag=True, help="Only the throughput table.")
 @click.option(
     "--inject-fault",
@@ -265,7 +283,7 @@ def run(**opts: Any) -> None:
             f"harness overhead on {workload}: {o['overhead_pct']:+.2f} % "
             f"(sequential model {o['sequential_s']:.3f} s vs bare loop {o['bare_loop_s']:.3f} s)"
         )
-    written = [str(p) for p in (cfg.csv_path, cfg.json_path, cfg.markdown_path) if p]
+    written = [str(p) for p in (cfg.csv_path, cfg.json_path, cfg.markdown_path, cfg.gab_path) if p]
     if opts["plots_dir"] and result.rows:
         written.append(_plots(result, Path(opts["plots_dir"])))
     console.print(f"results: {', '.join(written)}")
@@ -346,6 +364,8 @@ def build_config(opts: dict[str, Any]) -> RunConfig:
         json_path=Path(opts["json_path"]) if opts["json_path"] else out / f"{stamp}.json",
         markdown_path=Path(opts["markdown_path"]) if opts["markdown_path"] else None,
         trace_path=Path(opts["trace_path"]) if opts["trace_path"] else None,
+        gab_path=Path(opts["gab_path"]) if opts["gab_path"] else None,
+        gab_metric=opts["gab_metric"],
         fault=fault,
         fault_model=fault_model,
         command=["cvbench", *sys.argv[1:]],
@@ -371,6 +391,7 @@ def workloads_cmd() -> None:
 
 cli.add_command(simulate_cmd, "simulate")
 cli.add_command(plot_cmd, "plot")
+cli.add_command(compare_cmd, "compare")
 cli.add_command(report_cmd, "report")
 cli.add_command(validate_cmd, "validate")
 

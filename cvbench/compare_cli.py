@@ -114,9 +114,11 @@ def _write_markdown(path: Path, text: str) -> None:
 @click.option(
     "--metric",
     type=click.Choice(sorted(METRICS)),
+    metavar="METRIC",
     default=DEFAULT_METRIC,
     show_default=True,
-    help="Column to compare; each knows whether bigger or smaller is better.",
+    help="Column to compare, e.g. throughput_per_s, wall_s, speedup, latency_p99_ms, "
+    "lag_p99_ms, ctx_involuntary, max_rss_mb (each knows whether bigger or smaller is better).",
 )
 @click.option(
     "--threshold",

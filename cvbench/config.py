@@ -52,6 +52,8 @@ class RunConfig:
     json_path: Path | None = None
     markdown_path: Path | None = None
     trace_path: Path | None = None
+    gab_path: Path | None = None
+    gab_metric: str = "throughput_per_s"
     fault: Fault | None = None
     fault_model: str | None = None
     command: list[str] = field(default_factory=list)

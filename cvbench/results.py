@@ -62,6 +62,8 @@ COLUMNS = (
     "pin",
     "inline",
     "notes",
+    "preemptions",
+    "deferred_signals",
 )
 META_COLUMNS = (
     "python",
@@ -128,6 +130,7 @@ def measured_row(
         deadline_misses=deadline_misses(lat["latency"], job.deadline_ns),
         faces_found=int(np.count_nonzero(faces)) if faces else None,
     )
+    row.update({k: v for k, v in probes.extra.items() if k in COLUMNS})
     if stats.notes:
         row["notes"] = "; ".join(stats.notes)
     return row

@@ -121,6 +121,23 @@ def test_same_real_file_is_no_regression(real_files, tmp_path):
     assert "| threshold | threads | 2 |" in md
 
 
+def test_markdown_appends_to_the_github_step_summary(real_files, tmp_path, monkeypatch):
+    csv_path, _ = real_files
+    summary = tmp_path / "summary.md"
+    summary.write_text("earlier step output\n")
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    for metric in ("throughput_per_s", "wall_s"):
+        res = run_compare(csv_path, csv_path, "--metric", metric, "--markdown", summary)
+        assert res.exit_code == 0, res.output
+    text = summary.read_text()
+    assert text.startswith("earlier step output")
+    assert "cvbench compare: throughput_per_s" in text and "cvbench compare: wall_s" in text
+    other = tmp_path / "other.md"
+    for _ in range(2):
+        assert run_compare(csv_path, csv_path, "--markdown", other).exit_code == 0
+    assert other.read_text().count("## cvbench compare") == 1
+
+
 @pytest.mark.parametrize("metric", ["throughput_per_s", "wall_s"])
 @pytest.mark.parametrize("reps", [5, 3])
 def test_slowdown_in_one_model_names_only_that_model(tmp_path, metric, reps):

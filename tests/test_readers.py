@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import json
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -136,6 +138,7 @@ def test_directory_is_an_error(tmp_path):
 # --- fuzz: whatever arrives, only ResultsError ----------------------------------------------------
 
 _FUZZ_DIR = Path(tempfile.mkdtemp(prefix="cvbench-fuzz-"))
+atexit.register(shutil.rmtree, _FUZZ_DIR, True)
 
 
 def _load_only_results_errors(data: bytes, suffix: str) -> None:

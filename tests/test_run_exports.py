@@ -66,6 +66,8 @@ def run_files(tmp_path_factory):
         str(d / "r.json"),
         "--markdown",
         str(d / "r.md"),
+        "--gab",
+        str(d / "gab.json"),
     )
     assert res.returncode == 0, res.stderr
     return d, res
@@ -141,3 +143,15 @@ def test_tables_and_markdown(run_files):
     assert "harness overhead on threshold" in res.stdout
     md = (d / "r.md").read_text()
     assert md.count("| threshold |") == 5 and "| frames |" in md
+
+
+def test_gab_and_compare_through_the_main_cli(run_files):
+    d, _ = run_files
+    entries = json.loads((d / "gab.json").read_text())
+    assert len(entries) == 10  # one per workload x model x workers
+    for e in entries:
+        assert isinstance(e["name"], str) and e["unit"] and isinstance(e["value"], int | float)
+    same = cvbench("compare", str(d / "r.csv"), str(d / "r.json"))
+    assert same.returncode == 0, same.stdout + same.stderr
+    missing = cvbench("compare", str(d / "r.csv"), str(d / "nope.csv"))
+    assert missing.returncode == 2 and "nope.csv" in missing.stderr

@@ -15,10 +15,15 @@ How it works:
   of the running task (rounded up to the tick for cfs/eevdf, exact for rr, as in ``sim.py``)
   and the earliest sleeper.  The handler runs inside whatever task is current and, unless the
   kernel is busy (the ``_in_kernel`` flag: its critical section), switches to the kernel.
+* clocks: tasks are charged the OS thread's CPU time (``time.thread_time_ns``), so a host
+  preemption of the whole process is steal time charged to nobody; timers, sleeps and the tick
+  grid use ``perf_counter_ns``.
 * the lesson: CPython runs signal handlers only between bytecodes of the main thread, so a
   running cv2 call cannot be interrupted.  The handler runs when the call returns; we record how
-  late (``max_signal_delay_ns``) and count signals that were held back (``deferred_signals``)
-  and signals that landed inside a work call (``signals_in_work``).
+  late (``max_signal_delay_ns`` wall, ``max_signal_cpu_delay_ns`` CPU), count signals held back
+  by C code (``deferred_signals``: >= 1 ms of CPU past due) and signals that landed inside a
+  call the model marked as work (``signals_in_work``).  The cyclic GC is C code too: a full
+  collection over many objects delays preemption just the same.
 """
 
 from __future__ import annotations

@@ -81,6 +81,7 @@ class Probes:
         self.heartbeat = Heartbeat(heartbeat_period_ns)
         self.procfs_reason = procfs.available()
         self.user_switches: int | None = None  # set by cooperative models
+        self.extra: dict[str, int | float] = {}  # model-specific counters that have a column
         self.entered_ns = time.perf_counter_ns()
         self.begun_ns = 0
         self.ended_ns = 0

@@ -6,6 +6,7 @@ from cvbench.models.asyncio_ import Asyncio, AsyncioProcesses, AsyncioThreads
 from cvbench.models.base import ItemRecord, Model
 from cvbench.models.curio_ import Curio, CurioProcesses, CurioThreads
 from cvbench.models.greenlet_ import Greenlet
+from cvbench.models.kernel import Kernel
 from cvbench.models.processes import Processes
 from cvbench.models.sequential import Sequential
 from cvbench.models.threads import Threads
@@ -26,6 +27,7 @@ MODELS: dict[str, type[Model]] = {
         CurioThreads,
         CurioProcesses,
         Greenlet,
+        Kernel,
     )
 }
 

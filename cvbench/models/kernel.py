@@ -73,6 +73,10 @@ class Kernel(Model):
             """The last item is done: the region (and its counters) end; the rest winds down."""
             self.last_stats = kernel.stats.to_dict()
             probes.user_switches = kernel.stats.dispatches
+            probes.extra.update(
+                preemptions=kernel.stats.preemptions,
+                deferred_signals=kernel.stats.deferred_signals,
+            )
             probes.end()
 
         probes.begin()

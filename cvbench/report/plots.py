@@ -46,8 +46,9 @@ MODEL_COLOURS: dict[str, str] = {
     "curio+threads": "#d62728",
     "curio+processes": "#7f7f7f",
     "greenlet": "#393b79",
+    "kernel": "#e6550d",
 }
-_SPARE = ("#637939", "#843c39", "#7b4173", "#3182bd", "#e6550d", "#31a354", "#756bb1")
+_SPARE = ("#637939", "#843c39", "#7b4173", "#3182bd", "#31a354", "#756bb1")
 IDEAL_COLOUR = "#9a9a9a"
 DPI = 110
 WIDTH_IN = 10.0

@@ -30,6 +30,8 @@ SUMMARY_METRICS = (
     "lag_p99_ms",
     "lag_max_ms",
     "deadline_misses",
+    "preemptions",
+    "deferred_signals",
     "max_rss_mb",
 )
 

@@ -104,7 +104,9 @@ def _ci(s: dict[str, Any]) -> str:
 
 
 FOOT = (
-    "¹ inline cooperative model: one OS thread, so one core at most. ⚠ unstable: std ≥ 10 % "
+    "¹ one OS thread, so one core at most: inline cooperative models, and `kernel`, the live "
+    "emulated kernel (greenlets preempted by a timer signal: one emulated CPU). "
+    "⚠ unstable: std ≥ 10 % "
     "of the mean or min/max ≥ 50 % from it. Best per workload in green."
 )
 
@@ -134,6 +136,7 @@ def switches_table(summary: list[dict[str, Any]]) -> Table:
         ("vol/item", _per_item("ctx_voluntary"), 2, None),
         ("invol/item", _per_item("ctx_involuntary"), 2, None),
         ("user switches", user, 0, None),
+        ("preemptions", _med("preemptions"), 0, None),
         ("migrations", _med("migrations"), 0, "min"),
         ("run-queue wait ms", _med("runqueue_wait_s", 1e3), 1, "min"),
     ]
@@ -142,6 +145,7 @@ def switches_table(summary: list[dict[str, Any]]) -> Table:
         summary,
         cols,
         "threads/processes have no user-level scheduler: their switches are the kernel's. "
+        "kernel: user switches = dispatches, preemptions = timer/wake-up preemptions. "
         "The heartbeat's own wake-ups are included.",
     )
 
