@@ -51,10 +51,13 @@ class Hub:
         self.ready.append(g)
 
     def run(self) -> None:
+        """Due timers go to the front: a greenlet that yields lets a late sleeper run first."""
         while self.ready or self.timers:
             now = time.perf_counter_ns()
+            due = []
             while self.timers and self.timers[0][0] <= now:
-                self.ready.append(heapq.heappop(self.timers)[2])
+                due.append(heapq.heappop(self.timers)[2])
+            self.ready.extendleft(reversed(due))
             if self.ready:
                 self.ready.popleft().switch()
             elif self.timers:
