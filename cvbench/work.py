@@ -8,6 +8,7 @@ that no model pays to ship results back.
 from __future__ import annotations
 
 import os
+import queue
 import signal
 import threading
 import time
@@ -100,6 +101,18 @@ def prepare_worker(fn: WorkFn) -> int:
     return fn.prepare()
 
 
+def init_pool_worker(fn: WorkFn, barrier: threading.Barrier, pids: queue.Queue) -> None:
+    """Process-pool initializer: set up, report the pid, hold until every worker exists.
+
+    While the barrier holds no task completes, so each warm-up submit spawns a new worker.
+    It lives here, not beside the pool, so a worker imports only this light module.
+    """
+    fn.prepare()
+    pids.put(os.getpid())
+    barrier.wait(timeout=120)
+
+
 def identify(_: object = None) -> tuple[int, int]:
     """(pid, tid) of the worker that runs it; used while pools warm up."""
     return os.getpid(), threading.get_native_id()
+

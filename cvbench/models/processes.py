@@ -3,31 +3,19 @@
 from __future__ import annotations
 
 import multiprocessing
-import os
-import queue
-import threading
 from concurrent.futures import ProcessPoolExecutor
 
 from cvbench.job import Job
 from cvbench.measure.probes import Probes
 from cvbench.models.base import ItemRecord, Model, run_pool
-from cvbench.work import WorkFn, identify, prepare_worker
+from cvbench.work import identify, init_pool_worker
 
 # forkserver, not fork: a parent that has run OpenCV holds its thread pool's locks, and a
 # forked child that touches cv2 can deadlock on them (seen here). The server is a clean
-# interpreter with cv2 preloaded, so workers still start in milliseconds.
+# interpreter with cv2 preloaded, so workers still start in milliseconds -- as long as what
+# they unpickle lives in light modules (cvbench.work), not in this package of frameworks.
 CONTEXT = multiprocessing.get_context("forkserver")
 CONTEXT.set_forkserver_preload(["cvbench.work"])
-
-
-def _init_worker(fn: WorkFn, barrier: threading.Barrier, pids: queue.Queue) -> None:
-    """Set up each worker, report its pid, and hold all until every one exists.
-
-    While the barrier holds, no task completes, so each warm-up submit spawns a new worker.
-    """
-    prepare_worker(fn)
-    pids.put(os.getpid())
-    barrier.wait(timeout=120)
 
 
 def start_process_pool(job: Job, workers: int) -> tuple[ProcessPoolExecutor, list[int]]:
@@ -36,7 +24,7 @@ def start_process_pool(job: Job, workers: int) -> tuple[ProcessPoolExecutor, lis
     pool = ProcessPoolExecutor(
         workers,
         mp_context=CONTEXT,
-        initializer=_init_worker,
+        initializer=init_pool_worker,
         initargs=(job.fn, barrier, pid_queue),
     )
     warm = [pool.submit(identify) for _ in range(workers)]
