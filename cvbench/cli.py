@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import click
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from cvbench import __version__
@@ -30,6 +29,7 @@ from cvbench.measure.affinity import (
 )
 from cvbench.models import MODELS, ModelError, resolve_models
 from cvbench.report import export, gab, tables
+from cvbench.report.console import make_console
 from cvbench.report.plot_cli import make_plots, plot_cmd, report_cmd
 from cvbench.report.plots import PlotError
 from cvbench.report.summary import summarize_rows
@@ -40,9 +40,8 @@ from cvbench.workloads import BUILTIN_NAMES, load_spec, resolve_workloads
 from cvbench.workloads.sources import read_inputs
 from cvbench.workloads.spec import WorkloadError
 
-# Wide enough for the tables when output goes to a file or a CI log (rich assumes 80 there).
-console = Console(width=None if sys.stdout.isatty() else 180)
-err_console = Console(stderr=True)
+console = make_console()
+err_console = make_console(stderr=True)
 
 
 class _Exports(Callbacks):

@@ -11,7 +11,6 @@ import sys
 from pathlib import Path
 
 import click
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
@@ -32,6 +31,7 @@ from cvbench.compare import (
 )
 from cvbench.readers import ResultsError, load_results
 from cvbench.report import gab
+from cvbench.report.console import make_console
 from cvbench.report.export import atomic_write
 
 
@@ -178,7 +178,7 @@ def compare_cmd(
         result = compare(base_rows, current_rows, metric, threshold, alpha, normalize)
     except ResultsError as exc:
         raise BadInput(str(exc)) from None
-    console = Console(width=None if sys.stdout.isatty() else 160)
+    console = make_console()
     console.print(_table(result))
     console.print(describe_rule(result), style="dim")
     try:

@@ -17,8 +17,9 @@ from pathlib import Path
 from typing import Any
 
 import click
-from rich.console import Console
 from rich.table import Table
+
+from cvbench.report.console import make_console
 
 from .policies import POLICIES
 from .sim import SimResult, TaskSpec, simulate
@@ -334,7 +335,7 @@ def simulate_cmd(
                 )
             )
 
-    console = Console()
+    console = make_console()
     results: list[tuple[str, SimResult]] = []
     for n in cores_list:
         try:
@@ -406,7 +407,7 @@ def validate_cmd(
         raise click.BadParameter("must be > 0", param_hint="--seconds")
     if tolerance < 0:
         raise click.BadParameter("must be >= 0", param_hint="--tolerance")
-    console = Console()
+    console = make_console()
     try:
         rep = run_validation(seconds, tolerance, cpu=cpu, policies=policies or ("cfs", "eevdf"),
                              progress=lambda m: console.print(f"[dim]{m}[/dim]"))  # fmt: skip
