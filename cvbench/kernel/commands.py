@@ -175,7 +175,8 @@ def _write_json(path: str, payload: dict[str, Any]) -> None:
 @click.command("simulate")
 @click.option("--trace", "trace_file", metavar="FILE", help="Replay a `cvbench run --trace` file "
               "as a process pool (predicts the processes model).")  # fmt: skip
-@click.option("--workers", type=int, help="Pool size for --trace (default: the trace's).")
+@click.option("--workers", type=int, help="Pool size for --trace (default: one per core, "
+              "as ProcessPoolExecutor sizes itself).")  # fmt: skip
 @click.option("--tasks", type=int, default=4, show_default=True, help="Synthetic task count.")
 @click.option(
     "--cores",
@@ -313,7 +314,7 @@ def simulate_cmd(
     if trace_file:
         try:
             trace = load_trace(trace_file)
-            pools = [pool_spec(trace, workers)]
+            pool_spec(trace, workers or 1)  # validates --workers against the trace
         except (TraceError, ValueError) as e:
             raise click.UsageError(str(e)) from None
     else:
@@ -338,6 +339,8 @@ def simulate_cmd(
     console = make_console()
     results: list[tuple[str, SimResult]] = []
     for n in cores_list:
+        if trace is not None:
+            pools = [pool_spec(trace, workers or n)]
         try:
             r = simulate(specs, n, policy, pools=pools, slice_ns=slice_ns, hz=hz,
                          ctx_switch_ns=cs, duration_ns=duration)  # fmt: skip
@@ -346,7 +349,8 @@ def simulate_cmd(
         results.append((f"{policy}@{n}", r))
 
     what = (
-        f"trace {trace.workload} ({len(trace.items)} items, {pools[0].workers} workers)"
+        f"trace {trace.workload} ({len(trace.items)} items, "
+        f"{workers or 'one per core'} workers)"
         if trace
         else f"{tasks} tasks"
     )
@@ -362,7 +366,7 @@ def simulate_cmd(
             mk = r.makespan_ns / 1e9
             thr = len(trace.items) / mk if mk else math.inf
             console.print(
-                f"predicted processes model: {pools[0].workers} workers on {r.cores} cores: "
+                f"predicted processes model: {workers or r.cores} workers on {r.cores} cores: "
                 f"wall {mk:.4f} s, throughput {thr:,.1f} items/s (lower bound: no pool start-up)"
             )
     if json_file:
