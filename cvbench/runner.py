@@ -15,6 +15,7 @@ from cvbench import predict
 from cvbench.config import RunConfig
 from cvbench.job import Job
 from cvbench.measure import env as envmod
+from cvbench.measure import procfs
 from cvbench.measure.affinity import restrict_process
 from cvbench.measure.probes import Probes
 from cvbench.models import Model
@@ -102,6 +103,17 @@ def _items_doc(base: dict[str, Any], records: list, probes: Probes) -> dict[str,
     }
 
 
+@dataclass
+class _WorkloadState:
+    """What later rows of one workload need from earlier ones."""
+
+    reference: str | None = None  # the first model's output digest
+    seq_throughput: list[float] = field(default_factory=list)
+    seq_wall: list[float] = field(default_factory=list)
+    bare_wall: list[float] = field(default_factory=list)
+    trace: dict[str, Any] | None = None
+
+
 class Runner:
     def __init__(self, config: RunConfig, callbacks: Callbacks | None = None) -> None:
         self.config = config
@@ -111,7 +123,7 @@ class Runner:
     def run(self) -> RunResult:
         cfg = self.config
         self.result.env = envmod.collect(cfg.command)
-        self.result.env["procfs_unavailable"] = Probes(cfg.placement).procfs_reason
+        self.result.env["procfs_unavailable"] = procfs.available()
         restrict_process(os.getpid(), list(cfg.placement.cpus))
         try:
             for spec in cfg.workloads:
@@ -124,107 +136,102 @@ class Runner:
             self.result.interrupted = True
         return self.result
 
-    def _predict(
-        self, job: Job, trace: dict[str, Any] | None, seq: list[float], meta: dict[str, Any]
-    ) -> None:
+    def _columns(self, workload: str) -> dict[str, Any]:
+        """Columns every row of this workload shares: placement, cv threads, environment."""
+        cfg = self.config
+        return dict(
+            workload=workload,
+            cpus=" ".join(map(str, cfg.placement.cpus)),
+            nice=cfg.placement.nice,
+            cv_threads=cfg.cv_threads,
+            pin=cfg.placement.pin,
+            **envmod.meta_columns(self.result.env, SCHEMA_VERSION),
+        )
+
+    def _emit(self, row: dict[str, Any]) -> None:
+        self.result.rows.append(row)
+        self.cb.row(row, self.result)
+
+    def _predict(self, job: Job, state: _WorkloadState) -> None:
         """Trace file and the emulated kernel's processes rows, from the sequential records."""
         cfg = self.config
-        if trace is None:
+        if state.trace is None:
             return
         if cfg.trace_path is not None:
             path = cfg.trace_path
             if len(cfg.workloads) > 1:
                 path = path.with_name(f"{path.stem}-{job.workload}{path.suffix}")
-            predict.write_trace(path, trace)
+            predict.write_trace(path, state.trace)
         if job.arrivals_ns is not None or not any(m.name == "processes" for m in cfg.models):
             return  # a stream's pace is set by its arrivals, not by the pool
-        base = dict(
-            workload=job.workload,
-            error=None,
-            cpus=" ".join(map(str, cfg.placement.cpus)),
-            nice=cfg.placement.nice,
-            cv_threads=cfg.cv_threads,
-            pin=cfg.placement.pin,
-            inline=False,
-            **meta,
-        )
+        base = dict(self._columns(job.workload), error=None, inline=False)
+        seq = statistics.median(state.seq_throughput)
         for workers in cfg.workers:
-            row = predict.predicted_row(
-                trace, workers, len(cfg.placement.cpus), base, statistics.median(seq)
-            )
-            self.result.rows.append(row)
-            self.cb.row(row, self.result)
+            cores = len(cfg.placement.cpus)
+            self._emit(predict.predicted_row(state.trace, workers, cores, base, seq))
 
     def _workload(self, job: Job) -> None:
         cfg = self.config
-        meta = envmod.meta_columns(self.result.env, SCHEMA_VERSION)
-        reference: str | None = None
-        seq_throughput: list[float] = []
-        seq_wall: list[float] = []
-        bare_wall: list[float] = []
-        trace: dict[str, Any] | None = None
+        state = _WorkloadState()
         for model in cfg.models:
             model_job = job
             if cfg.fault is not None and cfg.fault_model == model.name:
-                model_job = dataclasses.replace(
-                    job, fn=dataclasses.replace(job.fn, fault=cfg.fault)
-                )
+                fn = dataclasses.replace(job.fn, fault=cfg.fault)
+                model_job = dataclasses.replace(job, fn=fn)
             for workers in cfg.workers if model.sweeps_workers else [1]:
                 self.cb.cell(job.workload, model.name, workers, cfg.warmup + cfg.repeat)
                 for rep in range(-cfg.warmup, cfg.repeat):
-                    probes = Probes(cfg.placement, int(cfg.heartbeat_ms * 1e6))
-                    records, error = run_once(model, model_job, workers, probes)
-                    self.cb.advance()
-                    if rep < 0 and error is None:
-                        continue  # warm-up: measured, discarded
-                    base = dict(
-                        workload=job.workload,
-                        model=model.name,
-                        workers=workers,
-                        repetition=max(rep, 0),
-                        ok=error is None,
-                        error=error,
-                        cpus=" ".join(map(str, cfg.placement.cpus)),
-                        nice=cfg.placement.nice,
-                        cv_threads=cfg.cv_threads,
-                        predicted=False,
-                        pin=cfg.placement.pin,
-                        inline=model.inline,
-                        **meta,
-                    )
-                    if error is not None:
-                        row = blank_row(**base, items=job.items)
-                    else:
-                        row = measured_row(base, job, records, probes)
-                        digest = row["output_digest"]
-                        if reference is None:
-                            reference = digest
-                        elif digest != reference:
-                            row["ok"] = False
-                            row["error"] = (
-                                f"output digest {digest} differs from the first model's {reference}"
-                            )
-                        if model.name == "sequential" and row["ok"]:
-                            trace = trace or predict.trace_doc(job.workload, records)
-                            seq_throughput.append(row["throughput_per_s"])
-                            seq_wall.append(row["wall_s"])
-                            if job.arrivals_ns is None:
-                                bare_wall.append(bare_loop_s(job))
-                        if seq_throughput and row["throughput_per_s"]:
-                            row["speedup"] = row["throughput_per_s"] / statistics.median(
-                                seq_throughput
-                            )
-                        self.result.items.append(_items_doc(base, records, probes))
-                    self.result.rows.append(row)
-                    self.cb.row(row, self.result)
-                    if error is not None:
+                    if not self._repetition(model, model_job, workers, rep, state):
                         break  # a broken model: one failed row, then on to the next cell
-        self._predict(job, trace, seq_throughput, meta)
-        if bare_wall:
-            bare, seq = statistics.median(bare_wall), statistics.median(seq_wall)
+        self._predict(job, state)
+        if state.bare_wall:
+            bare, seq = statistics.median(state.bare_wall), statistics.median(state.seq_wall)
             self.result.overhead[job.workload] = {
                 "bare_loop_s": bare,
                 "sequential_s": seq,
                 "overhead_pct": 100 * (seq - bare) / bare,
-                "samples": len(bare_wall),
+                "samples": len(state.bare_wall),
             }
+
+    def _repetition(
+        self, model: Model, job: Job, workers: int, rep: int, state: _WorkloadState
+    ) -> bool:
+        """Run once; emit its row unless it is a successful warm-up. False: the model broke."""
+        probes = Probes(self.config.placement, int(self.config.heartbeat_ms * 1e6))
+        records, error = run_once(model, job, workers, probes)
+        self.cb.advance()
+        if rep < 0 and error is None:
+            return True  # warm-up: measured, discarded
+        base = dict(
+            self._columns(job.workload),
+            model=model.name,
+            workers=workers,
+            repetition=max(rep, 0),
+            ok=error is None,
+            error=error,
+            predicted=False,
+            inline=model.inline,
+        )
+        if error is not None:
+            self._emit(blank_row(**base, items=job.items))
+            return False
+        row = measured_row(base, job, records, probes)
+        digest = row["output_digest"]
+        if state.reference is None:
+            state.reference = digest
+        elif digest != state.reference:
+            row["ok"] = False
+            row["error"] = (
+                f"output digest {digest} differs from the first model's {state.reference}"
+            )
+        if model.name == "sequential" and row["ok"]:
+            state.trace = state.trace or predict.trace_doc(job.workload, records)
+            state.seq_throughput.append(row["throughput_per_s"])
+            state.seq_wall.append(row["wall_s"])
+            if job.arrivals_ns is None:
+                state.bare_wall.append(bare_loop_s(job))
+        if state.seq_throughput and row["throughput_per_s"]:
+            row["speedup"] = row["throughput_per_s"] / statistics.median(state.seq_throughput)
+        self.result.items.append(_items_doc(base, records, probes))
+        self._emit(row)
+        return True
