@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from cvbench.results import ALL_COLUMNS, COLUMNS, SCHEMA_VERSION
+from cvbench.results import ALL_COLUMNS, COLUMNS, META_COLUMNS, SCHEMA_VERSION
 
 # Columns every comparison needs; the chosen metric is added by the caller.
 REQUIRED = ("workload", "model", "workers", "repetition", "ok")
@@ -79,13 +79,26 @@ def load_results(path: str | Path, required: Iterable[str] = ()) -> list[dict[st
     Empty CSV cells become None, numbers become int/float, ``true``/``false`` become bools.
     NaN and infinities become None: they are not measurements and would poison medians.
     """
+    return load_document(path, required)["rows"]
+
+
+def load_document(
+    path: str | Path, required: Iterable[str] = (), *, any_schema: bool = False
+) -> dict[str, Any]:
+    """The whole results file: a JSON document as written (rows typed), or a CSV as
+    {"rows", "environment" (from its metadata columns), "schema_version"}.
+
+    ``any_schema`` accepts a newer schema_version instead of refusing it: charts skip such rows
+    with a note, where the regression gate must stop.
+    """
     path = Path(path)
     need = list(dict.fromkeys((*REQUIRED, *required)))
     text = _read_text(path)
     if not text.strip():
         raise ResultsError(f"{path}: empty file")
+    doc: dict[str, Any] = {}
     if _looks_like_json(path, text):
-        columns, raw_rows = _json_rows(path, text)
+        doc, columns, raw_rows = _json_rows(path, text, any_schema)
     else:
         columns, raw_rows = _csv_rows(path, text)
     missing = [c for c in need if c not in columns]
@@ -97,9 +110,15 @@ def load_results(path: str | Path, required: Iterable[str] = ()) -> list[dict[st
     if not raw_rows:
         raise ResultsError(f"{path}: no result rows")
     rows = [_typed_row(path, where, raw) for where, raw in raw_rows]
-    for row in rows:
-        _check_schema(path, row.get("schema_version"))
-    return rows
+    if not any_schema:
+        for row in rows:
+            _check_schema(path, row.get("schema_version"))
+    doc = {**doc, "rows": rows, "source": str(path)}
+    doc.setdefault("environment", {k: rows[0].get(k) for k in META_COLUMNS})
+    if "schema_version" not in doc:
+        versions = {r.get("schema_version") for r in rows} - {None}
+        doc["schema_version"] = versions.pop() if len(versions) == 1 else SCHEMA_VERSION
+    return doc
 
 
 def _read_text(path: Path) -> str:
@@ -128,7 +147,9 @@ def _looks_like_json(path: Path, text: str) -> bool:
     return text.lstrip()[:1] in ("{", "[")
 
 
-def _json_rows(path: Path, text: str) -> tuple[set[str], list[tuple[str, dict[str, Any]]]]:
+def _json_rows(
+    path: Path, text: str, any_schema: bool = False
+) -> tuple[dict[str, Any], set[str], list[tuple[str, dict[str, Any]]]]:
     try:
         doc = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -140,7 +161,8 @@ def _json_rows(path: Path, text: str) -> tuple[set[str], list[tuple[str, dict[st
     if not isinstance(doc, dict | list):
         raise ResultsError(f"{path}: expected a JSON object with 'rows', got {type(doc).__name__}")
     if isinstance(doc, dict):
-        _check_schema(path, doc.get("schema_version"))
+        if not any_schema:
+            _check_schema(path, doc.get("schema_version"))
         if "rows" not in doc:
             raise ResultsError(f"{path}: JSON has no 'rows' key (not a cvbench results file)")
         rows = doc["rows"]
@@ -158,7 +180,7 @@ def _json_rows(path: Path, text: str) -> tuple[set[str], list[tuple[str, dict[st
     if out:
         # A column counts as present only if every row has it, as in a CSV.
         columns = set.intersection(*(set(r) for _, r in out))
-    return columns, out
+    return (doc if isinstance(doc, dict) else {}), columns, out
 
 
 def _csv_rows(path: Path, text: str) -> tuple[set[str], list[tuple[str, dict[str, Any]]]]:

@@ -12,7 +12,8 @@ from typing import Any
 
 import click
 
-from cvbench.report.plots import PlotError, ResultsError, load_results, make_plots
+from cvbench.readers import ResultsError
+from cvbench.report.plots import PlotError, load_results, make_plots
 
 __all__ = ["make_plots", "plot_cmd", "report_cmd"]
 

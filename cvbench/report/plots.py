@@ -11,10 +11,8 @@ canvas) so no pyplot state or GUI backend is touched.
 
 from __future__ import annotations
 
-import csv
 import heapq
 import itertools
-import json
 import math
 import statistics
 import zlib
@@ -24,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from cvbench.readers import load_document
 from cvbench.results import SCHEMA_VERSION
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
@@ -62,10 +61,6 @@ class PlotError(RuntimeError):
     """Plotting cannot start (matplotlib missing); the message tells the user what to do."""
 
 
-class ResultsError(ValueError):
-    """A results file that cannot be read; the message is one line, fit for the user."""
-
-
 def model_colour(model: str) -> str:
     """The model's fixed colour; unknown (future) models get a stable spare one."""
     return MODEL_COLOURS.get(model) or _SPARE[zlib.crc32(model.encode()) % len(_SPARE)]
@@ -93,68 +88,11 @@ def _mpl() -> Any:
 
 
 # ---------------------------------------------------------------------------------- loading
-_BOOL = {"true": True, "false": False}
-
-
-def _cell(text: str) -> Any:
-    """CSV cell back to a value: '' is None, true/false are bools, numbers are numbers."""
-    if text == "":
-        return None
-    if text in _BOOL:
-        return _BOOL[text]
-    try:
-        return int(text)
-    except ValueError:
-        pass
-    try:
-        return float(text)
-    except ValueError:
-        return text
-
-
 def load_results(path: str | Path) -> dict[str, Any]:
-    """Read a results JSON (full) or CSV (rows only, no items); ResultsError on bad input."""
-    p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ResultsError(f"{p}: no such file") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise ResultsError(f"{p}: cannot read ({getattr(e, 'strerror', None) or e})") from None
-    if p.suffix.lower() == ".csv" or (not text.lstrip().startswith("{") and "," in text[:200]):
-        rows = [
-            {k: _cell(v or "") for k, v in r.items()} for r in csv.DictReader(text.splitlines())
-        ]
-        if not rows or "workload" not in rows[0] or "model" not in rows[0]:
-            raise ResultsError(f"{p}: not a cvbench results CSV (no workload/model rows)")
-        first = rows[0]
-        env = {
-            k: first.get(k)
-            for k in (
-                "python",
-                "opencv",
-                "kernel",
-                "cpu_model",
-                "host_cores",
-                "cvbench_version",
-                "timestamp",
-            )
-        }
-        versions = {r.get("schema_version") for r in rows} - {None}
-        return {
-            "schema_version": versions.pop() if len(versions) == 1 else SCHEMA_VERSION,
-            "environment": env,
-            "rows": rows,
-            "source": str(p),
-        }
-    try:
-        doc = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise ResultsError(f"{p}: not valid JSON (line {e.lineno}: {e.msg})") from None
-    if not isinstance(doc, dict) or not isinstance(doc.get("rows"), list):
-        raise ResultsError(f"{p}: not a cvbench results file (no 'rows' list)")
-    doc.setdefault("source", str(p))
-    return doc
+    """The results JSON (full) or CSV (rows only, no items), any schema version: charts skip
+    rows of another schema with a note instead of refusing the file. ResultsError on bad input.
+    """
+    return load_document(path, any_schema=True)
 
 
 # ---------------------------------------------------------------------------------- the data
