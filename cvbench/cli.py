@@ -277,6 +277,17 @@ def run(**opts: Any) -> None:
         predicted = tables.prediction_table(result.rows)
         if predicted is not None:
             console.print(predicted)
+    unstable = [
+        f"{s['workload']}/{s['model']}/{s['workers']}w"
+        for s in summary
+        if (m := s["metrics"].get("throughput_per_s")) is not None and m.unstable
+    ]
+    if unstable:
+        err_console.print(
+            f"WARNING: throughput is unstable (⚠) in {len(unstable)} of {len(summary)} results: "
+            f"{', '.join(unstable[:6])}{' …' if len(unstable) > 6 else ''}. Rerun with more "
+            "--repeat, on an idle machine, or pin with --cpus/--pin (as pyperf advises)."
+        )
     for workload, o in result.overhead.items():
         console.print(
             f"harness overhead on {workload}: {o['overhead_pct']:+.2f} % "

@@ -104,3 +104,45 @@ def test_input_folder_runs_on_user_images(tmp_path):
     rows = list(csv.DictReader(out.open()))
     assert [r["items"] for r in rows] == ["800", "800"]
     assert rows[0]["output_digest"] == rows[1]["output_digest"]
+
+
+def test_input_video_runs_faces_on_its_frames(tmp_path):
+    """A video file: every frame is one item; the face is found in them."""
+    import csv
+
+    import cv2
+
+    from cvbench.workloads import data
+
+    frames = data.jittered_frames(data.astronaut(), 5, 256, seed=3)
+    path = tmp_path / "clip.avi"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, (256, 256))
+    for f in frames:
+        writer.write(f)
+    writer.release()
+    out = tmp_path / "r.csv"
+    result = _run(
+        [
+            "--input",
+            str(path),
+            "--workload",
+            "faces",
+            "--models",
+            "sequential,threads",
+            "--repeat",
+            "1",
+            "--warmup",
+            "0",
+            "--workers",
+            "2",
+            "--csv",
+            str(out),
+            "--json",
+            str(tmp_path / "r.json"),
+        ]
+    )
+    assert result.exit_code == 0, result.output
+    rows = list(csv.DictReader(out.open()))
+    assert [r["items"] for r in rows] == ["5", "5"]
+    assert int(rows[0]["faces_found"]) >= 4
+    assert rows[0]["output_digest"] == rows[1]["output_digest"]
