@@ -155,3 +155,18 @@ def test_gab_and_compare_through_the_main_cli(run_files):
     assert same.returncode == 0, same.stdout + same.stderr
     missing = cvbench("compare", str(d / "r.csv"), str(d / "nope.csv"))
     assert missing.returncode == 2 and "nope.csv" in missing.stderr
+
+
+def test_speedup_is_against_the_median_of_sequential(run_files):
+    d, _ = run_files
+    rows = [r for r in csv.DictReader((d / "r.csv").open()) if r["predicted"] == "false"]
+    for workload in ("threshold", "frames"):
+        seq = sorted(
+            float(r["throughput_per_s"])
+            for r in rows
+            if r["workload"] == workload and r["model"] == "sequential"
+        )
+        median = seq[len(seq) // 2]
+        for r in rows:
+            if r["workload"] == workload:
+                assert abs(float(r["speedup"]) - float(r["throughput_per_s"]) / median) < 1e-3
