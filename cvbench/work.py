@@ -96,9 +96,12 @@ class WorkFn:
         return ItemResult(index, tid, started, finished, digest, detail, io)
 
 
-def prepare_worker(fn: WorkFn) -> int:
-    """Module-level so that process pools can pickle it."""
-    return fn.prepare()
+def prepare_and_identify(fn: WorkFn) -> tuple[int, int]:
+    """Process warm-up for pools without an initializer (curio): set up, then linger so that
+    N concurrent calls land on N distinct workers."""
+    tid = fn.prepare()
+    time.sleep(0.05)
+    return os.getpid(), tid
 
 
 def init_pool_worker(fn: WorkFn, barrier: threading.Barrier, pids: queue.Queue) -> None:

@@ -76,15 +76,6 @@ def barrier_prepare(fn, barrier: threading.Barrier) -> int:  # noqa: ANN001 - Wo
     return tid
 
 
-def prepare_and_identify(fn) -> tuple[int, int]:  # noqa: ANN001 - WorkFn
-    """Process-pool warm-up: set up the worker, then linger so that N calls hit N workers."""
-    import os
-
-    tid = fn.prepare()
-    time.sleep(0.05)
-    return os.getpid(), tid
-
-
 def run_pool(job: Job, probes: Probes, submit) -> list[ItemRecord]:  # noqa: ANN001
     """The timed region of a pool model: submit at arrival, wait for all, map tids to workers.
 

@@ -14,8 +14,9 @@ from curio.kernel import Activation
 
 from cvbench.job import Job
 from cvbench.measure.probes import Probes, main_tid
-from cvbench.models.base import ItemRecord, Model, barrier_prepare, prepare_and_identify
+from cvbench.models.base import ItemRecord, Model, barrier_prepare
 from cvbench.models.cooperative import CooperativeBody, Runtime
+from cvbench.work import prepare_and_identify
 
 
 class _SwitchCounter(Activation):
