@@ -268,8 +268,19 @@ def run(**opts: Any) -> None:
         for m in cfg.models
     ) * len(cfg.workloads)
     progress.update(callbacks.task, total=total)
-    with progress:
-        result = Runner(cfg, callbacks).run()
+    runner = Runner(cfg, callbacks)
+    try:
+        with progress:
+            result = runner.run()
+    except Exception as exc:  # noqa: BLE001 - keep what was measured; one line, not a trace
+        if os.environ.get("CVBENCH_DEBUG"):
+            raise
+        write_exports(cfg, runner.result)
+        err_console.print(
+            f"cvbench: stopped by {type(exc).__name__}: {exc} "
+            f"({len(runner.result.rows)} completed rows kept; CVBENCH_DEBUG=1 shows the trace)"
+        )
+        sys.exit(1)
     write_exports(cfg, result)
     summary = summarize_rows(result.rows)
     if summary:
@@ -325,6 +336,19 @@ def _plots(result: RunResult, out: Path) -> str:
     return f"{out}/ ({len(paths)} chart files)"
 
 
+def _check_writable(option: str, path: str | Path | None) -> None:
+    """Results must have somewhere to go before the first measurement is made."""
+    if path is None:
+        return
+    parent = Path(path).parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        _fail(f"{option}: cannot create the folder {parent} ({exc.strerror or exc})")
+    if not os.access(parent, os.W_OK):
+        _fail(f"{option}: the folder {parent} is not writable")
+
+
 def build_config(opts: dict[str, Any]) -> RunConfig:
     """Validate everything up front: bad input exits 2 before any work starts."""
     try:
@@ -359,6 +383,15 @@ def build_config(opts: dict[str, Any]) -> RunConfig:
 
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     out = Path(opts["out_dir"])
+    for option, path in (
+        ("--csv", opts["csv_path"] or out / "x.csv"),
+        ("--json", opts["json_path"] or out / "x.json"),
+        ("--markdown", opts["markdown_path"]),
+        ("--gab", opts["gab_path"]),
+        ("--trace", opts["trace_path"]),
+        ("--plots", Path(opts["plots_dir"]) / "x.png" if opts["plots_dir"] else None),
+    ):
+        _check_writable(option, path)
     return RunConfig(
         workloads=workloads,
         models=models,

@@ -37,6 +37,8 @@ def _assert_one_line_error(result, *needles: str) -> None:  # noqa: ANN001
         (["--nice", "25"], ["--nice 25", "-20 and 19"]),
         (["--input", "/no/such/dir"], ["/no/such/dir"]),
         (["--workload", "missing.toml"], ["missing.toml"]),
+        (["--csv", "/proc/cvbench/r.csv"], ["--csv", "/proc/cvbench"]),
+        (["--plots", "/proc/cvbench-plots"], ["--plots", "/proc/cvbench-plots"]),
     ],
 )
 def test_bad_option_exits_2_with_one_line(args, needles):
