@@ -148,3 +148,41 @@ def test_input_video_runs_faces_on_its_frames(tmp_path):
     assert [r["items"] for r in rows] == ["5", "5"]
     assert int(rows[0]["faces_found"]) >= 4
     assert rows[0]["output_digest"] == rows[1]["output_digest"]
+
+
+def test_unexpected_failure_is_one_line_and_keeps_rows(monkeypatch, tmp_path):
+    """A failure outside any model (here: data preparation of the 2nd workload) keeps the
+    first workload's rows and prints one line instead of a traceback."""
+    import csv
+
+    from cvbench import runner
+
+    real = runner.build_job
+
+    def flaky(spec, opts):  # noqa: ANN001, ANN202
+        if spec.name == "faces":
+            raise MemoryError("simulated: no memory for the frames")
+        return real(spec, opts)
+
+    monkeypatch.setattr(runner, "build_job", flaky)
+    out = tmp_path / "r.csv"
+    result = _run(
+        [
+            "--quick",
+            "--workload",
+            "threshold,faces",
+            "--models",
+            "sequential",
+            "--repeat",
+            "1",
+            "--csv",
+            str(out),
+            "--json",
+            str(tmp_path / "r.json"),
+        ]
+    )
+    assert result.exit_code == 1
+    assert "Traceback" not in result.output
+    assert "MemoryError: simulated" in result.output
+    rows = list(csv.DictReader(out.open()))
+    assert [r["workload"] for r in rows] == ["threshold"]
