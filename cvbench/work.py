@@ -118,4 +118,3 @@ def init_pool_worker(fn: WorkFn, barrier: threading.Barrier, pids: queue.Queue) 
 def identify(_: object = None) -> tuple[int, int]:
     """(pid, tid) of the worker that runs it; used while pools warm up."""
     return os.getpid(), threading.get_native_id()
-

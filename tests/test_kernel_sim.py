@@ -260,3 +260,40 @@ def test_cli_sweep_and_trace(tmp_path):
     r = _run(["--trace", str(f), "--cores", "2", "--workers", "2"])
     assert r.exit_code == 0, r.output
     assert "predicted processes model" in r.output
+
+
+# ------------------------------------------------------------------ bit-for-bit regression
+# Digests of SimResult.to_dict() (minus the wall-clock fields) plus the recorded segments, as
+# produced by the simulator before its hot loop was optimised: any change of semantics shows.
+_GOLDEN = {
+    "fifo": ("3cdefdd4df0eae48", "ec236ec19c5902f1"),
+    "rr": ("d429dd744e12a885", "7af2fcd9250fcac0"),
+    "cfs": ("d39c61d828ba3974", "4825200995fcb5a4"),
+    "eevdf": ("fbcbf4d128fcb46f", "852e58621b404be9"),
+}
+
+
+def _digest(res):
+    import hashlib
+
+    d = res.to_dict()
+    d.pop("wall_s")
+    d.pop("events_per_s")
+    d["segments"] = res.segments
+    return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
+
+
+@pytest.mark.parametrize("pol", POLS)
+def test_results_are_bit_for_bit_unchanged(pol):
+    from cvbench.kernel.sim import PoolSpec
+
+    endless = [TaskSpec([math.inf], nice=n) for n in (0, 5, -3, 0, 10)]
+    mixed = [
+        TaskSpec([3 * MS, 2 * MS, 4 * MS], ios=[MS, 0], nice=i % 3,
+                 affinity=None if i % 2 else frozenset({i % 3}))
+        for i in range(7)
+    ]  # fmt: skip
+    a = _digest(simulate(endless, 2, pol, duration_ns=200 * MS, record=True))
+    b = _digest(simulate(mixed, 3, pol, pools=[PoolSpec([(MS, 2 * MS)] * 9, 2)],
+                         ctx_switch_ns=5000, record=True, check=True))  # fmt: skip
+    assert (a, b) == _GOLDEN[pol]

@@ -349,8 +349,7 @@ def simulate_cmd(
         results.append((f"{policy}@{n}", r))
 
     what = (
-        f"trace {trace.workload} ({len(trace.items)} items, "
-        f"{workers or 'one per core'} workers)"
+        f"trace {trace.workload} ({len(trace.items)} items, {workers or 'one per core'} workers)"
         if trace
         else f"{tasks} tasks"
     )

@@ -26,6 +26,9 @@ import heapq
 from collections import deque
 from collections.abc import Iterable
 
+_heappush, _heappop = heapq.heappush, heapq.heappop
+_heappushpop = heapq.heappushpop
+
 NICE_0_WEIGHT = 1024
 #: Linux ``sched_prio_to_weight``: nice -20 .. 19; each step is ~1.25x CPU.
 PRIO_TO_WEIGHT: tuple[int, ...] = (
@@ -139,12 +142,27 @@ class RunQueue:
     def put_prev(self, se: SchedEntity, now_ns: int) -> None:
         raise NotImplementedError
 
+    def put_prev_pick_next(self, se: SchedEntity, now_ns: int) -> SchedEntity:
+        """``put_prev(se, now_ns)`` then ``pick_next(now_ns)`` (a preemption), in one call."""
+        self.put_prev(se, now_ns)
+        return self.pick_next(now_ns)  # type: ignore[return-value]
+
     def queued(self) -> list[SchedEntity]:
         """Waiting tasks in the order they would run (for tests and idle balancing)."""
         raise NotImplementedError
 
     def account(self, se: SchedEntity, ran_ns: int) -> None:
         se.sum_exec += ran_ns
+
+    def account_tick(self, se: SchedEntity, ran_ns: int, now_ns: int) -> SchedEntity:
+        """The timer tick on curr ``se`` in one call: ``account(se, ran_ns)`` (if ran_ns > 0),
+        then ``tick(se, now_ns)``; return ``se`` if it keeps the CPU, else
+        ``put_prev_pick_next(se, now_ns)``."""
+        if ran_ns > 0:
+            self.account(se, ran_ns)
+        if self.tick(se, now_ns):
+            return self.put_prev_pick_next(se, now_ns)
+        return se
 
     def runtime_left(self, se: SchedEntity) -> int | None:
         return None
@@ -379,6 +397,13 @@ class CfsRQ(_HeapRQ):
         heapq.heappush(self.heap, (se.vruntime, self.seq, se))
         self.nr_queued += 1
 
+    def put_prev_pick_next(self, se: SchedEntity, now_ns: int) -> SchedEntity:
+        self.seq = seq = self.seq + 1
+        nse = heapq.heappushpop(self.heap, (se.vruntime, seq, se))[2]
+        self.curr = nse
+        nse.prev_sum_exec = nse.sum_exec
+        return nse
+
     def queued(self) -> list[SchedEntity]:
         return [e[2] for e in sorted(self.heap, key=lambda e: (e[0], e[1]))]
 
@@ -395,7 +420,54 @@ class CfsRQ(_HeapRQ):
         se.sum_exec += ran_ns
         w = se.weight
         se.vruntime += ran_ns if w == NICE_0_WEIGHT else ran_ns * NICE_0_WEIGHT // w
-        self._update_min_vruntime()
+        # _update_min_vruntime(), inlined: this runs at every tick
+        curr = self.curr
+        heap = self.heap
+        if heap:
+            v = heap[0][0]
+            if curr is not None and curr.vruntime < v:
+                v = curr.vruntime
+        elif curr is not None:
+            v = curr.vruntime
+        else:
+            return
+        if v > self.min_vruntime:
+            self.min_vruntime = v
+
+    def account_tick(self, se: SchedEntity, ran_ns: int, now_ns: int) -> SchedEntity:
+        # account(), tick() and put_prev_pick_next() inlined: the simulator's hottest call
+        w = se.weight
+        heap = self.heap
+        if ran_ns > 0:
+            se.sum_exec += ran_ns
+            se.vruntime += ran_ns if w == NICE_0_WEIGHT else ran_ns * NICE_0_WEIGHT // w
+            curr = self.curr
+            if heap:
+                v = heap[0][0]
+                if curr is not None and curr.vruntime < v:
+                    v = curr.vruntime
+            elif curr is not None:
+                v = curr.vruntime
+            else:
+                v = self.min_vruntime
+            if v > self.min_vruntime:
+                self.min_vruntime = v
+        nr = self.nr_queued
+        if not nr:
+            return se
+        min_gran = self.min_gran
+        period = (nr + 1) * min_gran
+        if period <= self.latency:
+            period = self.latency
+        ideal = period * w // self.load
+        ran = se.sum_exec - se.prev_sum_exec
+        if ran <= ideal and (ran < min_gran or se.vruntime - heap[0][0] <= ideal):
+            return se
+        self.seq = seq = self.seq + 1
+        nse = _heappushpop(heap, (se.vruntime, seq, se))[2]
+        self.curr = nse
+        nse.prev_sum_exec = nse.sum_exec
+        return nse
 
     def _ideal(self, se: SchedEntity) -> int:
         """sched_slice: this task's share of the period, which stretches past 8 tasks."""
@@ -404,26 +476,40 @@ class CfsRQ(_HeapRQ):
         return period * se.weight // self.load
 
     def runtime_left(self, se: SchedEntity) -> int | None:
-        if not self.nr_queued:
+        nr = self.nr_queued
+        if not nr:
             return None
-        ideal = self._ideal(se)
+        # ideal = self._ideal(se), inlined
+        min_gran = self.min_gran
+        period = (nr + 1) * min_gran
+        if period <= self.latency:
+            period = self.latency
+        w = se.weight
+        ideal = period * w // self.load
         ran = se.sum_exec - se.prev_sum_exec
         left = ideal - ran + 1  # check_preempt_tick preempts on delta_exec > ideal
         dv = self.heap[0][0] + ideal - se.vruntime + 1  # ... or on vruntime lead > ideal
-        by_lead = -(-dv * se.weight // NICE_0_WEIGHT)
+        by_lead = -(-dv * w // NICE_0_WEIGHT)
         if by_lead < left:
             left = by_lead
-        floor = self.min_gran - ran  # never before min_granularity
-        return max(left, floor, 0)
+        floor = min_gran - ran  # never before min_granularity
+        if floor > left:
+            left = floor
+        return left if left > 0 else 0
 
     def tick(self, se: SchedEntity, now_ns: int) -> bool:
-        if not self.nr_queued:
+        nr = self.nr_queued
+        if not nr:
             return False
-        ideal = self._ideal(se)
+        min_gran = self.min_gran
+        period = (nr + 1) * min_gran
+        if period <= self.latency:
+            period = self.latency
+        ideal = period * se.weight // self.load
         ran = se.sum_exec - se.prev_sum_exec
         if ran > ideal:
             return True
-        if ran < self.min_gran:
+        if ran < min_gran:
             return False
         return se.vruntime - self.heap[0][0] > ideal
 
@@ -529,7 +615,7 @@ class EevdfRQ(_HeapRQ):
             return None
         load, s = self.load, self.sum_wv
         heap, later = self.heap, self.later
-        push, pop = heapq.heappush, heapq.heappop
+        push, pop = _heappush, _heappop
         while later and later[0][0] * load <= s:  # became eligible
             e = pop(later)
             push(heap, (e[2].deadline, e[1], e[2]))
@@ -555,6 +641,32 @@ class EevdfRQ(_HeapRQ):
             heapq.heappush(self.later, (se.vruntime, self.seq, se))
         self.nr_queued += 1
 
+    def put_prev_pick_next(self, se: SchedEntity, now_ns: int) -> SchedEntity:
+        # put_prev() then pick_next(), fused (nr_queued goes +1 then -1); account_tick has a copy
+        load, s = self.load, self.sum_wv
+        heap, later = self.heap, self.later
+        push, pop = _heappush, _heappop
+        self.seq = seq = self.seq + 1
+        v = se.vruntime
+        if v * load <= s:
+            push(heap, (se.deadline, seq, se))
+        else:
+            push(later, (v, seq, se))
+        while later and later[0][0] * load <= s:  # became eligible
+            e = pop(later)
+            push(heap, (e[2].deadline, e[1], e[2]))
+        while heap:
+            e = pop(heap)
+            se = e[2]
+            if se.vruntime * load <= s:
+                break
+            push(later, (se.vruntime, e[1], se))
+        else:
+            se = pop(later)[2]
+        self.curr = se
+        se.prev_sum_exec = se.sum_exec
+        return se
+
     def queued(self) -> list[SchedEntity]:
         load, s = self.load, self.sum_wv
         ses = [e[2] for e in self.heap + self.later]
@@ -564,6 +676,43 @@ class EevdfRQ(_HeapRQ):
             key=lambda x: (x.vruntime * load > s, x.deadline if x.vruntime * load <= s else 0,
                            x.vruntime, x.tid),
         )  # fmt: skip
+
+    def account_tick(self, se: SchedEntity, ran_ns: int, now_ns: int) -> SchedEntity:
+        # account(), tick() and put_prev_pick_next() inlined: the simulator's hottest call
+        w = se.weight
+        if ran_ns > 0:
+            se.sum_exec += ran_ns
+            dv = ran_ns if w == NICE_0_WEIGHT else ran_ns * NICE_0_WEIGHT // w
+            se.vruntime += dv
+            self.sum_wv += w * dv
+        v = se.vruntime
+        if v < se.deadline:
+            return se
+        se.deadline = v + self.slice * NICE_0_WEIGHT // w
+        if not self.nr_queued:
+            return se
+        load, s = self.load, self.sum_wv
+        heap, later = self.heap, self.later
+        push, pop = _heappush, _heappop
+        self.seq = seq = self.seq + 1
+        if v * load <= s:
+            push(heap, (se.deadline, seq, se))
+        else:
+            push(later, (v, seq, se))
+        while later and later[0][0] * load <= s:  # became eligible
+            e = pop(later)
+            push(heap, (e[2].deadline, e[1], e[2]))
+        while heap:
+            e = pop(heap)
+            se = e[2]
+            if se.vruntime * load <= s:
+                break
+            push(later, (se.vruntime, e[1], se))
+        else:
+            se = pop(later)[2]
+        self.curr = se
+        se.prev_sum_exec = se.sum_exec
+        return se
 
     def account(self, se: SchedEntity, ran_ns: int) -> None:
         se.sum_exec += ran_ns

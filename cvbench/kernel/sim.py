@@ -10,11 +10,11 @@ tuples: the aim is >= 300k events/s in CPython.
 from __future__ import annotations
 
 import heapq
-import itertools
 import math
 import time
+from array import array
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, MutableSequence, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -287,15 +287,37 @@ class Simulator:
         loadheap = [(0, c) for c in range(cores)]  # lazy min-heap of (wload, cpu)
         maxheap: list[tuple[int, int]] = []  # lazy min-heap of (-nrun, cpu) for nrun > 1
         idle = cores
-        waits: list[int] = []
+        end = self.duration_ns if self.duration_ns is not None else INF_NS
+        # run-queue waits (each <= end) as raw int64s when they fit: no int object kept
+        # alive per context switch
+        waits: MutableSequence[int] = array("q") if end < 1 << 63 else []
+        wappend = waits.append
         segments: list[tuple[int, int, int, int]] | None = [] if self.record else None
         tick = policy.tick_ns
         at_tick = policy.preempt_at_tick
         cs = self.ctx_switch_ns
-        end = self.duration_ns if self.duration_ns is not None else INF_NS
         push, pop = heapq.heappush, heapq.heappop
-        seq = itertools.count()
-        heap: list[tuple[int, int, int, Any, int]] = []
+        # The event queue: a min-heap of distinct times, and per time its events in the order
+        # they were posted.  The same order as one heap of (time, sequence number, ...) but
+        # the heap compares plain ints and holds one entry per instant (ticks line up).
+        times: list[int] = []
+        buckets: dict[int, list[tuple[int, Any, int]]] = {}
+        bget = buckets.get
+        bpop = buckets.pop
+
+        beyond = False  # an event was due after ``end``: the run stops there
+
+        def post(at: int, kind: int, x: Any, g: int) -> None:
+            if at > end:  # never reached: just remember the run is cut short
+                nonlocal beyond
+                beyond = True
+                return
+            lst = bget(at)
+            if lst is None:
+                buckets[at] = [(kind, x, g)]
+                push(times, at)
+            else:
+                lst.append((kind, x, g))
 
         for t in self.tasks:
             if t.pool is not None:
@@ -304,9 +326,9 @@ class Simulator:
                     continue
                 io, t.remaining = t.pool.popleft()
                 t.items = 1
-                push(heap, (t.arrival + io, next(seq), _WAKE, t, 0))
+                post(t.arrival + io, _WAKE, t, 0)
             else:
-                push(heap, (t.arrival, next(seq), _WAKE, t, 0))
+                post(t.arrival, _WAKE, t, 0)
 
         def set_load(c: int, d: int, w: int) -> None:
             n = nrun[c] + d
@@ -352,7 +374,8 @@ class Simulator:
                 start[c] = now
 
         def arm(c: int, t: SimTask, now: int, strict: bool = False) -> None:
-            cgen[c] += 1
+            g = cgen[c] + 1
+            cgen[c] = g
             left = rqs[c].runtime_left(t)
             if left is None:
                 return
@@ -362,13 +385,14 @@ class Simulator:
                 at = now + 1
             if at_tick:
                 at = -(-at // tick) * tick
-            push(heap, (at, next(seq), _CHECK, c, cgen[c]))
+            post(at, _CHECK, c, g)
 
         def run_on(c: int, t: SimTask, now: int) -> None:
             """Switch ``t`` in on core ``c`` (it was just picked from rqs[c])."""
+            nonlocal beyond
             w = now - t.ready_ns
             t.wait_ns += w
-            waits.append(w)
+            wappend(w)
             t.timeslices += 1
             b = now + cs
             curr[c] = t
@@ -376,8 +400,18 @@ class Simulator:
             seg_start[c] = b
             g = dgen[c] + 1
             dgen[c] = g
-            if t.remaining < INF_NS:
-                push(heap, (b + t.remaining, next(seq), _DONE, c, g))
+            r = t.remaining
+            if r < INF_NS:  # post(b + r, _DONE, c, g), inlined
+                at = b + r
+                if at > end:
+                    beyond = True
+                else:
+                    lst = bget(at)
+                    if lst is None:
+                        buckets[at] = [(_DONE, c, g)]
+                        push(times, at)
+                    else:
+                        lst.append((_DONE, c, g))
             # arm(c, t, now), inlined: this is the hottest path
             g = cgen[c] + 1
             cgen[c] = g
@@ -386,7 +420,12 @@ class Simulator:
                 at = b + left
                 if at_tick:
                     at = -(-at // tick) * tick
-                push(heap, (at, next(seq), _CHECK, c, g))
+                lst = bget(at)
+                if lst is None:
+                    buckets[at] = [(_CHECK, c, g)]
+                    push(times, at)
+                else:
+                    lst.append((_CHECK, c, g))
 
         def leave(c: int, t: SimTask, now: int) -> None:
             if segments is not None and now > seg_start[c]:
@@ -456,8 +495,8 @@ class Simulator:
             run_on(d, rqs[d].pick_next(now), now)
 
         def preempt(c: int, t: SimTask, now: int) -> None:
-            """``t`` (curr on ``c``) was put back: switch to the policy's pick."""
-            nt = rqs[c].pick_next(now)
+            """Put ``t`` (curr on ``c``) back and switch to the policy's pick."""
+            nt = rqs[c].put_prev_pick_next(t, now)
             if nt is t:
                 arm(c, t, now, True)
                 return
@@ -473,115 +512,170 @@ class Simulator:
         stopped = False
         checker = self._check_invariants if self.check else None
         wall0 = time.perf_counter()
-        while heap:
-            ev = pop(heap)
-            now = ev[0]
+        while times:
+            now = pop(times)
             if now > end:
                 stopped = True
                 break
-            kind = ev[2]
-            if kind == _DONE:
-                c = ev[3]
-                if dgen[c] != ev[4]:
-                    continue
-                sync(c, now)
-                t = curr[c]
-                rq = rqs[c]
-                # next phase of the task: (io, burst) or exit
-                pool = t.pool
-                if pool is not None:
-                    if pool:
-                        io, burst = pool.popleft()
-                        t.items += 1
-                        nxt = True
-                    else:
-                        nxt = False
-                else:
-                    i = t.phase + 1
-                    if i < len(t.bursts):
-                        t.phase = i
-                        io = t.ios[i - 1] if i <= len(t.ios) else 0
-                        burst = t.bursts[i]
-                        nxt = True
-                    else:
-                        nxt = False
-                if not nxt:
-                    rq.dequeue(t, now, SLEEP)
-                    set_load(c, -1, -t.weight)
-                    t.finish_ns = now
-                    leave(c, t, now)
-                    dispatch(c, now)
-                elif io:
-                    t.remaining = burst
-                    rq.dequeue(t, now, SLEEP)
-                    set_load(c, -1, -t.weight)
-                    t.nvcsw += 1
-                    leave(c, t, now)
-                    push(heap, (now + io, next(seq), _WAKE, t, 0))
-                    dispatch(c, now)
-                else:
-                    t.remaining = burst
-                    if pool is None and rq.nr_queued:  # sched_yield with others waiting
-                        rq.yield_task(t)
-                        rq.put_prev(t, now)
-                        nt = rq.pick_next(now)
-                        if nt is t:
-                            dgen[c] += 1
-                            if burst < INF_NS:
-                                push(heap, (now + burst, next(seq), _DONE, c, dgen[c]))
-                            arm(c, t, now)
-                        else:
-                            t.nvcsw += 1
-                            t.ready_ns = now
-                            leave(c, t, now)
-                            run_on(c, nt, now)
-                            if idle:
-                                push_if_idle(t, c, now)
-                    else:  # keep running
-                        dgen[c] += 1
-                        if burst < INF_NS:
-                            push(heap, (now + burst, next(seq), _DONE, c, dgen[c]))
-            elif kind == _CHECK:
-                c = ev[3]
-                if cgen[c] != ev[4]:
-                    continue
-                t = curr[c]
-                rq = rqs[c]
-                b = start[c]
-                if now > b:  # sync(c, now), inlined
-                    ran = now - b
-                    rq.account(t, ran)
-                    t.cpu_ns += ran
-                    t.remaining -= ran
-                    start[c] = now
-                if rq.tick(t, now):
-                    rq.put_prev(t, now)
-                    preempt(c, t, now)
-                else:
-                    arm(c, t, now, True)
-            else:  # _WAKE
-                t = ev[3]
-                t.ready_ns = now
-                c = select_cpu(t)
-                migrate_in(t, c, now, WAKEUP)
-                cur = curr[c]
-                if cur is None:
-                    idle -= 1
-                    run_on(c, rqs[c].pick_next(now), now)
-                else:
-                    sync(c, now)
+            for kind, c, g in bpop(now):
+                if kind == _CHECK:  # the most frequent event: a preemption check
+                    if cgen[c] != g:
+                        continue
+                    t = curr[c]
                     rq = rqs[c]
-                    if rq.wakeup_preempt(cur, t):
-                        rq.put_prev(cur, now)
-                        preempt(c, cur, now)
+                    b = start[c]
+                    if now > b:  # sync(c, now), inlined; the policy accounts in account_tick
+                        ran = now - b
+                        t.cpu_ns += ran
+                        t.remaining -= ran
+                        start[c] = now
                     else:
-                        arm(c, cur, now)
-            events += 1
-            if checker is not None:
-                checker(rqs, curr, now)
+                        ran = 0
+                    nt = rq.account_tick(t, ran, now)
+                    if nt is t:  # arm(c, t, now, True), inlined
+                        g = cgen[c] + 1
+                        cgen[c] = g
+                        left = rq.runtime_left(t)
+                        if left is not None:
+                            b = start[c]
+                            at = (b if b > now else now) + left
+                            if at <= now:
+                                at = now + 1
+                            if at_tick:
+                                at = -(-at // tick) * tick
+                            lst = bget(at)
+                            if lst is None:
+                                buckets[at] = [(_CHECK, c, g)]
+                                push(times, at)
+                            else:
+                                lst.append((_CHECK, c, g))
+                    else:
+                        t.nivcsw += 1
+                        t.ready_ns = now
+                        if segments is not None and now > seg_start[c]:
+                            segments.append((c, t.tid, seg_start[c], now))
+                        # run_on(c, nt, now), inlined
+                        w = now - nt.ready_ns
+                        nt.wait_ns += w
+                        wappend(w)
+                        nt.timeslices += 1
+                        b = now + cs
+                        curr[c] = nt
+                        start[c] = b
+                        seg_start[c] = b
+                        g = dgen[c] + 1
+                        dgen[c] = g
+                        r = nt.remaining
+                        if r < INF_NS:  # post(b + r, _DONE, c, g), inlined
+                            at = b + r
+                            if at > end:
+                                beyond = True
+                            else:
+                                lst = bget(at)
+                                if lst is None:
+                                    buckets[at] = [(_DONE, c, g)]
+                                    push(times, at)
+                                else:
+                                    lst.append((_DONE, c, g))
+                        g = cgen[c] + 1
+                        cgen[c] = g
+                        left = rq.runtime_left(nt)
+                        if left is not None:
+                            at = b + left
+                            if at_tick:
+                                at = -(-at // tick) * tick
+                            lst = bget(at)
+                            if lst is None:
+                                buckets[at] = [(_CHECK, c, g)]
+                                push(times, at)
+                            else:
+                                lst.append((_CHECK, c, g))
+                        if idle:
+                            push_if_idle(t, c, now)
+                elif kind == _DONE:
+                    if dgen[c] != g:
+                        continue
+                    sync(c, now)
+                    t = curr[c]
+                    rq = rqs[c]
+                    # next phase of the task: (io, burst) or exit
+                    pool = t.pool
+                    if pool is not None:
+                        if pool:
+                            io, burst = pool.popleft()
+                            t.items += 1
+                            nxt = True
+                        else:
+                            nxt = False
+                    else:
+                        i = t.phase + 1
+                        if i < len(t.bursts):
+                            t.phase = i
+                            io = t.ios[i - 1] if i <= len(t.ios) else 0
+                            burst = t.bursts[i]
+                            nxt = True
+                        else:
+                            nxt = False
+                    if not nxt:
+                        rq.dequeue(t, now, SLEEP)
+                        set_load(c, -1, -t.weight)
+                        t.finish_ns = now
+                        leave(c, t, now)
+                        dispatch(c, now)
+                    elif io:
+                        t.remaining = burst
+                        rq.dequeue(t, now, SLEEP)
+                        set_load(c, -1, -t.weight)
+                        t.nvcsw += 1
+                        leave(c, t, now)
+                        post(now + io, _WAKE, t, 0)
+                        dispatch(c, now)
+                    else:
+                        t.remaining = burst
+                        if pool is None and rq.nr_queued:  # sched_yield with others waiting
+                            rq.yield_task(t)
+                            nt = rq.put_prev_pick_next(t, now)
+                            if nt is t:
+                                g = dgen[c] + 1
+                                dgen[c] = g
+                                if burst < INF_NS:
+                                    post(now + burst, _DONE, c, g)
+                                arm(c, t, now)
+                            else:
+                                t.nvcsw += 1
+                                t.ready_ns = now
+                                leave(c, t, now)
+                                run_on(c, nt, now)
+                                if idle:
+                                    push_if_idle(t, c, now)
+                        else:  # keep running
+                            g = dgen[c] + 1
+                            dgen[c] = g
+                            if burst < INF_NS:
+                                post(now + burst, _DONE, c, g)
+                else:  # _WAKE: ``c`` is the task
+                    t = c
+                    t.ready_ns = now
+                    c = select_cpu(t)
+                    migrate_in(t, c, now, WAKEUP)
+                    cur = curr[c]
+                    if cur is None:
+                        idle -= 1
+                        run_on(c, rqs[c].pick_next(now), now)
+                    else:
+                        sync(c, now)
+                        rq = rqs[c]
+                        if rq.wakeup_preempt(cur, t):
+                            preempt(c, cur, now)
+                        else:
+                            arm(c, cur, now)
+                events += 1
+                if checker is not None:
+                    checker(rqs, curr, now)
         wall = time.perf_counter() - wall0
 
         # ---- finish: account what is still running or waiting at the stop time
+        stopped = stopped or beyond
         if not stopped and self.duration_ns is not None and any(x is not None for x in curr):
             stopped = True  # endless tasks that nothing interrupts: no events left
         end_t = end if stopped else now
@@ -614,7 +708,7 @@ class Simulator:
         end_t: int,
         events: int,
         wall: float,
-        waits: list[int],
+        waits: Iterable[int],
         segments: list[tuple[int, int, int, int]] | None,
     ) -> SimResult:
         out = []
