@@ -94,10 +94,16 @@ def markdown_text(summary: list[dict[str, Any]], env: dict[str, Any]) -> str:
             return "" if v is None else _fmt(v.median, digits) + (" ⚠" if v.unstable else "")
 
         lines.append(
-            f"| {s['workload']} | {s['model']} | {s['workers']} | {med('wall_s')} "
+            f"| {s['workload']} | {s['model']}{' ¹' if s.get('inline') else ''} | {s['workers']} "
+            f"| {med('wall_s')} "
             f"| {med('throughput_per_s', 4)} | {med('speedup')} | {med('ctx_voluntary', 4)} "
             f"| {med('ctx_involuntary', 4)} | {med('latency_p99_ms')} | {med('lag_p99_ms')} "
             f"| {'✅' if s['ok'] else '❌ ' + '; '.join(s['errors'])} |"
         )
-    lines += ["", "⚠ = unstable (std ≥ 10 % of the mean, or min/max ≥ 50 % from it)", ""]
+    lines += [
+        "",
+        "¹ one OS thread (inline cooperative, or the live emulated kernel): one core at most. "
+        "⚠ = unstable (std ≥ 10 % of the mean, or min/max ≥ 50 % from it)",
+        "",
+    ]
     return "\n".join(lines)
