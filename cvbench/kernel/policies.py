@@ -463,11 +463,7 @@ class CfsRQ(_HeapRQ):
         ran = se.sum_exec - se.prev_sum_exec
         if ran <= ideal and (ran < min_gran or se.vruntime - heap[0][0] <= ideal):
             return se
-        self.seq = seq = self.seq + 1
-        nse = _heappushpop(heap, (se.vruntime, seq, se))[2]
-        self.curr = nse
-        nse.prev_sum_exec = nse.sum_exec
-        return nse
+        return self.put_prev_pick_next(se, now_ns)
 
     def _ideal(self, se: SchedEntity) -> int:
         """sched_slice: this task's share of the period, which stretches past 8 tasks."""
@@ -642,7 +638,7 @@ class EevdfRQ(_HeapRQ):
         self.nr_queued += 1
 
     def put_prev_pick_next(self, se: SchedEntity, now_ns: int) -> SchedEntity:
-        # put_prev() then pick_next(), fused (nr_queued goes +1 then -1); account_tick has a copy
+        # put_prev() then pick_next(), fused (nr_queued goes +1 then -1)
         load, s = self.load, self.sum_wv
         heap, later = self.heap, self.later
         push, pop = _heappush, _heappop
@@ -678,7 +674,7 @@ class EevdfRQ(_HeapRQ):
         )  # fmt: skip
 
     def account_tick(self, se: SchedEntity, ran_ns: int, now_ns: int) -> SchedEntity:
-        # account(), tick() and put_prev_pick_next() inlined: the simulator's hottest call
+        # account() and tick() inlined: the simulator's hottest call
         w = se.weight
         if ran_ns > 0:
             se.sum_exec += ran_ns
@@ -691,28 +687,7 @@ class EevdfRQ(_HeapRQ):
         se.deadline = v + self.slice * NICE_0_WEIGHT // w
         if not self.nr_queued:
             return se
-        load, s = self.load, self.sum_wv
-        heap, later = self.heap, self.later
-        push, pop = _heappush, _heappop
-        self.seq = seq = self.seq + 1
-        if v * load <= s:
-            push(heap, (se.deadline, seq, se))
-        else:
-            push(later, (v, seq, se))
-        while later and later[0][0] * load <= s:  # became eligible
-            e = pop(later)
-            push(heap, (e[2].deadline, e[1], e[2]))
-        while heap:
-            e = pop(heap)
-            se = e[2]
-            if se.vruntime * load <= s:
-                break
-            push(later, (se.vruntime, e[1], se))
-        else:
-            se = pop(later)[2]
-        self.curr = se
-        se.prev_sum_exec = se.sum_exec
-        return se
+        return self.put_prev_pick_next(se, now_ns)
 
     def account(self, se: SchedEntity, ran_ns: int) -> None:
         se.sum_exec += ran_ns
