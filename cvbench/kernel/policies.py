@@ -27,7 +27,6 @@ from collections import deque
 from collections.abc import Iterable
 
 _heappush, _heappop = heapq.heappush, heapq.heappop
-_heappushpop = heapq.heappushpop
 
 NICE_0_WEIGHT = 1024
 #: Linux ``sched_prio_to_weight``: nice -20 .. 19; each step is ~1.25x CPU.
