@@ -71,9 +71,22 @@ def test_bad_workload_definition(tmp_path):
     _assert_one_line_error(_run(["--workload", str(bad)]), "mine.toml", "kernel")
 
 
+def _run_on_input(input_path, workload: str, tmp_path) -> list[dict]:  # noqa: ANN001
+    """sequential and threads at 2 workers on the user's input; the CSV rows."""
+    import csv
+
+    out = tmp_path / "r.csv"
+    result = _run(
+        ["--input", str(input_path), "--workload", workload, "--models", "sequential,threads",
+         "--repeat", "1", "--warmup", "0", "--workers", "2", "--csv", str(out),
+         "--json", str(tmp_path / "r.json")]
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    return list(csv.DictReader(out.open()))
+
+
 def test_input_folder_runs_on_user_images(tmp_path):
     """A user's own images: each cut into the grid; the run completes and reports rows."""
-    import csv
 
     import cv2
 
@@ -81,36 +94,13 @@ def test_input_folder_runs_on_user_images(tmp_path):
 
     for i in range(2):
         cv2.imwrite(str(tmp_path / f"img{i}.png"), data.textured_image(400, 300, i))
-    out = tmp_path / "r.csv"
-    result = _run(
-        [
-            "--input",
-            str(tmp_path),
-            "--workload",
-            "threshold",
-            "--models",
-            "sequential,threads",
-            "--repeat",
-            "1",
-            "--warmup",
-            "0",
-            "--workers",
-            "2",
-            "--csv",
-            str(out),
-            "--json",
-            str(tmp_path / "r.json"),
-        ]
-    )
-    assert result.exit_code == 0, result.output
-    rows = list(csv.DictReader(out.open()))
+    rows = _run_on_input(tmp_path, "threshold", tmp_path)
     assert [r["items"] for r in rows] == ["800", "800"]
     assert rows[0]["output_digest"] == rows[1]["output_digest"]
 
 
 def test_input_video_runs_faces_on_its_frames(tmp_path):
     """A video file: every frame is one item; the face is found in them."""
-    import csv
 
     import cv2
 
@@ -122,29 +112,7 @@ def test_input_video_runs_faces_on_its_frames(tmp_path):
     for f in frames:
         writer.write(f)
     writer.release()
-    out = tmp_path / "r.csv"
-    result = _run(
-        [
-            "--input",
-            str(path),
-            "--workload",
-            "faces",
-            "--models",
-            "sequential,threads",
-            "--repeat",
-            "1",
-            "--warmup",
-            "0",
-            "--workers",
-            "2",
-            "--csv",
-            str(out),
-            "--json",
-            str(tmp_path / "r.json"),
-        ]
-    )
-    assert result.exit_code == 0, result.output
-    rows = list(csv.DictReader(out.open()))
+    rows = _run_on_input(path, "faces", tmp_path)
     assert [r["items"] for r in rows] == ["5", "5"]
     assert int(rows[0]["faces_found"]) >= 4
     assert rows[0]["output_digest"] == rows[1]["output_digest"]
