@@ -17,7 +17,7 @@ from cvbench import __version__
 from cvbench.compare import METRICS
 from cvbench.compare_cli import compare_cmd
 from cvbench.config import ConfigError, RunConfig, parse_workers
-from cvbench.kernel.commands import simulate_cmd, validate_cmd
+from cvbench.emulated_kernel.commands import simulate_cmd, validate_cmd
 from cvbench.measure.affinity import (
     PIN_MODES,
     Placement,

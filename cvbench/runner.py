@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from cvbench import predict
+from cvbench.emulated_kernel import predict
 from cvbench.config import RunConfig
 from cvbench.job import Job
 from cvbench.measure import env as envmod

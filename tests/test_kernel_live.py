@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 from cvbench import cv
-from cvbench.kernel.live import DEFERRED_NS, LiveKernel
-from cvbench.kernel.policies import make_policy
+from cvbench.emulated_kernel.live import DEFERRED_NS, LiveKernel
+from cvbench.emulated_kernel.policies import make_policy
 from cvbench.measure.affinity import Placement, allowed_cpus
 from cvbench.measure.probes import Probes
 from cvbench.models.kernel import Kernel

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cvbench.kernel.policies import (
+from cvbench.emulated_kernel.policies import (
     MIGRATE,
     PRIO_TO_WEIGHT,
     SLEEP,

@@ -11,9 +11,9 @@ from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cvbench.kernel.commands import parse_cores, parse_duration, simulate_cmd
-from cvbench.kernel.sim import TaskSpec, simulate
-from cvbench.kernel.trace import TraceError, parse_trace, predict_processes
+from cvbench.emulated_kernel.commands import parse_cores, parse_duration, simulate_cmd
+from cvbench.emulated_kernel.sim import TaskSpec, simulate
+from cvbench.emulated_kernel.trace import TraceError, parse_trace, predict_processes
 
 MS = 1_000_000
 S = 1_000_000_000
@@ -285,7 +285,7 @@ def _digest(res):
 
 @pytest.mark.parametrize("pol", POLS)
 def test_results_are_bit_for_bit_unchanged(pol):
-    from cvbench.kernel.sim import PoolSpec
+    from cvbench.emulated_kernel.sim import PoolSpec
 
     endless = [TaskSpec([math.inf], nice=n) for n in (0, 5, -3, 0, 10)]
     mixed = [

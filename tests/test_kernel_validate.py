@@ -7,8 +7,8 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from cvbench.kernel.commands import validate_cmd
-from cvbench.kernel.validate import (
+from cvbench.emulated_kernel.commands import validate_cmd
+from cvbench.emulated_kernel.validate import (
     kernel_hz,
     kernel_policy,
     predict,
@@ -46,7 +46,7 @@ def test_measured_shares_match_prediction(tmp_path):
 
 @pytest.mark.skipif(REASON is not None, reason=f"validate unsupported: {REASON}")
 def test_cli_validate_json(tmp_path, monkeypatch):
-    import cvbench.kernel.validate as v
+    import cvbench.emulated_kernel.validate as v
 
     monkeypatch.setattr(v, "SCENARIOS", {"0 vs 1": (0, 1)})
     out = tmp_path / "v.json"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import json
 
-from cvbench.kernel.trace import load_trace
+from cvbench.emulated_kernel.trace import load_trace
 from tests.conftest import cvbench
 
 

@@ -15,8 +15,8 @@ import time
 from typing import Any
 
 from cvbench.job import Job
-from cvbench.kernel.live import LiveKernel
-from cvbench.kernel.policies import DEFAULT_HZ
+from cvbench.emulated_kernel.live import LiveKernel
+from cvbench.emulated_kernel.policies import DEFAULT_HZ
 from cvbench.measure.probes import Probes, main_tid
 from cvbench.models.base import ItemRecord, Model
 

@@ -506,7 +506,7 @@ def sequential_trace(data: Data, workload: str, workers: int) -> Any:
     The item records carry no I/O split, so service is start → finish including any file
     I/O; the run's own ``--trace`` (and its predicted rows) subtract it.
     """
-    from cvbench.kernel.trace import parse_trace
+    from cvbench.emulated_kernel.trace import parse_trace
 
     it = _first_rep(data, workload, "sequential", 1)
     if it is None:
@@ -530,8 +530,8 @@ def simulated_schedule(
     stop between items, so item boundaries are recovered by replaying the FIFO queue against
     each worker's accumulated CPU time (the same pull order the simulator uses).
     """
-    from cvbench.kernel.sim import simulate
-    from cvbench.kernel.trace import pool_spec
+    from cvbench.emulated_kernel.sim import simulate
+    from cvbench.emulated_kernel.trace import pool_spec
 
     spec = pool_spec(trace, workers)
     res = simulate([], cores, policy, pools=[spec], record=True)
@@ -702,7 +702,7 @@ def _slug(name: str) -> str:
 def plot_predicted(doc: Any, out_dir: str | Path) -> tuple[list[Path], list[str]]:
     """The processes model's measured throughput vs the simulator's prediction per worker
     count: the gap is what pool start-up, pickling and IPC cost beyond pure scheduling."""
-    from cvbench.kernel.trace import predict_processes
+    from cvbench.emulated_kernel.trace import predict_processes
 
     data, notes = _split(doc)
     thr = _by_cell(data.rows, lambda r: r.get("throughput_per_s"))

@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from cvbench.kernel.trace import SCHEMA, parse_trace, predict_processes
+from cvbench.emulated_kernel.trace import SCHEMA, parse_trace, predict_processes
 from cvbench.results import blank_row
 
 
