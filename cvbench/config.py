@@ -7,32 +7,12 @@ from pathlib import Path
 
 from cvbench.measure.affinity import Placement
 from cvbench.models import Model
-from cvbench.work import Fault
+from cvbench.work.item import Fault
 from cvbench.workloads import WorkloadSpec
 
 
 class ConfigError(ValueError):
     """Bad command-line input; the message names the option and the problem."""
-
-
-def parse_workers(text: str, max_workers: int = 256) -> list[int]:
-    """`1,2`, `1-4` or `1,2,4-8` -> sorted worker counts."""
-    counts: set[int] = set()
-    try:
-        for part in text.split(","):
-            part = part.strip()
-            if "-" in part:
-                lo, hi = (int(x) for x in part.split("-", 1))
-                if lo > hi:
-                    raise ValueError
-                counts.update(range(lo, hi + 1))
-            else:
-                counts.add(int(part))
-    except ValueError:
-        raise ConfigError(f"--workers {text!r}: expected counts like 1,2 or 1-4") from None
-    if not counts or min(counts) < 1 or max(counts) > max_workers:
-        raise ConfigError(f"--workers {text!r}: counts must be between 1 and {max_workers}")
-    return sorted(counts)
 
 
 @dataclass(frozen=True)

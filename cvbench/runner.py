@@ -11,15 +11,16 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from cvbench.emulated_kernel import predict
 from cvbench.config import RunConfig
-from cvbench.job import Job
+from cvbench.emulated_kernel import predict
 from cvbench.measure import env as envmod
 from cvbench.measure import procfs
 from cvbench.measure.affinity import restrict_process
 from cvbench.measure.probes import Probes
+from cvbench.measure.row import measured_row
 from cvbench.models import Model
-from cvbench.results import SCHEMA_VERSION, blank_row, measured_row
+from cvbench.results.schema import SCHEMA_VERSION, blank_row
+from cvbench.work.job import Job
 from cvbench.workloads.sources import JobOptions, build_job
 
 

@@ -7,12 +7,13 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from cvbench.cv import combine_digests
 from cvbench.measure.affinity import Placement, allowed_cpus
 from cvbench.measure.probes import Probes
+from cvbench.work.digest import combine_digests
 from cvbench.workloads import load_spec
 from cvbench.workloads.sources import JobOptions, build_job
 
@@ -45,3 +46,47 @@ def cvbench(*args: str, timeout: float = 240, **kw) -> subprocess.CompletedProce
     return subprocess.run(
         [*CVBENCH, *args], capture_output=True, text=True, timeout=timeout, env=env, cwd=ROOT, **kw
     )
+
+
+SHARED_RUN_MODELS = ("sequential", "threads", "processes", "asyncio")
+SHARED_RUN_WORKLOADS = ("threshold", "frames")
+
+
+@pytest.fixture(scope="session")
+def quick_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """The one real `cvbench run --quick` every results/compare/plot/report test reads.
+
+    Run once per test session (two workloads, four models, 1 and 2 workers, 3 repetitions),
+    so that readers, the gate, charts and the HTML report are all checked on real output.
+    """
+    d = tmp_path_factory.mktemp("quick-run")
+    files = {k: d / f"r.{k}" for k in ("csv", "json", "md")} | {"gab": d / "gab.json"}
+    res = cvbench(
+        "run", "--quick",
+        "--workload", ",".join(SHARED_RUN_WORKLOADS),
+        "--models", ",".join(SHARED_RUN_MODELS),
+        "--workers", "1,2", "--repeat", "3", "--out", str(d),
+        "--csv", str(files["csv"]), "--json", str(files["json"]),
+        "--markdown", str(files["md"]), "--gab", str(files["gab"]),
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr[-2000:]
+    return {"dir": d, "stdout": res.stdout, "stderr": res.stderr, **files}
+
+
+# Fixtures that make real runs: a test that uses one is `slow` without having to say so.
+_SLOW_FIXTURES = {"quick_run", "quick_jobs"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if _SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
+
+def shared_run_rows() -> tuple[int, int]:
+    """(measured, predicted) row counts the shared quick run must produce: sequential once,
+    every other model at 1 and 2 workers, 3 repetitions, per workload; the emulated kernel
+    predicts processes at 1 and 2 workers for each batch workload (not the frame stream)."""
+    measured = len(SHARED_RUN_WORKLOADS) * 3 * (1 + 2 * (len(SHARED_RUN_MODELS) - 1))
+    batch = [w for w in SHARED_RUN_WORKLOADS if w != "frames"]
+    return measured, 2 * len(batch) if "processes" in SHARED_RUN_MODELS else 0

@@ -9,8 +9,10 @@ import time
 
 import pytest
 
-from cvbench.results import ALL_COLUMNS
+from cvbench.results.schema import ALL_COLUMNS
 from tests.conftest import CVBENCH, ROOT
+
+pytestmark = pytest.mark.slow
 
 
 def _rows(path) -> list[dict]:  # noqa: ANN001

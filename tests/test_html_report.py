@@ -15,10 +15,9 @@ from click.testing import CliRunner
 
 pytest.importorskip("matplotlib", reason="the report needs the plot extra (matplotlib)")
 
-from test_plots import quick_run  # noqa: E402 - the same run as test_plots, made once
 
+from cvbench.commands.report import report_cmd  # noqa: E402
 from cvbench.report.html import write_report  # noqa: E402
-from cvbench.report.plot_cli import report_cmd  # noqa: E402
 
 VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source",
         "track", "wbr"}  # fmt: skip
@@ -52,8 +51,8 @@ class TagChecker(HTMLParser):
 
 
 @pytest.fixture(scope="session")
-def real_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    return quick_run(tmp_path_factory.getbasetemp())
+def real_run(quick_run) -> dict[str, Path]:  # noqa: ANN001
+    return quick_run
 
 
 @pytest.fixture(scope="session")
@@ -79,7 +78,7 @@ def test_report_is_well_formed_and_self_contained(report: Path) -> None:
     p = check(text)
     assert all(u.startswith(("data:", "#")) for u in p.urls), p.urls
     assert "<script" not in text and "http://" not in text.replace("http-equiv", "")
-    assert p.tags["img"] == 6  # scaling, latency, lag, switches, timeline, predicted
+    assert p.tags["img"] == 7  # scaling, latency, lag, switches, 2 timelines, predicted
     assert p.tags["table"] >= 5  # environment + throughput, switches, latency, responsiveness
     for heading in ("Throughput", "Context switches", "Per-item latency", "Responsiveness"):
         assert heading in text

@@ -12,15 +12,18 @@ import greenlet
 import numpy as np
 import pytest
 
-from cvbench import cv
 from cvbench.emulated_kernel.live import DEFERRED_NS, LiveKernel
 from cvbench.emulated_kernel.policies import make_policy
 from cvbench.measure.affinity import Placement, allowed_cpus
 from cvbench.measure.probes import Probes
-from cvbench.models.kernel import Kernel
+from cvbench.models.emulated_kernel import EmulatedKernel
 from cvbench.models.sequential import Sequential
+from cvbench.work import digest
 from cvbench.workloads import load_spec
 from cvbench.workloads.sources import JobOptions, build_job
+
+pytestmark = pytest.mark.slow
+
 
 MS = 1_000_000
 
@@ -30,7 +33,7 @@ def _probes() -> Probes:
 
 
 def _digest(records) -> str:  # noqa: ANN001
-    return cv.combine_digests([r.digest for r in sorted(records, key=lambda r: r.index)])
+    return digest.combine_digests([r.digest for r in sorted(records, key=lambda r: r.index)])
 
 
 class Stamps:
@@ -226,7 +229,7 @@ def test_refuses_to_run_outside_the_main_thread() -> None:
 
     kernel = LiveKernel()
     kernel.spawn(lambda: None)
-    for run in (kernel.run, lambda: Kernel().run(None, 1, _probes())):  # type: ignore[arg-type]
+    for run in (kernel.run, lambda: EmulatedKernel().run(None, 1, _probes())):  # type: ignore[arg-type]
         t = threading.Thread(target=attempt, args=(run,))
         t.start()
         t.join()
@@ -236,7 +239,7 @@ def test_refuses_to_run_outside_the_main_thread() -> None:
 
 def test_unknown_policy_is_rejected() -> None:
     with pytest.raises(ValueError, match="unknown policy"):
-        Kernel("sjf").run(None, 1, _probes())  # type: ignore[arg-type]
+        EmulatedKernel("sjf").run(None, 1, _probes())  # type: ignore[arg-type]
 
 
 # -- the model --------------------------------------------------------------------------------
@@ -255,7 +258,7 @@ def test_model_output_equals_sequential(workload: str, policy: str, jobs) -> Non
     job = jobs[workload]
     expected = _digest(Sequential().run(job, 1, _probes()))
     probes = _probes()
-    model = Kernel(policy)
+    model = EmulatedKernel(policy)
     records = model.run(job, 2, probes)
     assert sorted(r.index for r in records) == list(range(job.items))
     assert _digest(records) == expected
@@ -272,7 +275,7 @@ def test_cv2_call_cannot_be_preempted(jobs) -> None:  # noqa: ANN001
     seq = Sequential().run(job, 1, _probes())
     service_ns = float(np.median([r.finished_ns - r.started_ns for r in seq]))
     probes = _probes()
-    model = Kernel()
+    model = EmulatedKernel()
     model.run(job, 2, probes)
     lags = probes.heartbeat.lags_ns
     st = model.last_stats

@@ -11,7 +11,8 @@ from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cvbench.emulated_kernel.commands import parse_cores, parse_duration, simulate_cmd
+from cvbench.commands.parsing import parse_cores, parse_duration
+from cvbench.commands.simulate import simulate_cmd
 from cvbench.emulated_kernel.sim import TaskSpec, simulate
 from cvbench.emulated_kernel.trace import TraceError, parse_trace, predict_processes
 

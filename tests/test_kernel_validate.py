@@ -7,7 +7,7 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from cvbench.emulated_kernel.commands import validate_cmd
+from cvbench.commands.validate import validate_cmd
 from cvbench.emulated_kernel.validate import (
     kernel_hz,
     kernel_policy,
@@ -15,6 +15,9 @@ from cvbench.emulated_kernel.validate import (
     run_validation,
     unsupported_reason,
 )
+
+pytestmark = [pytest.mark.slow, pytest.mark.host]
+
 
 REASON = unsupported_reason()
 
@@ -41,7 +44,7 @@ def test_measured_shares_match_prediction(tmp_path):
     for row in rep.rows:
         for p in row.predicted.values():
             assert abs(p["share_err_pts"]) <= 3.0, rep.to_dict()
-    json.dumps(rep.to_dict())
+    assert json.loads(json.dumps(rep.to_dict()))["rows"][0]["nice"] == 0
 
 
 @pytest.mark.skipif(REASON is not None, reason=f"validate unsupported: {REASON}")

@@ -11,11 +11,14 @@ import time
 import numpy as np
 import pytest
 
-from cvbench.job import Job
 from cvbench.measure.affinity import Placement, allowed_cpus
 from cvbench.measure.probes import Probes
 from cvbench.models import MODELS
+from cvbench.work.job import Job
 from cvbench.workloads import data
+
+# Real workers counted against perf and /proc: host-dependent, and each test runs real work.
+pytestmark = [pytest.mark.slow, pytest.mark.host]
 
 
 def _proc_switches(pid: int) -> int:
@@ -84,7 +87,7 @@ class CheckedProbes(Probes):
 def busy_job():
     """Short cv2 calls arriving every 0.2 ms: each arrival wakes an idle worker, so the
     region has over a thousand switches to count, however fast the machine."""
-    from cvbench.work import WorkFn
+    from cvbench.work.item import WorkFn
 
     tiles = data.grid_tiles(data.textured_image(2000, 1500, 3), 40)
     arrivals = tuple(i * 200_000 for i in range(len(tiles)))
@@ -135,7 +138,7 @@ def test_cpu_time_not_more_than_cores_times_wall(busy_job):
 @pytest.fixture(scope="module")
 def slow_items_job():
     """Items of about 50 ms: face detection on 352-pixel frames (longer on slow machines)."""
-    from cvbench.work import WorkFn
+    from cvbench.work.item import WorkFn
 
     frames = data.jittered_frames(data.astronaut(), 6, 352, seed=1)
     return Job("faces", WorkFn("faces"), tuple(frames))
@@ -145,14 +148,15 @@ def test_heartbeat_separates_cooperative_from_preemptive(slow_items_job):
     inline = Probes(Placement(tuple(allowed_cpus())), 1_000_000)
     records = MODELS["asyncio"]().run(slow_items_job, 1, inline)
     service_ms = np.median([(r.finished_ns - r.started_ns) / 1e6 for r in records])
-    assert service_ms >= 35
     inline_p99 = np.percentile(inline.heartbeat.lags_ns, 99) / 1e6
-    assert inline_p99 >= 40 and inline_p99 >= 0.8 * service_ms
+    # inline: the heartbeat waits for a whole item, whatever this CPU's speed makes it
+    assert inline_p99 >= 0.8 * service_ms
 
     threaded = Probes(Placement(tuple(allowed_cpus())), 1_000_000)
     MODELS["threads"]().run(slow_items_job, 2, threaded)
     threads_p99 = np.percentile(threaded.heartbeat.lags_ns, 99) / 1e6
-    assert threads_p99 < 20, threads_p99
+    # preemptive: the GIL is released inside cv2, so the heartbeat waits far less than an item
+    assert threads_p99 < 0.5 * service_ms, (threads_p99, service_ms)
     assert len(threaded.heartbeat.lags_ns) > 50
 
 

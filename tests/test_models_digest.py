@@ -6,9 +6,10 @@ import cv2
 import numpy as np
 import pytest
 
-from cvbench import cv
 from cvbench.models import MODELS
 from cvbench.models.sequential import Sequential
+from cvbench.work import digest
+from cvbench.work import ops as cv
 from cvbench.workloads import data
 from tests.conftest import new_probes, run_digest
 
@@ -41,8 +42,8 @@ def test_threshold_digest_equals_direct_cv2_calls(quick_jobs, sequential_digests
         out = cv2.adaptiveThreshold(
             gray, 255, cv2.ADAPTIVE_THRESH_GAUSSIAN_C, cv2.THRESH_BINARY, 11, 2
         )
-        digests.append(cv.digest_array(out))
-    assert cv.combine_digests(digests) == sequential_digests["threshold"]
+        digests.append(digest.digest_array(out))
+    assert digest.combine_digests(digests) == sequential_digests["threshold"]
 
 
 def test_threshold_io_writes_the_thresholded_tiles(quick_jobs):

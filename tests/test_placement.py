@@ -13,6 +13,8 @@ from cvbench.measure.probes import Probes
 from cvbench.measure.procfs import tids
 from cvbench.models import MODELS
 
+pytestmark = [pytest.mark.slow, pytest.mark.host]
+
 
 def _proc_cpus(pid: int, tid: int) -> set[int]:
     with open(f"/proc/{pid}/task/{tid}/status") as fh:

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import copy
-import functools
 import json
-import subprocess
 import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -16,35 +14,23 @@ from click.testing import CliRunner
 
 pytest.importorskip("matplotlib", reason="plots need the plot extra (matplotlib)")
 
-from cvbench.report import plots  # noqa: E402
-from cvbench.report.plot_cli import plot_cmd, report_cmd  # noqa: E402
-from cvbench.results import SCHEMA_VERSION  # noqa: E402
+from cvbench.commands.plot import plot_cmd  # noqa: E402
+from cvbench.commands.report import report_cmd  # noqa: E402
+from cvbench.report import charts as plots  # noqa: E402
+from cvbench.results.schema import SCHEMA_VERSION  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-ALL_STEMS = {"scaling", "latency_cdf", "lag_cdf", "ctx_switches", "timeline_threshold", "predicted"}
+ALL_STEMS = {
+    "scaling", "latency_cdf", "lag_cdf", "ctx_switches", "timeline_threshold", "timeline_frames",
+    "predicted",
+}  # fmt: skip
 ROW_STEMS = {"scaling", "ctx_switches", "predicted"}  # drawable from the CSV alone
 
 
-@functools.cache
-def quick_run(base: Path) -> dict[str, Path]:
-    """One quick threshold run of four models (two workers at most, to stay fast), shared by
-    this module and test_html_report (cached per session base directory)."""
-    d = base / "quick-run"
-    d.mkdir(exist_ok=True)
-    paths = {"json": d / "run.json", "csv": d / "run.csv"}
-    cmd = [sys.executable, "-m", "cvbench.cli", "run", "--quick", "--workload", "threshold",
-           "--models", "sequential,threads,processes,asyncio", "--repeat", "2",
-           "--workers", "1,2", "--brief", "--out", str(d),
-           "--json", str(paths["json"]), "--csv", str(paths["csv"])]  # fmt: skip
-    r = subprocess.run(cmd, capture_output=True, text=True, timeout=180, cwd=ROOT)
-    assert r.returncode == 0, r.stderr[-2000:]
-    return paths
-
-
 @pytest.fixture(scope="session")
-def real_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    return quick_run(tmp_path_factory.getbasetemp())
+def real_run(quick_run) -> dict[str, Path]:  # noqa: ANN001
+    return quick_run
 
 
 @pytest.fixture(scope="session")
@@ -96,7 +82,10 @@ def test_one_colour_per_model_and_stable_spares() -> None:
     from cvbench.models import MODELS
 
     assert set(MODELS) <= set(plots.MODEL_COLOURS)
-    assert plots.model_colour("future+model") == plots.model_colour("future+model")
+    # an unknown model gets a spare colour that no built-in model has, the same one every time
+    spare = plots.model_colour("future+model")
+    assert spare not in plots.MODEL_COLOURS.values()
+    assert spare == plots.model_colour("future" + "+model")
 
 
 def test_csv_input_draws_row_charts_and_notes_the_rest(real_run, tmp_path: Path) -> None:

@@ -5,8 +5,12 @@ from __future__ import annotations
 import csv
 import json
 
+import pytest
+
 from cvbench.emulated_kernel.trace import load_trace
 from tests.conftest import cvbench
+
+pytestmark = pytest.mark.slow
 
 
 def test_trace_and_predicted_rows(tmp_path):

@@ -13,12 +13,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cvbench.compare import compare
-from cvbench.readers import ResultsError, load_results
-from cvbench.report.export import csv_text, json_text
-from cvbench.report.gab import gab_entries
-from cvbench.results import SCHEMA_VERSION, blank_row
-from tests.test_compare import real_results
+from cvbench.gate import compare
+from cvbench.results.gab import gab_entries
+from cvbench.results.read import ResultsError, load_results
+from cvbench.results.schema import SCHEMA_VERSION, blank_row
+from cvbench.results.write import csv_text, json_text
+from tests.conftest import shared_run_rows
 
 
 def _row(**kw) -> dict:  # noqa: ANN003
@@ -52,10 +52,10 @@ def test_csv_round_trip_is_typed(tmp_path):
     assert rows[1]["ok"] is False and rows[1]["error"] == "boom, again"
 
 
-def test_json_and_csv_of_a_real_run_agree():
-    csv_path, json_path = real_results()
+def test_json_and_csv_of_a_real_run_agree(quick_run):
+    csv_path, json_path = quick_run["csv"], quick_run["json"]
     from_csv, from_json = load_results(csv_path), load_results(json_path)
-    assert len(from_csv) == len(from_json) == 15
+    assert len(from_csv) == len(from_json) == sum(shared_run_rows())
     for a, b in zip(from_csv, from_json, strict=True):
         for key in ("workload", "model", "workers", "repetition", "ok", "items", "cv_threads"):
             assert a[key] == b[key], key
@@ -190,8 +190,8 @@ _ops = st.lists(
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(_ops, st.booleans())
-def test_fuzz_mutated_real_files(ops, use_json):
-    csv_path, json_path = real_results()
+def test_fuzz_mutated_real_files(quick_run, ops, use_json):
+    csv_path, json_path = quick_run["csv"], quick_run["json"]
     path = json_path if use_json else csv_path
     _load_only_results_errors(_mutate(path.read_bytes(), ops), path.suffix)
 

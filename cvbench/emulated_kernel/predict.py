@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from cvbench.emulated_kernel.trace import SCHEMA, parse_trace, predict_processes
-from cvbench.results import blank_row
+from cvbench.results.schema import blank_row
 
 
 def trace_doc(workload: str, records: list) -> dict[str, Any]:  # noqa: ANN001
@@ -25,7 +25,7 @@ def trace_doc(workload: str, records: list) -> dict[str, Any]:  # noqa: ANN001
 
 
 def write_trace(path: Path, doc: dict[str, Any]) -> None:
-    from cvbench.report.export import atomic_write
+    from cvbench.results.write import atomic_write
 
     atomic_write(path, json.dumps(doc, indent=1))
 

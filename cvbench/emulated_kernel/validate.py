@@ -10,7 +10,6 @@ counts and waits are compared with the simulator's for the same window.
 from __future__ import annotations
 
 import contextlib
-import gzip
 import os
 import re
 import signal
@@ -19,6 +18,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+
+from cvbench.measure.kernel_config import kernel_hz as linux_hz
 
 from .policies import DEFAULT_HZ, nice_to_weight
 from .sim import TaskSpec, simulate
@@ -70,17 +71,8 @@ def kernel_slice_ns() -> int | None:
 
 
 def kernel_hz() -> int:
-    """CONFIG_HZ from /proc/config.gz or /boot/config-*, else the default 250."""
-    release = os.uname().release
-    for path, opener in (("/proc/config.gz", gzip.open), (f"/boot/config-{release}", open)):
-        try:
-            with opener(path, "rt") as f:  # type: ignore[operator]
-                for line in f:
-                    if line.startswith("CONFIG_HZ="):
-                        return int(line.split("=", 1)[1])
-        except (OSError, ValueError):
-            continue
-    return DEFAULT_HZ
+    """CONFIG_HZ of this kernel, else Linux's common default (250)."""
+    return linux_hz() or DEFAULT_HZ
 
 
 def kernel_policy() -> str:

@@ -29,29 +29,6 @@ def allowed_cpus() -> list[int]:
     return sorted(psutil.Process().cpu_affinity())
 
 
-def parse_cpu_list(text: str) -> list[int]:
-    """`0`, `0-1`, `0,2-3` -> sorted CPU ids; raises PlacementError on anything else."""
-    cpus: set[int] = set()
-    for part in text.split(","):
-        part = part.strip()
-        try:
-            if "-" in part:
-                lo, hi = (int(x) for x in part.split("-", 1))
-                if lo > hi or lo < 0:
-                    raise ValueError
-                cpus.update(range(lo, hi + 1))
-            else:
-                cpu = int(part)
-                if cpu < 0:
-                    raise ValueError
-                cpus.add(cpu)
-        except ValueError:
-            raise PlacementError(
-                f"--cpus {text!r}: expected CPU ids like 0, 0-1 or 0,2-3"
-            ) from None
-    return sorted(cpus)
-
-
 def check_cpus(cpus: list[int]) -> None:
     allowed = allowed_cpus()
     outside = [c for c in cpus if c not in allowed]

@@ -13,6 +13,7 @@ from typing import Any
 import psutil
 
 from cvbench import __version__
+from cvbench.measure.kernel_config import kernel_hz
 
 
 def _read(path: str) -> str | None:
@@ -35,15 +36,6 @@ def cpu_model() -> str:
         if line.startswith("model name"):
             return line.split(":", 1)[1].strip()
     return platform.processor() or "unknown"
-
-
-def kernel_hz() -> int | None:
-    """CONFIG_HZ from the kernel's config, where the distribution ships it."""
-    config = _read(f"/boot/config-{platform.release()}")
-    for line in (config or "").splitlines():
-        if line.startswith("CONFIG_HZ="):
-            return int(line.split("=")[1])
-    return None
 
 
 def collect(command: list[str] | None = None) -> dict[str, Any]:

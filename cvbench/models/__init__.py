@@ -5,8 +5,8 @@ from __future__ import annotations
 from cvbench.models.asyncio_ import Asyncio, AsyncioProcesses, AsyncioThreads
 from cvbench.models.base import ItemRecord, Model
 from cvbench.models.curio_ import Curio, CurioProcesses, CurioThreads
+from cvbench.models.emulated_kernel import EmulatedKernel
 from cvbench.models.greenlet_ import Greenlet
-from cvbench.models.kernel import Kernel
 from cvbench.models.processes import Processes
 from cvbench.models.sequential import Sequential
 from cvbench.models.threads import Threads
@@ -27,7 +27,7 @@ MODELS: dict[str, type[Model]] = {
         CurioThreads,
         CurioProcesses,
         Greenlet,
-        Kernel,
+        EmulatedKernel,
     )
 }
 

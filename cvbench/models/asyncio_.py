@@ -13,11 +13,11 @@ import collections.abc
 import threading
 from concurrent.futures import Executor, ThreadPoolExecutor
 
-from cvbench.job import Job
 from cvbench.measure.probes import Probes, main_tid
 from cvbench.models.base import ItemRecord, Model, barrier_prepare
 from cvbench.models.cooperative import CooperativeBody, Runtime
 from cvbench.models.processes import start_process_pool
+from cvbench.work.job import Job
 
 
 class _CountedCoro(collections.abc.Coroutine):

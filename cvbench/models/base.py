@@ -13,9 +13,9 @@ import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
-from cvbench.job import Job
 from cvbench.measure.probes import Probes
-from cvbench.work import ItemResult
+from cvbench.work.item import ItemResult
+from cvbench.work.job import Job
 
 
 @dataclass(frozen=True, slots=True)

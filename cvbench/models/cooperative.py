@@ -13,10 +13,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from cvbench.job import Job
 from cvbench.measure.probes import Probes
 from cvbench.models.base import ItemRecord
-from cvbench.work import ItemResult
+from cvbench.work.item import ItemResult
+from cvbench.work.job import Job
 
 
 @dataclass

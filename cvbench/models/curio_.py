@@ -12,11 +12,11 @@ import curio
 import curio.workers
 from curio.kernel import Activation
 
-from cvbench.job import Job
 from cvbench.measure.probes import Probes, main_tid
 from cvbench.models.base import ItemRecord, Model, barrier_prepare
 from cvbench.models.cooperative import CooperativeBody, Runtime
-from cvbench.work import prepare_and_identify
+from cvbench.work.item import prepare_and_identify
+from cvbench.work.job import Job
 
 
 class _SwitchCounter(Activation):

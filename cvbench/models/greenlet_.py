@@ -15,9 +15,9 @@ from collections.abc import Callable
 
 import greenlet
 
-from cvbench.job import Job
 from cvbench.measure.probes import Probes, main_tid
 from cvbench.models.base import ItemRecord, Model
+from cvbench.work.job import Job
 
 
 class Hub:

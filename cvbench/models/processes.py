@@ -5,17 +5,17 @@ from __future__ import annotations
 import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
 
-from cvbench.job import Job
 from cvbench.measure.probes import Probes
 from cvbench.models.base import ItemRecord, Model, run_pool
-from cvbench.work import identify, init_pool_worker
+from cvbench.work.item import identify, init_pool_worker
+from cvbench.work.job import Job
 
 # forkserver, not fork: a parent that has run OpenCV holds its thread pool's locks, and a
 # forked child that touches cv2 can deadlock on them (seen here). The server is a clean
 # interpreter with cv2 preloaded, so workers still start in milliseconds -- as long as what
-# they unpickle lives in light modules (cvbench.work), not in this package of frameworks.
+# they unpickle lives in light modules (cvbench.work.item), not in this package of frameworks.
 CONTEXT = multiprocessing.get_context("forkserver")
-CONTEXT.set_forkserver_preload(["cvbench.work"])
+CONTEXT.set_forkserver_preload(["cvbench.work.item"])
 
 
 def start_process_pool(job: Job, workers: int) -> tuple[ProcessPoolExecutor, list[int]]:

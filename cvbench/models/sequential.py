@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import time
 
-from cvbench.job import Job
 from cvbench.measure.probes import Probes, main_tid
 from cvbench.models.base import ItemRecord, Model, sleep_until
+from cvbench.work.job import Job
 
 
 class Sequential(Model):

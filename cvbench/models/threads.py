@@ -8,9 +8,9 @@ from __future__ import annotations
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
-from cvbench.job import Job
 from cvbench.measure.probes import Probes
 from cvbench.models.base import ItemRecord, Model, barrier_prepare, run_pool
+from cvbench.work.job import Job
 
 
 class Threads(Model):

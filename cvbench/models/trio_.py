@@ -12,10 +12,10 @@ import threading
 
 import trio
 
-from cvbench.job import Job
 from cvbench.measure.probes import Probes, main_tid
 from cvbench.models.base import ItemRecord, Model, barrier_prepare
 from cvbench.models.cooperative import CooperativeBody, Runtime
+from cvbench.work.job import Job
 
 
 class _StepCounter(trio.abc.Instrument):

@@ -23,9 +23,9 @@ from rich.table import Table
 from rich.text import Text
 
 from cvbench.report import tables
-from cvbench.report.export import atomic_write
-from cvbench.report.plots import Data, load_results, make_plots, prepare
-from cvbench.report.summary import summarize_rows
+from cvbench.report.charts import Data, load_results, make_plots, prepare
+from cvbench.results.summary import summarize_rows
+from cvbench.results.write import atomic_write
 
 CSS = """
 body { font: 15px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: #1b1b1b;
@@ -222,7 +222,7 @@ def render_report(doc: Any, charts: list[Path], notes: list[str], title: str) ->
         parts.append("<p>No rows to summarise.</p>")
     parts.append('<h2 id="charts">Charts</h2>')
     if charts:
-        from cvbench.report.plots import model_colour
+        from cvbench.report.charts import model_colour
 
         models = data.models()
         legend = " ".join(

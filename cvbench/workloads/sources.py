@@ -11,9 +11,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from cvbench import cv
-from cvbench.job import Job
-from cvbench.work import Fault, WorkFn
+from cvbench.work import ops as cv
+from cvbench.work.item import Fault, WorkFn
+from cvbench.work.job import Job
 from cvbench.workloads import data
 from cvbench.workloads.spec import WorkloadError, WorkloadSpec
 
@@ -83,9 +83,9 @@ def _frames(spec: WorkloadSpec, size: dict, opts: JobOptions) -> list[np.ndarray
 def build_job(spec: WorkloadSpec, opts: JobOptions) -> Iterator[Job]:
     """Prepare the data (untimed) and yield the Job; temporary files vanish afterwards."""
     size = spec.size(opts.preset)
-    params = spec.kernel_params
+    params = spec.params
     fn = WorkFn(
-        kernel=spec.kernel,
+        op=spec.op,
         cv_threads=opts.cv_threads,
         threshold=cv.ThresholdParams(block=int(params.get("block", 11)), c=int(params.get("c", 2))),
         faces=cv.FaceParams(

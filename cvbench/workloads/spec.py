@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 BUILTIN_NAMES = ("threshold", "threshold-io", "faces", "frames")
-KERNELS = ("threshold", "threshold-io", "faces")
+OPS = ("threshold", "threshold-io", "faces")
 SOURCES = ("tiles", "tile-files", "frames", "stream")
 PRESETS = ("default", "quick", "ch8")
 
@@ -21,10 +21,10 @@ class WorkloadError(ValueError):
 @dataclass(frozen=True)
 class WorkloadSpec:
     name: str
-    kernel: str
+    op: str  # the OpenCV function each item runs (see cvbench/work/ops.py)
     source: str
     description: str
-    kernel_params: dict[str, Any] = field(default_factory=dict)
+    params: dict[str, Any] = field(default_factory=dict)
     sizes: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def size(self, preset: str) -> dict[str, Any]:
@@ -38,21 +38,28 @@ def _parse(text: str, origin: str) -> WorkloadSpec:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise WorkloadError(f"{origin}: not valid TOML ({exc})") from None
-    missing = [k for k in ("name", "kernel", "source", "sizes") if k not in raw]
+    # Round one called the op "kernel" and its parameters "kernel_params": still accepted.
+    op_key = "kernel" if "kernel" in raw else "op"  # name errors as the user spelled them
+    for old, new in (("kernel", "op"), ("kernel_params", "params")):
+        if old in raw and new in raw:
+            raise WorkloadError(f"{origin}: give {new!r} or its old name {old!r}, not both")
+        if old in raw:
+            raw[new] = raw.pop(old)
+    missing = [k for k in ("name", "op", "source", "sizes") if k not in raw]
     if missing:
         raise WorkloadError(f"{origin}: missing key(s) {', '.join(missing)}")
-    if raw["kernel"] not in KERNELS:
-        raise WorkloadError(f"{origin}: kernel must be one of {', '.join(KERNELS)}")
+    if raw["op"] not in OPS:
+        raise WorkloadError(f"{origin}: {op_key} must be one of {', '.join(OPS)}")
     if raw["source"] not in SOURCES:
         raise WorkloadError(f"{origin}: source must be one of {', '.join(SOURCES)}")
     if "default" not in raw["sizes"]:
         raise WorkloadError(f"{origin}: needs a [sizes.default] table")
     return WorkloadSpec(
         name=str(raw["name"]),
-        kernel=raw["kernel"],
+        op=raw["op"],
         source=raw["source"],
         description=str(raw.get("description", "")),
-        kernel_params=dict(raw.get("kernel_params", {})),
+        params=dict(raw.get("params", {})),
         sizes={k: dict(v) for k, v in raw["sizes"].items()},
     )
 

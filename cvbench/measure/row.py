@@ -1,7 +1,4 @@
-"""The results schema: one row per workload x model x workers x repetition.
-
-Column names are a contract with CI jobs and reports (DESIGN.md): add, never rename.
-"""
+"""Turn one repetition's probes and item records into a results row (schema in results/)."""
 
 from __future__ import annotations
 
@@ -10,78 +7,11 @@ from typing import Any
 
 import numpy as np
 
-from cvbench.cv import combine_digests
-from cvbench.job import Job
 from cvbench.measure.latency import deadline_misses, item_latencies, percentiles_ms
 from cvbench.measure.probes import Probes
-
-SCHEMA_VERSION = 1
-
-COLUMNS = (
-    "workload",
-    "model",
-    "workers",
-    "repetition",
-    "items",
-    "ok",
-    "error",
-    "wall_s",
-    "startup_s",
-    "throughput_per_s",
-    "speedup",
-    "cpu_user_s",
-    "cpu_sys_s",
-    "ctx_voluntary",
-    "ctx_involuntary",
-    "user_switches",
-    "migrations",
-    "runqueue_wait_s",
-    "latency_p50_ms",
-    "latency_p90_ms",
-    "latency_p99_ms",
-    "latency_max_ms",
-    "service_p50_ms",
-    "lag_p50_ms",
-    "lag_p99_ms",
-    "lag_max_ms",
-    "max_rss_mb",
-    "output_digest",
-    "cpus",
-    "nice",
-    "cv_threads",
-    "predicted",
-    # added by later work; still stable once here
-    "latency_p999_ms",
-    "queue_p50_ms",
-    "queue_p99_ms",
-    "service_p99_ms",
-    "lag_p999_ms",
-    "heartbeats",
-    "deadline_misses",
-    "faces_found",
-    "pin",
-    "inline",
-    "notes",
-    "preemptions",
-    "deferred_signals",
-)
-META_COLUMNS = (
-    "python",
-    "opencv",
-    "kernel",
-    "cpu_model",
-    "host_cores",
-    "cvbench_version",
-    "timestamp",
-    "schema_version",
-)
-ALL_COLUMNS = COLUMNS + META_COLUMNS
-
-
-def blank_row(**fields: Any) -> dict[str, Any]:
-    row: dict[str, Any] = dict.fromkeys(COLUMNS)
-    row.update(fields)
-    return row
+from cvbench.results.schema import COLUMNS, blank_row
+from cvbench.work.digest import combine_digests
+from cvbench.work.job import Job
 
 
 def measured_row(
@@ -134,14 +64,3 @@ def measured_row(
     if stats.notes:
         row["notes"] = "; ".join(stats.notes)
     return row
-
-
-def format_cell(value: Any) -> str:
-    """CSV cell: empty for missing, plain numbers, lowercase booleans."""
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float):
-        return f"{value:.6g}"
-    return str(value)

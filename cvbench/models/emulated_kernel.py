@@ -14,14 +14,14 @@ import threading
 import time
 from typing import Any
 
-from cvbench.job import Job
 from cvbench.emulated_kernel.live import LiveKernel
 from cvbench.emulated_kernel.policies import DEFAULT_HZ
 from cvbench.measure.probes import Probes, main_tid
 from cvbench.models.base import ItemRecord, Model
+from cvbench.work.job import Job
 
 
-class Kernel(Model):
+class EmulatedKernel(Model):
     name = "kernel"
     summary = "N greenlets preempted by a SIGALRM timer under an emulated Linux policy; one core"
     inline = True

@@ -1,8 +1,6 @@
-"""Click commands ``simulate`` and ``validate`` (registered on the ``cvbench`` group by cli.py).
+"""`cvbench simulate`: tasks or a run's trace on N emulated cores under fifo, rr, cfs or eevdf.
 
 Bad input is one line and exit code 2 (click.UsageError/BadParameter), never a traceback.
-``validate`` exits 0 when every predicted CPU share is within tolerance, 1 when one is not,
-3 when this machine cannot run it.
 """
 
 from __future__ import annotations
@@ -11,106 +9,18 @@ import json
 import math
 import os
 import random
-import re
 import sys
-from pathlib import Path
 from typing import Any
 
 import click
 from rich.table import Table
 
-from cvbench.report.console import make_console
-
-from .policies import POLICIES
-from .sim import SimResult, TaskSpec, simulate
-from .trace import TraceError, load_trace, pool_spec
-
-_UNITS = {"ns": 1, "us": 1_000, "µs": 1_000, "ms": 1_000_000, "s": 1_000_000_000,
-          "m": 60_000_000_000, "min": 60_000_000_000}  # fmt: skip
-_DUR = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*([a-zµ]*)\s*$")
-
-
-def parse_duration(text: str, *, allow_inf: bool = False) -> float:
-    """'10ms', '2s', '750us', '0.5' (seconds), 'inf' -> nanoseconds (math.inf for 'inf')."""
-    t = text.strip().lower()
-    if t in ("inf", "infinite", "endless"):
-        if allow_inf:
-            return math.inf
-        raise ValueError(f"{text!r}: 'inf' is not allowed here")
-    m = _DUR.match(t)
-    if not m or m.group(2) not in ("", *_UNITS):
-        raise ValueError(f"{text!r} is not a duration (e.g. 10ms, 2s, 750us)")
-    return float(m.group(1)) * _UNITS[m.group(2) or "s"]
-
-
-def parse_cores(text: str) -> list[int]:
-    """'8' -> [8]; '64..1024' -> [64, 128, 256, 512, 1024] (doubling; the end is included)."""
-    t = text.strip()
-    try:
-        if ".." in t:
-            a_s, b_s = t.split("..", 1)
-            a, b = int(a_s), int(b_s)
-            if a <= 0 or b < a:
-                raise ValueError
-            out = []
-            n = a
-            while n < b:
-                out.append(n)
-                n *= 2
-            out.append(b)
-            return out
-        n = int(t)
-    except ValueError:
-        raise ValueError(
-            f"{text!r}: cores must be an integer > 0 or a range like 64..1024"
-        ) from None
-    if n <= 0:
-        raise ValueError(f"{text!r}: cores must be > 0")
-    return [n]
-
-
-def parse_cpu_list(text: str) -> frozenset[int]:
-    """'0-3,8' -> {0, 1, 2, 3, 8}."""
-    cpus: set[int] = set()
-    for part in text.split(","):
-        part = part.strip()
-        if not part:
-            continue
-        lo, _, hi = part.partition("-")
-        try:
-            a, b = int(lo), int(hi or lo)
-        except ValueError:
-            raise ValueError(f"{text!r} is not a CPU list (e.g. 0-3,8)") from None
-        if a < 0 or b < a:
-            raise ValueError(f"{text!r} is not a CPU list (e.g. 0-3,8)")
-        cpus.update(range(a, b + 1))
-    if not cpus:
-        raise ValueError(f"{text!r} names no CPU")
-    return frozenset(cpus)
-
-
-def _param(fn: Any, value: str, name: str, **kw: Any) -> Any:
-    try:
-        return fn(value, **kw)
-    except ValueError as e:
-        raise click.BadParameter(str(e), param_hint=name) from None
-
-
-def _fmt_ms(ns: float | None) -> str:
-    return "-" if ns is None else f"{ns / 1e6:,.3f}"
-
-
-def fmt_time(ns: float | None) -> str:
-    """Compact human time: 750µs, 12.0ms, 2.50s."""
-    if ns is None:
-        return "-"
-    if ns < 1_000:
-        return f"{ns:.0f}ns"
-    if ns < 1_000_000:
-        return f"{ns / 1e3:.0f}µs"
-    if ns < 1_000_000_000:
-        return f"{ns / 1e6:.1f}ms"
-    return f"{ns / 1e9:.2f}s"
+from cvbench.commands.output import write_or_fail
+from cvbench.commands.parsing import as_param, parse_cores, parse_cpu_list, parse_duration
+from cvbench.emulated_kernel.policies import POLICIES
+from cvbench.emulated_kernel.sim import SimResult, TaskSpec, simulate
+from cvbench.emulated_kernel.trace import TraceError, load_trace, pool_spec
+from cvbench.report.console import fmt_time, make_console
 
 
 def _summary_table(title: str, r: SimResult) -> Table:
@@ -163,13 +73,6 @@ def _task_table(r: SimResult, top: int) -> Table:
             str(t.involuntary), str(t.migrations), str(t.timeslices),
         )  # fmt: skip
     return tab
-
-
-def _write_json(path: str, payload: dict[str, Any]) -> None:
-    try:
-        Path(path).write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
-    except OSError as e:
-        raise click.UsageError(f"cannot write {path}: {e.strerror or e}") from None
 
 
 @click.command("simulate")
@@ -266,7 +169,7 @@ def simulate_cmd(
     """Simulate tasks on N cores under fifo, rr, cfs or eevdf (deterministic, virtual clock)."""
     policy = policy.lower()
     cores_list = (
-        _param(parse_cores, cores_s, "--cores")
+        as_param(parse_cores, cores_s, "--cores")
         if cores_s is not None
         else [len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1]
     )
@@ -276,17 +179,17 @@ def simulate_cmd(
         raise click.BadParameter("must be > 0", param_hint="--bursts")
     if hz <= 0:
         raise click.BadParameter("must be > 0", param_hint="--hz")
-    burst = _param(parse_duration, burst_s, "--burst", allow_inf=True)
-    io = _param(parse_duration, io_s, "--io")
-    cs = int(_param(parse_duration, cs_s, "--ctx-switch"))
+    burst = as_param(parse_duration, burst_s, "--burst", allow_inf=True)
+    io = as_param(parse_duration, io_s, "--io")
+    cs = int(as_param(parse_duration, cs_s, "--ctx-switch"))
     slice_ns = None
     if slice_s is not None:
-        slice_ns = int(_param(parse_duration, slice_s, "--slice"))
+        slice_ns = int(as_param(parse_duration, slice_s, "--slice"))
         if slice_ns <= 0:
             raise click.BadParameter("must be > 0", param_hint="--slice")
     duration = None
     if duration_s is not None:
-        duration = int(_param(parse_duration, duration_s, "--duration"))
+        duration = int(as_param(parse_duration, duration_s, "--duration"))
         if duration <= 0:
             raise click.BadParameter("must be > 0", param_hint="--duration")
     if math.isinf(burst) and duration is None:
@@ -300,7 +203,9 @@ def simulate_cmd(
         raise click.BadParameter("nice values must be in -20..19", param_hint="--nice")
     masks: list[frozenset[int] | None] = [None]
     if affinity_s:
-        masks = [_param(parse_cpu_list, m, "--affinity") for m in affinity_s.split("/")]
+        masks = [
+            frozenset(as_param(parse_cpu_list, m, "--affinity")) for m in affinity_s.split("/")
+        ]
         for m in masks:
             if m is not None and min(m) >= min(cores_list):
                 raise click.BadParameter(
@@ -376,89 +281,4 @@ def simulate_cmd(
             "trace": trace_file,
             "runs": [r.to_dict() for _, r in results],
         }
-        _write_json(json_file, payload)
-
-
-@click.command("validate")
-@click.option(
-    "--seconds", type=float, default=3.0, show_default=True, help="Measured window per scenario."
-)
-@click.option(
-    "--tolerance",
-    type=float,
-    default=1.0,
-    show_default=True,
-    help="Allowed CPU-share error, in percentage points.",
-)
-@click.option("--cpu", type=int, default=None, help="Core to pin to (default: the last usable).")
-@click.option(
-    "--policy",
-    "policies",
-    type=click.Choice(["cfs", "eevdf"]),
-    multiple=True,
-    help="Policies to predict with (default: cfs and eevdf).",
-)
-@click.option("--json", "json_file", metavar="FILE", help="Write the report as JSON.")
-def validate_cmd(
-    seconds: float, tolerance: float, cpu: int | None, policies: tuple[str, ...],
-    json_file: str | None,
-) -> None:  # fmt: skip
-    """Check simulated CFS/EEVDF CPU shares against this Linux kernel (busy children, 1 core)."""
-    from .validate import ValidateError, run_validation
-
-    if seconds <= 0:
-        raise click.BadParameter("must be > 0", param_hint="--seconds")
-    if tolerance < 0:
-        raise click.BadParameter("must be >= 0", param_hint="--tolerance")
-    console = make_console()
-    try:
-        rep = run_validation(seconds, tolerance, cpu=cpu, policies=policies or ("cfs", "eevdf"),
-                             progress=lambda m: console.print(f"[dim]{m}[/dim]"))  # fmt: skip
-    except ValidateError as e:
-        console.print(f"validate: cannot run here: {e}")
-        sys.exit(3)
-    except ValueError as e:
-        raise click.UsageError(str(e)) from None
-
-    tab = Table(
-        title=f"measured vs predicted, cpu {rep.cpu}, {rep.seconds:g} s, kernel {rep.kernel} "
-        f"({rep.kernel_policy}), HZ {rep.hz}, slice {_fmt_ms(rep.slice_ns)} ms"
-    )
-    tab.add_column("scenario")
-    tab.add_column("nice", justify="right")
-    tab.add_column("share %", justify="right")
-    for pol in rep.policies:
-        tab.add_column(f"{pol} %", justify="right")
-        tab.add_column("err pts", justify="right")
-    tab.add_column("slices", justify="right")
-    for pol in rep.policies:
-        tab.add_column(f"{pol} (err %)", justify="right")
-    tab.add_column("rq wait ms", justify="right")
-    for pol in rep.policies:
-        tab.add_column(f"{pol} (err %)", justify="right")
-
-    def pct(x: float | None) -> str:
-        return "-" if x is None else f"{x:+.0f}%"
-
-    for row in rep.rows:
-        cells = [row.scenario, str(row.nice), f"{row.measured_share:.2f}"]
-        for pol in rep.policies:
-            p = row.predicted[pol]
-            err = p["share_err_pts"] or 0.0
-            style = "green" if abs(err) <= rep.tolerance else "red"
-            cells += [f"{p['share']:.2f}", f"[{style}]{err:+.2f}[/{style}]"]
-        cells.append(str(row.measured_slices))
-        cells += [f"{row.predicted[p]['slices']} ({pct(row.predicted[p]['slices_err_pct'])})"
-                  for p in rep.policies]  # fmt: skip
-        cells.append(f"{row.measured_wait_ms:,.1f}")
-        cells += [f"{row.predicted[p]['wait_ms']:,.1f} ({pct(row.predicted[p]['wait_err_pct'])})"
-                  for p in rep.policies]  # fmt: skip
-        tab.add_row(*cells)
-    console.print(tab)
-    verdict = "within" if rep.ok else "OUTSIDE"
-    console.print(
-        f"worst share error {rep.worst_error:.2f} pts: {verdict} tolerance {rep.tolerance:g} pts"
-    )
-    if json_file:
-        _write_json(json_file, rep.to_dict())
-    sys.exit(0 if rep.ok else 1)
+        write_or_fail(json_file, json.dumps(payload, indent=2) + "\n")

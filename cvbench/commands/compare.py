@@ -11,91 +11,16 @@ import sys
 from pathlib import Path
 
 import click
-from rich.markup import escape
-from rich.table import Table
 
-from cvbench.compare import (
-    DEFAULT_METRIC,
-    METRICS,
-    NORMALIZE,
-    Comparison,
-    compare,
-    describe_rule,
-    fmt_ci,
-    fmt_p,
-    fmt_ratio,
-    fmt_value,
-    markdown_text,
-    summary_line,
-    verdict_text,
-)
-from cvbench.readers import ResultsError, load_results
-from cvbench.report import gab
+from cvbench.commands.output import BadInput
+from cvbench.commands.parsing import Percent
+from cvbench.gate import NORMALIZE, compare
+from cvbench.report.compare import comparison_table, describe_rule, markdown_text, summary_line
 from cvbench.report.console import make_console
-from cvbench.report.export import atomic_write
-
-
-class BadInput(click.ClickException):
-    """Unusable input files: exit 2 with one line, like a usage error."""
-
-    exit_code = 2
-
-
-class Percent(click.ParamType):
-    """``10``, ``10%`` or ``2.5 %`` → 0.10, 0.10, 0.025."""
-
-    name = "percent"
-
-    def convert(
-        self, value: object, param: click.Parameter | None, ctx: click.Context | None
-    ) -> float:
-        if isinstance(value, float):
-            return value
-        text = str(value).strip().rstrip("%").strip()
-        try:
-            pct = float(text)
-        except ValueError:
-            self.fail(f"{value!r} is not a percentage (e.g. 10 or 10%)", param, ctx)
-        if not 0 < pct < 1000:
-            self.fail(f"{value!r} must be between 0 and 1000 %", param, ctx)
-        return pct / 100
-
-
-_VERDICT_STYLE = {"regression": "bold red", "improvement": "green", "missing": "yellow"}
-
-
-def _table(c: Comparison) -> Table:
-    title = f"cvbench compare: {c.metric}" + (
-        " relative to sequential" if c.normalize == "sequential" else ""
-    )
-    table = Table(title=title)
-    for name, justify in (
-        ("workload", "left"),
-        ("model", "left"),
-        ("workers", "right"),
-        ("base", "right"),
-        ("current", "right"),
-        ("ratio", "right"),
-        ("95 % CI", "left"),
-        ("p", "right"),
-        ("verdict", "left"),
-    ):
-        table.add_column(name, justify=justify)  # type: ignore[arg-type]
-    for g in c.groups:
-        style = _VERDICT_STYLE.get(g.verdict)
-        verdict = escape(verdict_text(g))
-        table.add_row(
-            escape(g.workload),
-            escape(g.model),
-            str(g.workers),
-            fmt_value(g.base),
-            fmt_value(g.current),
-            fmt_ratio(c, g),
-            fmt_ci(g),
-            fmt_p(g),
-            f"[{style}]{verdict}[/]" if style else verdict,
-        )
-    return table
+from cvbench.results import gab
+from cvbench.results.read import ResultsError, load_results
+from cvbench.results.schema import DEFAULT_METRIC, METRICS
+from cvbench.results.write import atomic_write
 
 
 def _write_markdown(path: Path, text: str) -> None:
@@ -179,7 +104,7 @@ def compare_cmd(
     except ResultsError as exc:
         raise BadInput(str(exc)) from None
     console = make_console()
-    console.print(_table(result))
+    console.print(comparison_table(result))
     console.print(describe_rule(result), style="dim")
     try:
         if markdown_path:

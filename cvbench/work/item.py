@@ -17,7 +17,8 @@ from typing import Any, NamedTuple
 
 import cv2
 
-from cvbench import cv
+from cvbench.work import ops as cv
+from cvbench.work.digest import digest_array
 
 
 class ItemResult(NamedTuple):
@@ -50,9 +51,9 @@ class Fault:
 
 @dataclass(frozen=True)
 class WorkFn:
-    """Callable shipped to workers: the kernel, its parameters and the cv thread count."""
+    """Callable shipped to workers: the op, its parameters and the cv thread count."""
 
-    kernel: str  # "threshold" | "threshold-io" | "faces"
+    op: str  # "threshold" | "threshold-io" | "faces"
     cv_threads: int = 1
     threshold: cv.ThresholdParams = cv.ThresholdParams()
     faces: cv.FaceParams = cv.FaceParams()
@@ -61,7 +62,7 @@ class WorkFn:
     def prepare(self) -> int:
         """Per-worker set-up (cv thread count); returns the calling thread's kernel tid."""
         cv.set_cv_threads(self.cv_threads)
-        if self.kernel == "faces":
+        if self.op == "faces":
             cv.load_cascade(self.faces.cascade)  # load before timing, once per thread
         return threading.get_native_id()
 
@@ -71,10 +72,10 @@ class WorkFn:
             self.fault.trigger(index)
         started = time.perf_counter_ns()
         io = 0
-        if self.kernel == "threshold":
+        if self.op == "threshold":
             out = cv.threshold(payload, self.threshold)
-            digest, detail = cv.digest_array(out), -1
-        elif self.kernel == "threshold-io":
+            digest, detail = digest_array(out), -1
+        elif self.op == "threshold-io":
             src, dst = payload
             img = cv2.imread(src)
             read_ns = time.perf_counter_ns()
@@ -85,12 +86,12 @@ class WorkFn:
             if not cv2.imwrite(dst, out):
                 raise OSError(f"cannot write {dst}")
             io = (read_ns - started) + (time.perf_counter_ns() - write_ns)
-            digest, detail = cv.digest_array(out), -1
-        elif self.kernel == "faces":
+            digest, detail = digest_array(out), -1
+        elif self.op == "faces":
             boxes = cv.detect_faces(payload, self.faces)
-            digest, detail = cv.digest_array(boxes), len(boxes)
+            digest, detail = digest_array(boxes), len(boxes)
         else:
-            raise ValueError(f"unknown kernel {self.kernel!r}")
+            raise ValueError(f"unknown op {self.op!r}")
         finished = time.perf_counter_ns()
         tid = threading.get_native_id()
         return ItemResult(index, tid, started, finished, digest, detail, io)

@@ -1,4 +1,4 @@
-"""The OpenCV kernels every model runs, and the digests that prove they all did the same work.
+"""The OpenCV ops every model runs (the book's adaptive threshold and Haar face detection).
 
 Kept free of any concurrency code so that a worker thread, a child process and the inline
 cooperative loop all call exactly the same functions with the same parameters.
@@ -6,7 +6,6 @@ cooperative loop all call exactly the same functions with the same parameters.
 
 from __future__ import annotations
 
-import hashlib
 import threading
 from dataclasses import dataclass
 
@@ -72,19 +71,3 @@ def detect_faces(bgr: np.ndarray, params: FaceParams = FaceParams()) -> np.ndarr
     )
     boxes = np.asarray(boxes, dtype=np.int32).reshape(-1, 4)
     return boxes[np.lexsort(boxes.T[::-1])] if len(boxes) else boxes
-
-
-def digest_array(arr: np.ndarray) -> str:
-    """Content digest of an array, shape and dtype included."""
-    h = hashlib.blake2b(digest_size=12)
-    h.update(f"{arr.shape}{arr.dtype}".encode())
-    h.update(np.ascontiguousarray(arr).data)
-    return h.hexdigest()
-
-
-def combine_digests(digests: list[str]) -> str:
-    """One digest for a whole run, over the item digests in item order."""
-    h = hashlib.blake2b(digest_size=12)
-    for d in digests:
-        h.update(d.encode())
-    return h.hexdigest()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from cvbench.work import WorkFn
+from cvbench.work.item import WorkFn
 
 
 @dataclass(frozen=True)

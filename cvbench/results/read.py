@@ -15,54 +15,21 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from cvbench.results import ALL_COLUMNS, COLUMNS, META_COLUMNS, SCHEMA_VERSION
+from cvbench.results.schema import (
+    META_COLUMNS,
+    SCHEMA_VERSION,
+    columns_of,
+)
 
 # Columns every comparison needs; the chosen metric is added by the caller.
 REQUIRED = ("workload", "model", "workers", "repetition", "ok")
 # Identity columns that must hold a value in every row (a row without them cannot be matched).
 _NON_EMPTY = ("workload", "model", "workers", "ok")
 
-TEXT_COLUMNS = frozenset(
-    {
-        "workload",
-        "model",
-        "error",
-        "output_digest",
-        "cpus",
-        "pin",
-        "policy",
-        "python",
-        "opencv",
-        "kernel",
-        "cpu_model",
-        "cvbench_version",
-        "timestamp",
-    }
-)
-BOOL_COLUMNS = frozenset({"ok", "predicted", "inline"})
-INT_COLUMNS = frozenset(
-    {
-        "workers",
-        "repetition",
-        "items",
-        "ctx_voluntary",
-        "ctx_involuntary",
-        "user_switches",
-        "migrations",
-        "nice",
-        "cv_threads",
-        "heartbeats",
-        "deadline_misses",
-        "faces_found",
-        "host_cores",
-        "cores",
-        "schema_version",
-    }
-)
-# Every other known column is a float; columns we do not know (from a later cvbench with the
-# same schema version) are kept, typed by what they look like.
-KNOWN_COLUMNS = frozenset(ALL_COLUMNS) | TEXT_COLUMNS | BOOL_COLUMNS | INT_COLUMNS
-FLOAT_COLUMNS = frozenset(c for c in COLUMNS if c not in TEXT_COLUMNS | BOOL_COLUMNS | INT_COLUMNS)
+TEXT_COLUMNS = columns_of("text")
+BOOL_COLUMNS = columns_of("bool")
+INT_COLUMNS = columns_of("int")
+FLOAT_COLUMNS = columns_of("float")
 
 _TRUE = frozenset({"true", "1", "yes"})
 _FALSE = frozenset({"false", "0", "no"})

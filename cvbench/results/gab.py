@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from cvbench.compare import metric_info
-from cvbench.report.export import atomic_write
+from cvbench.results.schema import metric_info
+from cvbench.results.write import atomic_write
 
 
 def bigger_is_better(metric: str) -> bool:

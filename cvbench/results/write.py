@@ -1,5 +1,6 @@
-"""One writer per format. Each rewrites its file atomically (temp file + os.replace) after every
-row, so an interrupted run leaves complete files with every finished row, never a torn one."""
+"""One writer per format (CSV, JSON, Markdown; github-action-benchmark is gab.py). Each
+rewrites its file atomically after every row, so an interrupted run leaves complete files
+with every finished row, never a torn one."""
 
 from __future__ import annotations
 
@@ -12,11 +13,22 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from cvbench.results import ALL_COLUMNS, SCHEMA_VERSION, format_cell
+from cvbench.results.schema import ALL_COLUMNS, SCHEMA_VERSION, format_cell
 from cvbench.stats import Summary
 
 
 def atomic_write(path: Path, text: str) -> None:
+    """Replace a regular file atomically (temp file beside it + os.replace), so a reader never
+    sees a torn file. A symlink is followed (its target is replaced, the link kept); a device
+    such as /dev/null is written through, never replaced; a FIFO, socket or folder is refused.
+    """
+    path = Path(os.path.realpath(path))
+    if path.exists() and not path.is_file():
+        if path.is_char_device():
+            with path.open("w", newline="") as fh:
+                fh.write(text)
+            return
+        raise IsADirectoryError(0, "not a regular file", str(path))
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     umask = os.umask(0)

@@ -5,35 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from cvbench.results.schema import SUMMARY_METRICS
 from cvbench.stats import Summary, bootstrap_ci, summarize
-
-SUMMARY_METRICS = (
-    "wall_s",
-    "startup_s",
-    "throughput_per_s",
-    "speedup",
-    "cpu_user_s",
-    "cpu_sys_s",
-    "ctx_voluntary",
-    "ctx_involuntary",
-    "user_switches",
-    "migrations",
-    "runqueue_wait_s",
-    "latency_p50_ms",
-    "latency_p90_ms",
-    "latency_p99_ms",
-    "latency_p999_ms",
-    "latency_max_ms",
-    "queue_p50_ms",
-    "service_p50_ms",
-    "lag_p50_ms",
-    "lag_p99_ms",
-    "lag_max_ms",
-    "deadline_misses",
-    "preemptions",
-    "deferred_signals",
-    "max_rss_mb",
-)
 
 
 def group_key(row: dict[str, Any]) -> tuple[str, str, int]:

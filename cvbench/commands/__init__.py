@@ -1,0 +1,1 @@
+"""One module per `cvbench` command; parsing.py and output.py are what they share."""

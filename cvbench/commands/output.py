@@ -1,0 +1,40 @@
+"""What every command does with the files it is asked to write: check the folder before any
+work, write atomically, and turn an I/O error into one line with exit 2."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import click
+
+from cvbench.results.write import atomic_write
+
+
+class BadInput(click.ClickException):
+    """Unusable input or output: one line ("Error: ..."), exit 2, like click's usage errors."""
+
+    exit_code = 2
+
+
+def check_writable(option: str, path: str | Path | None) -> None:
+    """Results must have somewhere to go before the first measurement is made."""
+    if path is None:
+        return
+    parent = Path(path).parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise click.UsageError(
+            f"{option}: cannot create the folder {parent} ({exc.strerror or exc})"
+        ) from None
+    if not os.access(parent, os.W_OK):
+        raise click.UsageError(f"{option}: the folder {parent} is not writable")
+
+
+def write_or_fail(path: str | Path, text: str) -> None:
+    """Atomic write; an OSError becomes one line naming the file."""
+    try:
+        atomic_write(Path(path), text)
+    except OSError as exc:
+        raise BadInput(f"cannot write {path}: {exc.strerror or exc}") from None

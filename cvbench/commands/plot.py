@@ -1,0 +1,56 @@
+"""`cvbench plot RESULTS`: the charts of a results file as PNG + SVG.
+
+RESULTS is a run's JSON (everything) or CSV (rows only: charts that need per-item records are
+skipped with a note). A missing or unreadable file is one line on stderr and exit code 2,
+never a traceback; so is a missing matplotlib.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from cvbench.commands.output import BadInput
+from cvbench.report.charts import PlotError, load_results, make_plots
+from cvbench.results.read import ResultsError
+
+
+def _load(path: Path) -> dict[str, Any]:
+    try:
+        return load_results(path)
+    except ResultsError as e:
+        raise BadInput(str(e)) from None
+
+
+def print_notes(notes: list[str]) -> None:
+    for n in notes:
+        click.echo(f"note: {n}", err=True)
+
+
+@click.command("plot")
+@click.argument("results", type=click.Path(path_type=Path, dir_okay=False))
+@click.option(
+    "--out",
+    "-o",
+    "out_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="Directory for the PNG and SVG charts (default: RESULTS without suffix + '-plots').",
+)
+def plot_cmd(results: Path, out_dir: Path | None) -> None:
+    """Draw the charts of a results file (JSON, or CSV for the row-based ones) as PNG + SVG."""
+    doc = _load(results)
+    out = out_dir or results.with_name(results.stem + "-plots")
+    try:
+        paths, notes = make_plots(doc, out)
+    except PlotError as e:
+        raise BadInput(str(e)) from None
+    except OSError as e:
+        raise BadInput(f"cannot write {out}: {e.strerror or e}") from None
+    print_notes(notes)
+    for p in paths:
+        click.echo(str(p))
+    if not paths:
+        click.echo("no charts drawn (see the notes above)", err=True)

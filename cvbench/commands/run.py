@@ -1,0 +1,410 @@
+"""`cvbench run`: parse and validate the options into a RunConfig, call the runner, render.
+
+Everything is validated before the first measurement: bad input exits 2 with one line.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from cvbench.commands.output import check_writable
+from cvbench.commands.parsing import as_param, parse_cpu_list, parse_workers
+from cvbench.config import ConfigError, RunConfig
+from cvbench.measure.affinity import (
+    PIN_MODES,
+    Placement,
+    PlacementError,
+    allowed_cpus,
+    check_cpus,
+    check_nice,
+)
+from cvbench.models import ModelError, resolve_models
+from cvbench.report import tables
+from cvbench.report.charts import PlotError
+from cvbench.report.console import make_console
+from cvbench.results import gab, write
+from cvbench.results.schema import METRICS, SCHEMA_VERSION
+from cvbench.results.summary import summarize_rows
+from cvbench.runner import Callbacks, Runner, RunResult
+from cvbench.work.item import Fault
+from cvbench.workloads import BUILTIN_NAMES, resolve_workloads
+from cvbench.workloads.sources import read_inputs
+from cvbench.workloads.spec import WorkloadError
+
+console = make_console()
+err_console = make_console(stderr=True)
+
+
+class _Exports(Callbacks):
+    """Progress bar plus files rewritten atomically after every row."""
+
+    def __init__(self, cfg: RunConfig, progress: Progress | None) -> None:
+        self.cfg = cfg
+        self.progress = progress
+        self.task = progress.add_task("starting", total=None) if progress else None
+        self.last_full = time.monotonic()
+
+    def cell(self, workload: str, model: str, workers: int, runs: int) -> None:
+        if self.progress is not None:
+            self.progress.update(self.task, description=f"{workload} · {model} · {workers}w")
+
+    def advance(self) -> None:
+        if self.progress is not None:
+            self.progress.advance(self.task)
+
+    def row(self, row: dict[str, Any], result: RunResult) -> None:
+        # The CSV after every row; the JSON (which holds every item's timestamps and grows
+        # large) at most every few seconds, and always at the end.
+        now = time.monotonic()
+        full = now - self.last_full >= JSON_EVERY_S
+        if full:
+            self.last_full = now
+        write_exports(self.cfg, result, full=full)
+
+
+JSON_EVERY_S = 3.0
+
+
+def write_exports(cfg: RunConfig, result: RunResult, full: bool = True) -> None:
+    if cfg.csv_path:
+        write.atomic_write(cfg.csv_path, write.csv_text(result.rows))
+    if not full:
+        return
+    summary = summarize_rows(result.rows)
+    if cfg.json_path:
+        extra = {
+            "harness_overhead": result.overhead,
+            "prep_s": result.prep_s,
+            "interrupted": result.interrupted,
+        }
+        write.atomic_write(
+            cfg.json_path, write.json_text(result.rows, summary, result.env, result.items, extra)
+        )
+    if cfg.gab_path:
+        gab.write_gab(cfg.gab_path, result.rows, cfg.gab_metric)
+    if cfg.markdown_path:
+        write.atomic_write(cfg.markdown_path, write.markdown_text(summary, result.env))
+
+
+def _fail(message: str) -> None:
+    """One clear line, exit 2, before any work starts."""
+    raise click.UsageError(message)
+
+
+@click.command("run")
+@click.option(
+    "--workload",
+    "-w",
+    "workload",
+    default="threshold,faces",
+    show_default=True,
+    help=f"Comma list of {', '.join(BUILTIN_NAMES)}, all, or a .toml definition.",
+)
+@click.option(
+    "--models",
+    "-m",
+    default="all",
+    show_default=True,
+    help="Comma list of model names, or all (see `cvbench models`).",
+)
+@click.option(
+    "--workers",
+    default=None,
+    help="Worker counts to sweep, e.g. 1,2 or 1-4 [default: 1..allowed CPUs].",
+)
+@click.option(
+    "--repeat",
+    default=5,
+    show_default=True,
+    type=click.IntRange(1, 1000),
+    help="Measured repetitions per workload x model x workers.",
+)
+@click.option(
+    "--warmup",
+    default=1,
+    show_default=True,
+    type=click.IntRange(0, 100),
+    help="Unmeasured repetitions before them.",
+)
+@click.option(
+    "--cpus", default=None, help="Restrict every thread and child to these CPUs, e.g. 0-1."
+)
+@click.option(
+    "--pin",
+    type=click.Choice(PIN_MODES),
+    default="none",
+    show_default=True,
+    help="Pin worker i to one CPU of the set (compact: in order; spread: one per core).",
+)
+@click.option("--nice", type=int, default=None, help="Nice value of the workers (-20..19).")
+@click.option(
+    "--cv-threads",
+    default=1,
+    show_default=True,
+    type=click.IntRange(0, 256),
+    help="cv2.setNumThreads in every worker (0 and 1 both mean no OpenCV threads).",
+)
+@click.option(
+    "--input",
+    "input_path",
+    default=None,
+    help="Your own images (a folder) or a video file instead of the built-in data.",
+)
+@click.option("--quick", is_flag=True, help="Small sizes, 3 repetitions: a CI run in about 30 s.")
+@click.option(
+    "--preset",
+    type=click.Choice(["default", "quick", "ch8"]),
+    default=None,
+    help="Size preset; ch8 is the book's geometry (20x20 tiles of ~1577x1118).",
+)
+@click.option(
+    "--fps",
+    type=click.FloatRange(0.1, 10000),
+    default=None,
+    help="Frame rate of the frames stream [default: from the workload, 30].",
+)
+@click.option(
+    "--heartbeat-ms",
+    type=click.FloatRange(0, 1000),
+    default=1.0,
+    show_default=True,
+    help="Heartbeat period for the responsiveness probe (0 turns it off).",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    default="results",
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help="Folder for the default CSV/JSON files.",
+)
+@click.option(
+    "--csv",
+    "csv_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="CSV file [default: OUT/<timestamp>.csv].",
+)
+@click.option(
+    "--json",
+    "json_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="JSON: rows, summary, per-item records, environment [default: OUT/<timestamp>.json].",
+)
+@click.option(
+    "--markdown",
+    "markdown_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Markdown summary for a CI job summary.",
+)
+@click.option(
+    "--trace",
+    "trace_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Write the sequential model's per-item service/I-O times for `cvbench simulate`.",
+)
+@click.option(
+    "--plots",
+    "plots_dir",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Also draw the charts (PNG and SVG) into this folder (needs the plot extra).",
+)
+@click.option(
+    "--gab",
+    "gab_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="github-action-benchmark custom JSON of --gab-metric (medians per group).",
+)
+@click.option(
+    "--gab-metric",
+    type=click.Choice(sorted(METRICS)),
+    default="throughput_per_s",
+    show_default=True,
+    help="Metric for --gab (bigger- or smaller-is-better: see README).",
+)
+@click.option("--brief", is_flag=True, help="Only the throughput table.")
+@click.option(
+    "--inject-fault",
+    default=None,
+    hidden=True,
+    help="Testing: MODEL:ITEM:exit|kill makes that model's worker die at that item.",
+)
+def run(**opts: Any) -> None:
+    """Run workloads under concurrency models; print tables; write CSV/JSON as rows complete."""
+    cfg = build_config(opts)
+    logging.getLogger("curio").setLevel(logging.CRITICAL)  # failures become rows, not logs
+    progress = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err_console,
+        transient=True,
+        disable=not err_console.is_terminal,
+    )
+    callbacks = _Exports(cfg, progress)
+    total = sum(
+        (cfg.warmup + cfg.repeat) * (len(cfg.workers) if m.sweeps_workers else 1)
+        for m in cfg.models
+    ) * len(cfg.workloads)
+    progress.update(callbacks.task, total=total)
+    runner = Runner(cfg, callbacks)
+    try:
+        with progress:
+            result = runner.run()
+    except Exception as exc:  # noqa: BLE001 - keep what was measured; one line, not a trace
+        if os.environ.get("CVBENCH_DEBUG"):
+            raise
+        write_exports(cfg, runner.result)
+        err_console.print(
+            f"cvbench: stopped by {type(exc).__name__}: {exc} "
+            f"({len(runner.result.rows)} completed rows kept; CVBENCH_DEBUG=1 shows the trace)"
+        )
+        sys.exit(1)
+    write_exports(cfg, result)
+    summary = summarize_rows(result.rows)
+    if summary:
+        tables.print_all(console, summary, detail=not opts["brief"])
+        predicted = tables.prediction_table(result.rows)
+        if predicted is not None:
+            console.print(predicted)
+    unstable = [
+        f"{s['workload']}/{s['model']}/{s['workers']}w"
+        for s in summary
+        if (m := s["metrics"].get("throughput_per_s")) is not None and m.unstable
+    ]
+    if unstable:
+        err_console.print(
+            f"WARNING: throughput is unstable (⚠) in {len(unstable)} of {len(summary)} results: "
+            f"{', '.join(unstable[:6])}{' …' if len(unstable) > 6 else ''}. Rerun with more "
+            "--repeat, on an idle machine, or pin with --cpus/--pin (as pyperf advises)."
+        )
+    for workload, o in result.overhead.items():
+        console.print(
+            f"harness overhead on {workload}: {o['overhead_pct']:+.2f} % "
+            f"(sequential model {o['sequential_s']:.3f} s vs bare loop {o['bare_loop_s']:.3f} s)"
+        )
+    written = [str(p) for p in (cfg.csv_path, cfg.json_path, cfg.markdown_path, cfg.gab_path) if p]
+    if opts["plots_dir"] and result.rows:
+        written.append(_plots(result, Path(opts["plots_dir"])))
+    console.print(f"results: {', '.join(written)}")
+    if result.interrupted:
+        err_console.print("interrupted: the rows completed so far are in the files above")
+        sys.exit(130)
+    failed = [r for r in result.rows if not r["ok"]]
+    if failed:
+        err_console.print(f"{len(failed)} row(s) failed: see the error column")
+        sys.exit(1)
+
+
+def _plots(result: RunResult, out: Path) -> str:
+    """Charts of this run; a plotting failure is reported, never loses the results."""
+    doc = {
+        "schema_version": SCHEMA_VERSION,
+        "environment": result.env,
+        "rows": result.rows,
+        "items": result.items,
+        "harness_overhead": result.overhead,
+    }
+    try:
+        from cvbench.report.charts import make_plots
+
+        paths, notes = make_plots(doc, out)
+    except PlotError as exc:
+        err_console.print(f"no charts: {exc}")
+        return f"{out}/ (no charts)"
+    for note in notes:
+        err_console.print(f"charts: {note}")
+    return f"{out}/ ({len(paths)} chart files)"
+
+
+def _parse_fault(text: str) -> tuple[str, Fault]:
+    """Testing only: MODEL:ITEM:exit|kill."""
+    try:
+        model, index, action = text.split(":")
+        if action not in ("exit", "kill"):
+            raise ValueError
+        return model, Fault(int(index), action)
+    except ValueError:
+        _fail("--inject-fault: expected MODEL:ITEM:exit|kill")
+        raise  # unreachable: _fail raises
+
+
+def build_config(opts: dict[str, Any]) -> RunConfig:
+    """Validate everything up front: bad input exits 2 before any work starts."""
+    try:
+        workloads = resolve_workloads(opts["workload"])
+        models = resolve_models(opts["models"])
+        allowed = allowed_cpus()
+        cpus = as_param(parse_cpu_list, opts["cpus"], "--cpus") if opts["cpus"] else allowed
+        check_cpus(cpus)
+        if opts["nice"] is not None:
+            check_nice(opts["nice"])
+        workers = (
+            as_param(parse_workers, opts["workers"], "--workers")
+            if opts["workers"]
+            else list(range(1, len(cpus) + 1))
+        )
+        if opts["input_path"]:
+            read_inputs(opts["input_path"])  # fail fast, naming the bad file
+        fault = fault_model = None
+        if opts["inject_fault"]:
+            fault_model, fault = _parse_fault(opts["inject_fault"])
+    except (WorkloadError, ModelError, PlacementError, ConfigError) as exc:
+        _fail(str(exc))
+    preset = opts["preset"] or ("quick" if opts["quick"] else "default")
+    repeat, warmup = opts["repeat"], opts["warmup"]
+    if opts["quick"]:
+        src = click.get_current_context().get_parameter_source
+        if src("repeat").name == "DEFAULT":
+            repeat = 3  # the fewest that lets `compare` judge significance; medians drop a
+        if src("warmup").name == "DEFAULT":  # cold first repetition, so no warm-up here
+            warmup = 0
+
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    out = Path(opts["out_dir"])
+    for option, path in (
+        ("--csv", opts["csv_path"] or out / "x.csv"),
+        ("--json", opts["json_path"] or out / "x.json"),
+        ("--markdown", opts["markdown_path"]),
+        ("--gab", opts["gab_path"]),
+        ("--trace", opts["trace_path"]),
+        ("--plots", Path(opts["plots_dir"]) / "x.png" if opts["plots_dir"] else None),
+    ):
+        check_writable(option, path)
+    return RunConfig(
+        workloads=workloads,
+        models=models,
+        workers=workers,
+        placement=Placement(tuple(cpus), opts["pin"], opts["nice"]),
+        repeat=repeat,
+        warmup=warmup,
+        cv_threads=opts["cv_threads"],
+        preset=preset,
+        fps=opts["fps"],
+        input_path=opts["input_path"],
+        heartbeat_ms=opts["heartbeat_ms"],
+        csv_path=Path(opts["csv_path"]) if opts["csv_path"] else out / f"{stamp}.csv",
+        json_path=Path(opts["json_path"]) if opts["json_path"] else out / f"{stamp}.json",
+        markdown_path=Path(opts["markdown_path"]) if opts["markdown_path"] else None,
+        trace_path=Path(opts["trace_path"]) if opts["trace_path"] else None,
+        gab_path=Path(opts["gab_path"]) if opts["gab_path"] else None,
+        gab_metric=opts["gab_metric"],
+        fault=fault,
+        fault_model=fault_model,
+        command=["cvbench", *sys.argv[1:]],
+    )

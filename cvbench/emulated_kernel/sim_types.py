@@ -1,0 +1,183 @@
+"""The simulator's data: its input specs, its per-task state and its results.
+
+Apart from ``sim.py`` so that the simulator module is only the event loop, and so that readers
+of results (commands, trace replay, validation) see the types without the engine.  ``sim.py``
+re-exports all of them.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from .policies import SchedEntity
+
+INF_NS = 1 << 62  # an endless CPU burst
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """One task: CPU bursts (ns, ``math.inf`` = endless) with blocking waits between them.
+
+    ``ios[i]`` is the wait after ``bursts[i]``; a zero wait between two bursts is a
+    ``sched_yield()``.  ``affinity`` None means every core.
+    """
+
+    bursts: Sequence[float]
+    ios: Sequence[float] = ()
+    nice: int = 0
+    affinity: frozenset[int] | None = None
+    arrival_ns: int = 0
+    name: str = ""
+
+
+@dataclass(frozen=True)
+class PoolSpec:
+    """``workers`` tasks pulling (io_ns, service_ns) items from one shared FIFO queue.
+
+    The model of a process pool: a free worker takes the next item, waits its I/O, then runs
+    its service burst; it does not yield between items.
+    """
+
+    items: Sequence[tuple[float, float]]
+    workers: int
+    nice: int = 0
+    affinity: frozenset[int] | None = None
+    name: str = "worker"
+
+
+class SimTask(SchedEntity):
+    __slots__ = (
+        "name",
+        "bursts",
+        "ios",
+        "pool",
+        "arrival",
+        "phase",
+        "remaining",
+        "cpu",
+        "ready_ns",
+        "finish_ns",
+        "cpu_ns",
+        "wait_ns",
+        "nvcsw",
+        "nivcsw",
+        "migrations",
+        "timeslices",
+        "items",
+        "allowed_sorted",
+    )
+
+    def __init__(
+        self,
+        tid: int,
+        name: str,
+        nice: int,
+        allowed: frozenset[int] | None,
+        arrival: int,
+        bursts: list[int],
+        ios: list[int],
+        pool: deque[tuple[int, int]] | None,
+    ) -> None:
+        super().__init__(tid, nice, allowed)
+        self.name = name
+        self.bursts = bursts
+        self.ios = ios
+        self.pool = pool
+        self.arrival = arrival
+        self.phase = 0
+        self.remaining = 0
+        self.cpu = -1
+        self.ready_ns = 0
+        self.finish_ns = -1
+        self.cpu_ns = 0
+        self.wait_ns = 0
+        self.nvcsw = 0
+        self.nivcsw = 0
+        self.migrations = 0
+        self.timeslices = 0
+        self.items = 0
+        self.allowed_sorted: tuple[int, ...] = tuple(sorted(allowed)) if allowed else ()
+
+
+@dataclass
+class TaskResult:
+    tid: int
+    name: str
+    nice: int
+    affinity: list[int] | None
+    arrival_ns: int
+    finish_ns: int | None
+    turnaround_ns: int | None
+    cpu_ns: int
+    wait_ns: int
+    voluntary: int
+    involuntary: int
+    migrations: int
+    timeslices: int
+    cpu_share: float
+    items: int = 0
+
+
+@dataclass
+class SimResult:
+    policy: dict[str, Any]
+    cores: int
+    tasks: list[TaskResult]
+    makespan_ns: int
+    end_ns: int
+    finished: int
+    events: int
+    wall_s: float
+    events_per_s: float
+    wait_percentiles_ns: dict[str, int]
+    total_cpu_ns: int
+    utilization: float
+    ctx_switch_ns: int
+    segments: list[tuple[int, int, int, int]] | None = field(default=None, repr=False)
+
+    def to_dict(self, *, with_tasks: bool = True) -> dict[str, Any]:
+        """JSON-ready dict; the wall-clock fields are the only non-deterministic ones."""
+        d = {
+            "policy": self.policy,
+            "cores": self.cores,
+            "makespan_s": self.makespan_ns / 1e9,
+            "end_s": self.end_ns / 1e9,
+            "tasks": len(self.tasks),
+            "finished": self.finished,
+            "events": self.events,
+            "wall_s": self.wall_s,
+            "events_per_s": self.events_per_s,
+            "runqueue_wait_ms": {k: v / 1e6 for k, v in self.wait_percentiles_ns.items()},
+            "total_cpu_s": self.total_cpu_ns / 1e9,
+            "utilization": self.utilization,
+            "ctx_switch_ns": self.ctx_switch_ns,
+        }
+        if with_tasks:
+            d["per_task"] = [t.__dict__.copy() for t in self.tasks]
+        return d
+
+
+def _ns(x: float, what: str) -> int:
+    if isinstance(x, float) and math.isinf(x) and x > 0:
+        return INF_NS
+    if x != x or x < 0:  # NaN or negative
+        raise ValueError(f"{what} must be >= 0, got {x!r}")
+    return int(x)
+
+
+def percentiles(values: Iterable[int]) -> dict[str, int]:
+    """Nearest-rank p50/p90/p99/p99.9/max (0 when empty), as schbench reports them."""
+    v = sorted(values)
+    if not v:
+        return {"p50": 0, "p90": 0, "p99": 0, "p99.9": 0, "max": 0}
+    n = len(v)
+
+    def rank(p: float) -> int:
+        return v[min(n - 1, max(0, math.ceil(p * n) - 1))]
+
+    return {"p50": rank(0.5), "p90": rank(0.9), "p99": rank(0.99), "p99.9": rank(0.999),
+            "max": v[-1]}  # fmt: skip

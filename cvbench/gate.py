@@ -1,0 +1,249 @@
+"""Regression gate: compare two results files group by group (workload x model x workers).
+
+A group regresses only when its median moved beyond ``threshold`` in the bad direction AND the
+move is significant. Significance is "Mann-Whitney U p < alpha" (asv's test) OR "the 95 %
+bootstrap CI of the ratio of medians lies entirely beyond the threshold". The second arm exists
+because CI jobs run few repetitions: with 3 vs 3 the exact two-sided U test cannot go below
+p = 0.1, so the test alone could never flag anything; a CI wholly beyond the threshold still
+says every resample agrees the change is larger than the noise.
+
+Changes are measured as a *slowdown factor* so that time and rate metrics agree: wall_s x1.25
+and throughput / 1.25 are both a factor 1.25 in the bad direction. A regression is a factor
+above ``1 + threshold``; an improvement is a factor below ``1 / (1 + threshold)``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from cvbench.results.read import ResultsError, load_results
+from cvbench.results.schema import DEFAULT_METRIC, Column, metric_info
+from cvbench.stats import bootstrap_ratio_ci, mann_whitney_u, ratio
+
+NORMALIZE = ("none", "sequential")
+REFERENCE_MODEL = "sequential"
+
+Key = tuple[str, str, int]
+
+
+class NoMatchError(ResultsError):
+    """The two files share no workload x model x workers group with data: nothing to gate."""
+
+
+# --- comparison ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class GroupResult:
+    workload: str
+    model: str
+    workers: int
+    verdict: str  # regression | improvement | same | missing | new | no data | reference
+    base: float | None = None  # median of the (possibly normalized) metric
+    current: float | None = None
+    n_base: int = 0
+    n_current: int = 0
+    ratio: float | None = None  # current / base
+    ci: tuple[float, float] | None = None  # 95 % bootstrap CI of the ratio
+    p: float | None = None  # Mann-Whitney U, two-sided
+    note: str = ""
+
+    @property
+    def name(self) -> str:
+        return f"{self.workload}/{self.model}/{self.workers}w"
+
+
+@dataclass(frozen=True)
+class Comparison:
+    metric: str
+    bigger_is_better: bool
+    threshold: float  # fraction, 0.10 = 10 %
+    alpha: float
+    normalize: str
+    groups: list[GroupResult] = field(default_factory=list)
+
+    @property
+    def regressions(self) -> list[GroupResult]:
+        return [g for g in self.groups if g.verdict == "regression"]
+
+    @property
+    def improvements(self) -> list[GroupResult]:
+        return [g for g in self.groups if g.verdict == "improvement"]
+
+    def change_pct(self, group: GroupResult) -> float | None:
+        """Signed change of the median in percent (positive = the metric went up)."""
+        if group.ratio is None or not math.isfinite(group.ratio):
+            return None
+        pct = (group.ratio - 1) * 100
+        return 0.0 if abs(pct) < 0.05 else pct
+
+
+def _groups(
+    rows: Iterable[dict[str, Any]], metric: str
+) -> tuple[dict[Key, list[float]], dict[Key, str]]:
+    """Metric values per group from ok, measured rows; plus why groups with no ok rows failed."""
+    values: dict[Key, list[float]] = {}
+    failed: dict[Key, str] = {}
+    for row in rows:
+        if row.get("predicted"):
+            continue
+        try:
+            key = (str(row["workload"]), str(row["model"]), int(row["workers"]))
+        except (KeyError, TypeError, ValueError):
+            continue
+        if not row.get("ok"):
+            failed.setdefault(key, str(row.get("error") or "failed"))
+            continue
+        v = row.get(metric)
+        bucket = values.setdefault(key, [])
+        if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v):
+            bucket.append(float(v))
+    return values, {k: e for k, e in failed.items() if k not in values}
+
+
+def _first_line(text: str, limit: int = 60) -> str:
+    line = text.strip().splitlines()[0] if text.strip() else "failed"
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+def _normalized(groups: dict[Key, list[float]]) -> tuple[dict[Key, list[float]], set[Key]]:
+    """Each value divided by the same file's sequential median for its workload.
+
+    A baseline from another machine then still means something: the ratio to sequential
+    cancels the machine's raw speed. Returns the groups that had no usable reference.
+    """
+    refs: dict[str, float] = {}
+    for (workload, model, _), vals in groups.items():
+        if model == REFERENCE_MODEL and vals:
+            refs.setdefault(workload, float(np.median(vals)))
+    out: dict[Key, list[float]] = {}
+    orphans: set[Key] = set()
+    for key, vals in groups.items():
+        ref = refs.get(key[0])
+        if ref is None or ref == 0:
+            orphans.add(key)
+            out[key] = []
+        else:
+            out[key] = [v / ref for v in vals]
+    return out, orphans
+
+
+def _judge(
+    base: list[float], cur: list[float], info: Column, threshold: float, alpha: float
+) -> tuple[str, float, tuple[float, float] | None, float | None, str]:
+    """verdict, ratio, ci, p, note for one group with data on both sides."""
+    mb, mc = float(np.median(base)), float(np.median(cur))
+    change = float(ratio(mc, mb))
+    if mb < 0 or mc < 0:
+        return "same", change, None, None, "ratio undefined for negative values"
+
+    def slowdown(r: float) -> float:
+        """Factor in the bad direction: > 1 is worse, whatever the metric's direction."""
+        if info.bigger_is_better:
+            return math.inf if r == 0 else 1 / r
+        return r
+
+    worse = slowdown(change) > 1 + threshold
+    better = slowdown(change) < 1 / (1 + threshold)
+    if min(len(base), len(cur)) < 2:
+        n = min(len(base), len(cur))
+        verdict = "regression" if worse else "improvement" if better else "same"
+        return verdict, change, None, None, f"threshold only: {n} repetition"
+    ci = bootstrap_ratio_ci(base, cur)
+    p = mann_whitney_u(cur, base).p
+    slow_ci = sorted(slowdown(r) for r in ci)
+    if worse:
+        if p < alpha or slow_ci[0] > 1 + threshold:
+            return "regression", change, ci, p, ""
+        return "same", change, ci, p, "beyond threshold but not significant"
+    if better:
+        if p < alpha or slow_ci[1] < 1 / (1 + threshold):
+            return "improvement", change, ci, p, ""
+        return "same", change, ci, p, "beyond threshold but not significant"
+    return "same", change, ci, p, ""
+
+
+def compare(
+    base_rows: Iterable[dict[str, Any]],
+    current_rows: Iterable[dict[str, Any]],
+    metric: str = DEFAULT_METRIC,
+    threshold: float = 0.10,
+    alpha: float = 0.05,
+    normalize: str = "none",
+) -> Comparison:
+    """Judge every group; NoMatchError when no group has data on both sides."""
+    info = metric_info(metric)
+    if normalize not in NORMALIZE:
+        raise ValueError(f"normalize must be one of {', '.join(NORMALIZE)}, not {normalize!r}")
+    if not threshold > 0:
+        raise ValueError("threshold must be > 0")
+    if not 0 < alpha < 1:
+        raise ValueError("alpha must be between 0 and 1")
+    base, base_failed = _groups(base_rows, metric)
+    cur, cur_failed = _groups(current_rows, metric)
+    orphans: set[Key] = set()
+    if normalize == "sequential":
+        base, o1 = _normalized(base)
+        cur, o2 = _normalized(cur)
+        orphans = o1 | o2
+    results: list[GroupResult] = []
+    matched = 0
+    keys = list(dict.fromkeys([*base, *base_failed, *cur, *cur_failed]))
+    for key in keys:
+        b, c = base.get(key), cur.get(key)
+        common = {"workload": key[0], "model": key[1], "workers": key[2]}
+        if b is None or c is None:
+            if b is None and c is None:
+                continue  # failed on both sides: `cvbench run` already reported it
+            verdict = "new" if b is None else "missing"
+            side, failures = ("base", base_failed) if b is None else ("current", cur_failed)
+            note = f"failed in {side}: {_first_line(failures[key])}" if key in failures else ""
+            results.append(GroupResult(verdict=verdict, note=note, **common))
+            continue
+        stats = {
+            "n_base": len(b),
+            "n_current": len(c),
+            "base": float(np.median(b)) if b else None,
+            "current": float(np.median(c)) if c else None,
+        }
+        if key in orphans:
+            results.append(
+                GroupResult(verdict="no data", note="no sequential model to normalize by", **common)
+            )
+            continue
+        if not b or not c:
+            results.append(GroupResult(verdict="no data", note=f"no {metric} values", **common))
+            continue
+        matched += 1
+        if normalize == "sequential" and key[1] == REFERENCE_MODEL:
+            results.append(GroupResult(verdict="reference", ratio=1.0, **stats, **common))
+            continue
+        verdict, ratio, ci, p, note = _judge(b, c, info, threshold, alpha)
+        results.append(
+            GroupResult(verdict=verdict, ratio=ratio, ci=ci, p=p, note=note, **stats, **common)
+        )
+    if matched == 0:
+        raise NoMatchError(
+            f"no rows match: the files share no workload x model x workers with ok {metric} "
+            "values" + (" and a sequential model" if normalize == "sequential" else "")
+        )
+    return Comparison(metric, info.bigger_is_better, threshold, alpha, normalize, results)
+
+
+def compare_files(
+    base: str | Path, current: str | Path, metric: str = DEFAULT_METRIC, **options: Any
+) -> Comparison:
+    """Load both files (ResultsError on bad input) and compare them."""
+    metric_info(metric)
+    return compare(
+        load_results(base, required=[metric]),
+        load_results(current, required=[metric]),
+        metric=metric,
+        **options,
+    )

@@ -1,0 +1,161 @@
+"""The results schema: one row per workload x model x workers x repetition.
+
+One table of columns is the single source of truth: the CSV/JSON writers, the typed readers,
+the summary, the regression gate, github-action-benchmark export and the charts all read it.
+Column names are a contract with CI jobs and reports (DESIGN.md): add, never rename.
+Import-light on purpose (stdlib only): reading a results file must not load cv2 or psutil.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+SCHEMA_VERSION = 1
+
+ColumnType = Literal["text", "int", "float", "bool"]
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column: its type, unit, which direction is better (+1/-1, 0 = not a metric) and
+    whether the per-group summary aggregates it."""
+
+    name: str
+    type: ColumnType
+    unit: str = ""
+    better: int = 0
+    summarised: bool = False
+
+    @property
+    def is_metric(self) -> bool:
+        return self.better != 0
+
+    @property
+    def bigger_is_better(self) -> bool:
+        return self.better > 0
+
+
+def _t(name: str) -> Column:
+    return Column(name, "text")
+
+
+def _i(name: str) -> Column:
+    return Column(name, "int")
+
+
+def _b(name: str) -> Column:
+    return Column(name, "bool")
+
+
+def _up(name: str, unit: str, kind: ColumnType = "float", summarised: bool = True) -> Column:
+    return Column(name, kind, unit, +1, summarised)
+
+
+def _down(name: str, unit: str, kind: ColumnType = "float", summarised: bool = True) -> Column:
+    return Column(name, kind, unit, -1, summarised)
+
+
+# Order is the CSV's column order: round one's columns first, later additions appended.
+ROW_COLUMNS: tuple[Column, ...] = (
+    _t("workload"),
+    _t("model"),
+    _i("workers"),
+    _i("repetition"),
+    _i("items"),
+    _b("ok"),
+    _t("error"),
+    _down("wall_s", "s"),
+    _down("startup_s", "s"),
+    _up("throughput_per_s", "items/s"),
+    _up("speedup", "x"),
+    _down("cpu_user_s", "s"),
+    _down("cpu_sys_s", "s"),
+    _down("ctx_voluntary", "count", "int"),
+    _down("ctx_involuntary", "count", "int"),
+    _down("user_switches", "count", "int"),
+    _down("migrations", "count", "int"),
+    _down("runqueue_wait_s", "s"),
+    _down("latency_p50_ms", "ms"),
+    _down("latency_p90_ms", "ms"),
+    _down("latency_p99_ms", "ms"),
+    _down("latency_max_ms", "ms"),
+    _down("service_p50_ms", "ms"),
+    _down("lag_p50_ms", "ms"),
+    _down("lag_p99_ms", "ms"),
+    _down("lag_max_ms", "ms"),
+    _down("max_rss_mb", "MB"),
+    _t("output_digest"),
+    _t("cpus"),
+    _i("nice"),
+    _i("cv_threads"),
+    _b("predicted"),
+    # added by later work; still stable once here
+    _down("latency_p999_ms", "ms"),
+    _down("queue_p50_ms", "ms"),
+    _down("queue_p99_ms", "ms", summarised=False),
+    _down("service_p99_ms", "ms", summarised=False),
+    _down("lag_p999_ms", "ms", summarised=False),
+    _i("heartbeats"),
+    _down("deadline_misses", "count", "int"),
+    _i("faces_found"),
+    _t("pin"),
+    _b("inline"),
+    _t("notes"),
+    _down("preemptions", "count", "int"),
+    _down("deferred_signals", "count", "int"),
+)
+META: tuple[Column, ...] = (
+    _t("python"),
+    _t("opencv"),
+    _t("kernel"),  # the Linux release (uname -r), not the emulated kernel
+    _t("cpu_model"),
+    _i("host_cores"),
+    _t("cvbench_version"),
+    _t("timestamp"),
+    _i("schema_version"),
+)
+# Columns of other documents cvbench reads with the same reader (simulator and trace output).
+OTHER: tuple[Column, ...] = (_t("policy"), _i("cores"))
+
+COLUMNS: tuple[str, ...] = tuple(c.name for c in ROW_COLUMNS)
+META_COLUMNS: tuple[str, ...] = tuple(c.name for c in META)
+ALL_COLUMNS: tuple[str, ...] = COLUMNS + META_COLUMNS
+BY_NAME: dict[str, Column] = {c.name: c for c in (*ROW_COLUMNS, *META, *OTHER)}
+
+#: Metrics with a known good direction: what the gate, history and github-action-benchmark take.
+METRICS: dict[str, Column] = {c.name: c for c in ROW_COLUMNS if c.is_metric}
+#: Metrics the per-group summary aggregates, in table order.
+SUMMARY_METRICS: tuple[str, ...] = tuple(c.name for c in ROW_COLUMNS if c.summarised)
+DEFAULT_METRIC = "throughput_per_s"
+
+
+def columns_of(kind: ColumnType) -> frozenset[str]:
+    return frozenset(c.name for c in BY_NAME.values() if c.type == kind)
+
+
+def metric_info(metric: str) -> Column:
+    """The column of a gateable metric; ValueError naming the choices otherwise."""
+    try:
+        return METRICS[metric]
+    except KeyError:
+        raise ValueError(
+            f"unknown metric {metric!r}; choose one of {', '.join(sorted(METRICS))}"
+        ) from None
+
+
+def blank_row(**fields: Any) -> dict[str, Any]:
+    row: dict[str, Any] = dict.fromkeys(COLUMNS)
+    row.update(fields)
+    return row
+
+
+def format_cell(value: Any) -> str:
+    """CSV cell: empty for missing, plain numbers, lowercase booleans."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return str(value)
