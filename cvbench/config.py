@@ -21,8 +21,13 @@ class RunConfig:
     models: list[Model]
     workers: list[int]
     placement: Placement
-    repeat: int = 5
+    repeat: int | None = None  # rounds; None = adaptive (--repeat auto)
     warmup: int = 1
+    seed: int = 0  # shuffles the cell order of every round
+    target_ci: float = 0.03  # --repeat auto: stop when every cell's CI half-width is within it
+    max_time_s: float = 90.0  # --repeat auto: time budget for the measured rounds
+    min_rounds: int = 3
+    max_rounds: int = 30
     cv_threads: int = 1
     preset: str = "default"
     fps: float | None = None

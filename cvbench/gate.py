@@ -15,7 +15,7 @@ above ``1 + threshold``; an improvement is a factor below ``1 / (1 + threshold)`
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,6 +28,8 @@ from cvbench.stats import bootstrap_ratio_ci, mann_whitney_u, ratio
 
 NORMALIZE = ("none", "sequential")
 REFERENCE_MODEL = "sequential"
+NOISE_Z = 3.0  # --threshold auto: a change must exceed 3 combined standard errors
+AA_FACTOR = 1.5  # --noise FILE: 1.5 x the A/A file's observed change counts as noise
 
 Key = tuple[str, str, int]
 
@@ -53,6 +55,7 @@ class GroupResult:
     ci: tuple[float, float] | None = None  # 95 % bootstrap CI of the ratio
     p: float | None = None  # Mann-Whitney U, two-sided
     note: str = ""
+    threshold: float | None = None  # the threshold this group was judged against (auto: own)
 
     @property
     def name(self) -> str:
@@ -67,6 +70,7 @@ class Comparison:
     alpha: float
     normalize: str
     groups: list[GroupResult] = field(default_factory=list)
+    auto: bool = False  # per-group thresholds raised to each group's noise floor
 
     @property
     def regressions(self) -> list[GroupResult]:
@@ -91,7 +95,7 @@ def _groups(
     values: dict[Key, list[float]] = {}
     failed: dict[Key, str] = {}
     for row in rows:
-        if row.get("predicted"):
+        if row.get("predicted") or row.get("status") == "unsupported":
             continue
         try:
             key = (str(row["workload"]), str(row["model"]), int(row["workers"]))
@@ -110,6 +114,61 @@ def _groups(
 def _first_line(text: str, limit: int = 60) -> str:
     line = text.strip().splitlines()[0] if text.strip() else "failed"
     return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+def _paired(rows: list[dict[str, Any]], metric: str) -> dict[Key, list[float]] | None:
+    """Each value over the sequential value of the *same round* (randomized interleaved runs).
+
+    Pairing within a round cancels drift that unpaired medians taken minutes apart keep.
+    None when the file has no rounds (a round-one file): then _normalized divides by medians.
+    """
+    if not any(r.get("round") is not None for r in rows):
+        return None
+    refs: dict[tuple[str, int], float] = {}
+    for r in rows:
+        v = r.get(metric)
+        usable = r.get("ok") and not r.get("predicted") and r.get("round") is not None
+        if r.get("model") == REFERENCE_MODEL and usable and isinstance(v, int | float) and v:
+            refs[(str(r["workload"]), int(r["round"]))] = float(v)
+    out: dict[Key, list[float]] = {}
+    for r in rows:
+        if r.get("predicted") or not r.get("ok") or r.get("round") is None:
+            continue
+        v, ref = r.get(metric), refs.get((str(r["workload"]), int(r["round"])))
+        key = (str(r["workload"]), str(r["model"]), int(r["workers"]))
+        bucket = out.setdefault(key, [])
+        if isinstance(v, int | float) and not isinstance(v, bool) and ref and math.isfinite(v):
+            bucket.append(float(v) / ref)
+    return out
+
+
+def noise_floor(base: Sequence[float], current: Sequence[float], z: float = NOISE_Z) -> float:
+    """The smallest relative change this group's own spread can resolve.
+
+    Robust relative standard error of each median (1.2533 x 1.4826 x MAD / median / sqrt(n)),
+    combined for the ratio, times z. A group whose repetitions scatter by 10 % cannot support
+    a 10 % verdict, whatever threshold the user asked for.
+    """
+
+    def rel_se(values: Sequence[float]) -> float:
+        arr = np.asarray(values, dtype=np.float64)
+        med = float(np.median(arr))
+        if arr.size < 2 or med == 0:
+            return 0.0
+        mad = float(np.median(np.abs(arr - med)))
+        return 1.2533 * 1.4826 * mad / abs(med) / math.sqrt(arr.size)
+
+    return z * math.hypot(rel_se(base), rel_se(current))
+
+
+def _aa_floor(base: list[float], noise: list[float] | None) -> float:
+    """What an A/A file (the same code measured again) says this machine's drift is."""
+    if not noise or not base:
+        return 0.0
+    mb, mn = float(np.median(base)), float(np.median(noise))
+    if mb <= 0 or mn <= 0:
+        return 0.0
+    return AA_FACTOR * abs(math.log(mn / mb))
 
 
 def _normalized(groups: dict[Key, list[float]]) -> tuple[dict[Key, list[float]], set[Key]]:
@@ -176,8 +235,15 @@ def compare(
     threshold: float = 0.10,
     alpha: float = 0.05,
     normalize: str = "none",
+    auto: bool = False,
+    noise_rows: Iterable[dict[str, Any]] | None = None,
 ) -> Comparison:
-    """Judge every group; NoMatchError when no group has data on both sides."""
+    """Judge every group; NoMatchError when no group has data on both sides.
+
+    ``auto`` raises each group's threshold to its noise floor: the spread of its own rounds in
+    both files (noise_floor) and, given ``noise_rows`` from an A/A run, the drift between that
+    run and BASE. ``threshold`` stays the minimum.
+    """
     info = metric_info(metric)
     if normalize not in NORMALIZE:
         raise ValueError(f"normalize must be one of {', '.join(NORMALIZE)}, not {normalize!r}")
@@ -185,13 +251,19 @@ def compare(
         raise ValueError("threshold must be > 0")
     if not 0 < alpha < 1:
         raise ValueError("alpha must be between 0 and 1")
+    base_rows, current_rows = list(base_rows), list(current_rows)
     base, base_failed = _groups(base_rows, metric)
     cur, cur_failed = _groups(current_rows, metric)
+    noise = _groups(list(noise_rows), metric)[0] if noise_rows is not None else {}
     orphans: set[Key] = set()
     if normalize == "sequential":
-        base, o1 = _normalized(base)
-        cur, o2 = _normalized(cur)
+        paired_b, paired_c = _paired(base_rows, metric), _paired(current_rows, metric)
+        base, o1 = (paired_b, set()) if paired_b is not None else _normalized(base)
+        cur, o2 = (paired_c, set()) if paired_c is not None else _normalized(cur)
         orphans = o1 | o2
+        if noise:
+            paired_n = _paired(list(noise_rows or []), metric)
+            noise = paired_n if paired_n is not None else _normalized(noise)[0]
     results: list[GroupResult] = []
     matched = 0
     keys = list(dict.fromkeys([*base, *base_failed, *cur, *cur_failed]))
@@ -224,16 +296,32 @@ def compare(
         if normalize == "sequential" and key[1] == REFERENCE_MODEL:
             results.append(GroupResult(verdict="reference", ratio=1.0, **stats, **common))
             continue
-        verdict, ratio, ci, p, note = _judge(b, c, info, threshold, alpha)
+        limit = threshold
+        if auto:
+            limit = max(threshold, noise_floor(b, c), _aa_floor(b, noise.get(key)))
+        verdict, ratio, ci, p, note = _judge(b, c, info, limit, alpha)
+        if auto and limit > threshold and verdict == "same" and not note:
+            note = f"noise floor {limit:.0%}"
         results.append(
-            GroupResult(verdict=verdict, ratio=ratio, ci=ci, p=p, note=note, **stats, **common)
+            GroupResult(
+                verdict=verdict,
+                ratio=ratio,
+                ci=ci,
+                p=p,
+                note=note,
+                threshold=limit,
+                **stats,
+                **common,
+            )  # fmt: skip
         )
     if matched == 0:
         raise NoMatchError(
             f"no rows match: the files share no workload x model x workers with ok {metric} "
             "values" + (" and a sequential model" if normalize == "sequential" else "")
         )
-    return Comparison(metric, info.bigger_is_better, threshold, alpha, normalize, results)
+    return Comparison(
+        metric, info.bigger_is_better, threshold, alpha, normalize, results, auto=auto
+    )
 
 
 def compare_files(

@@ -1,11 +1,21 @@
-"""The sweep: workload x model x workers x repetition, with warm-up, digest checks and rows
-handed out as soon as each repetition completes (so nothing measured is lost)."""
+"""The sweep as randomized multiple interleaved trials (Abedi & Brecht, ICPE 2017).
+
+A cell is workload x model x workers. After one warm-up per cell, a run is a sequence of
+rounds; each round runs every active cell once in a freshly shuffled (seeded) order, so slow
+drift of a shared machine spreads evenly over the cells instead of landing on whichever ran
+last. A row's speedup is paired: its throughput over the sequential throughput of the *same
+round*. With ``--repeat auto`` rounds continue until every cell's throughput CI is within the
+target (converged cells drop out; sequential stays as the pairing reference) or the time
+budget runs out. Rows are handed out as soon as each repetition completes, so an interrupted
+run keeps every completed row.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
 import os
+import random
 import statistics
 import time
 from dataclasses import dataclass, field
@@ -20,6 +30,8 @@ from cvbench.measure.probes import Probes
 from cvbench.measure.row import measured_row
 from cvbench.models import Model
 from cvbench.results.schema import SCHEMA_VERSION, blank_row
+from cvbench.results.summary import drift_note, summarize_rows
+from cvbench.stats import relative_ci_halfwidth
 from cvbench.work.job import Job
 from cvbench.workloads.sources import JobOptions, build_job
 
@@ -32,14 +44,41 @@ class RunResult:
     overhead: dict[str, Any] = field(default_factory=dict)
     prep_s: dict[str, float] = field(default_factory=dict)
     interrupted: bool = False
+    rounds: int = 0
+    seed: int = 0
+    not_converged: list[str] = field(default_factory=list)
+    stop_reason: str = ""
 
 
 class Callbacks:
     """Hooks for the CLI's progress bar and incremental exports; all optional."""
 
-    def cell(self, workload: str, model: str, workers: int, runs: int) -> None: ...
+    def cell(self, label: str) -> None: ...
     def advance(self) -> None: ...
     def row(self, row: dict[str, Any], result: RunResult) -> None: ...
+    def round_done(self, result: RunResult) -> None: ...
+
+
+@dataclass
+class Cell:
+    """One workload x model x workers and what its repetitions measured so far."""
+
+    workload: str
+    model: Model
+    workers: int
+    job: Job
+    throughputs: list[float] = field(default_factory=list)
+    broken: bool = False
+    converged: bool = False
+    last_cost_s: float = 0.0  # start-up + timed region of its latest repetition
+
+    @property
+    def name(self) -> str:
+        return f"{self.workload}/{self.model.name}/{self.workers}w"
+
+    @property
+    def is_reference(self) -> bool:
+        return self.model.name == "sequential"
 
 
 class _MainThreadState:
@@ -75,7 +114,7 @@ def run_once(model: Model, job: Job, workers: int, probes: Probes) -> tuple[list
 
 
 def bare_loop_s(job: Job) -> float:
-    """The same kernel over the same items with no model and no probes: the overhead yardstick."""
+    """The same op over the same items with no model and no probes: the overhead yardstick."""
     fn = job.fn
     fn.prepare()
     t0 = time.perf_counter_ns()
@@ -87,7 +126,7 @@ def bare_loop_s(job: Job) -> float:
 def _items_doc(base: dict[str, Any], records: list, probes: Probes) -> dict[str, Any]:
     t0 = probes.begun_ns
     return {
-        **{k: base[k] for k in ("workload", "model", "workers", "repetition")},
+        **{k: base[k] for k in ("workload", "model", "workers", "repetition", "round")},
         "fields": ["index", "worker", "arrival_us", "submitted_us", "started_us", "finished_us"],
         "records": [
             [
@@ -108,8 +147,8 @@ def _items_doc(base: dict[str, Any], records: list, probes: Probes) -> dict[str,
 class _WorkloadState:
     """What later rows of one workload need from earlier ones."""
 
+    job: Job
     reference: str | None = None  # the first model's output digest
-    seq_throughput: list[float] = field(default_factory=list)
     seq_wall: list[float] = field(default_factory=list)
     bare_wall: list[float] = field(default_factory=list)
     trace: dict[str, Any] | None = None
@@ -119,7 +158,8 @@ class Runner:
     def __init__(self, config: RunConfig, callbacks: Callbacks | None = None) -> None:
         self.config = config
         self.cb = callbacks or Callbacks()
-        self.result = RunResult()
+        self.result = RunResult(seed=config.seed)
+        self.states: dict[str, _WorkloadState] = {}
 
     def run(self) -> RunResult:
         cfg = self.config
@@ -127,16 +167,29 @@ class Runner:
         self.result.env["procfs_unavailable"] = procfs.available()
         restrict_process(os.getpid(), list(cfg.placement.cpus))
         try:
-            for spec in cfg.workloads:
-                t0 = time.perf_counter()
-                opts = JobOptions(cfg.preset, cfg.cv_threads, cfg.fps, cfg.input_path)
-                with build_job(spec, opts) as job:
+            with contextlib.ExitStack() as stack:
+                for spec in cfg.workloads:
+                    t0 = time.perf_counter()
+                    opts = JobOptions(cfg.preset, cfg.cv_threads, cfg.fps, cfg.input_path)
+                    job = stack.enter_context(build_job(spec, opts))
                     self.result.prep_s[spec.name] = time.perf_counter() - t0
-                    self._workload(job)
+                    self.states[spec.name] = _WorkloadState(job)
+                cells = self._cells()
+                self._warmup(cells)
+                self._rounds(cells)
         except KeyboardInterrupt:
             self.result.interrupted = True
+            self.result.stop_reason = "interrupted"
+        finally:
+            for model in cfg.models:
+                close = getattr(model, "close", None)
+                if close is not None:
+                    with contextlib.suppress(Exception):
+                        close()
+        self._finish()
         return self.result
 
+    # -- set-up ------------------------------------------------------------------------------
     def _columns(self, workload: str) -> dict[str, Any]:
         """Columns every row of this workload shares: placement, cv threads, environment."""
         cfg = self.config
@@ -146,6 +199,7 @@ class Runner:
             nice=cfg.placement.nice,
             cv_threads=cfg.cv_threads,
             pin=cfg.placement.pin,
+            seed=cfg.seed,
             **envmod.meta_columns(self.result.env, SCHEMA_VERSION),
         )
 
@@ -153,7 +207,199 @@ class Runner:
         self.result.rows.append(row)
         self.cb.row(row, self.result)
 
-    def _predict(self, job: Job, state: _WorkloadState) -> None:
+    def _cells(self) -> list[Cell]:
+        """Every workload x model x workers that can run here; unsupported models get a row."""
+        cfg = self.config
+        cells = []
+        for workload, state in self.states.items():
+            for model in cfg.models:
+                reason = model.unavailable() if hasattr(model, "unavailable") else None
+                if reason:
+                    self._emit(
+                        blank_row(
+                            **self._columns(workload),
+                            model=model.name,
+                            workers=1,
+                            repetition=0,
+                            items=0,
+                            ok=None,
+                            status="unsupported",
+                            error=reason,
+                            predicted=False,
+                            inline=model.inline,
+                        )
+                    )
+                    continue
+                job = state.job
+                if cfg.fault is not None and cfg.fault_model == model.name:
+                    job = dataclasses.replace(job, fn=dataclasses.replace(job.fn, fault=cfg.fault))
+                for workers in cfg.workers if model.sweeps_workers else [1]:
+                    cells.append(Cell(workload, model, workers, job))
+        return cells
+
+    # -- warm-up and rounds --------------------------------------------------------------------
+    def _warmup(self, cells: list[Cell]) -> None:
+        """One unmeasured repetition per cell (per --warmup), in shuffled order too."""
+        rng = random.Random(f"{self.config.seed}-warmup")
+        for _ in range(self.config.warmup):
+            order = cells[:]
+            rng.shuffle(order)
+            for cell in order:
+                if not cell.broken:
+                    self._repetition(cell, round_index=-1, position=-1)
+
+    def _rounds(self, cells: list[Cell]) -> None:
+        cfg = self.config
+        fixed = cfg.repeat is not None
+        last = cfg.repeat if fixed else cfg.max_rounds
+        rng = random.Random(cfg.seed)
+        started = time.monotonic()
+        for r in range(last):
+            active = self._active(cells, fixed)
+            if not active:
+                self.result.stop_reason = "every cell converged"
+                break
+            order = active[:]
+            rng.shuffle(order)
+            for position, cell in enumerate(order):
+                self._repetition(cell, r, position)
+            self._pair_round(r)
+            self.result.rounds = r + 1
+            self.cb.round_done(self.result)
+            if fixed:
+                continue
+            if r + 1 >= cfg.min_rounds:
+                for cell in cells:
+                    cell.converged = (
+                        len(cell.throughputs) >= cfg.min_rounds
+                        and relative_ci_halfwidth(cell.throughputs) <= cfg.target_ci
+                    )
+            elapsed = time.monotonic() - started
+            upcoming = sum(c.last_cost_s for c in self._active(cells, fixed))
+            if r + 1 >= cfg.min_rounds and elapsed + upcoming > cfg.max_time_s:
+                self.result.stop_reason = f"time budget of {cfg.max_time_s:g} s"
+                break
+        else:
+            self.result.stop_reason = f"{last} rounds" if fixed else f"at most {last} rounds"
+        if not fixed:
+            self.result.not_converged = [
+                c.name for c in cells if not c.broken and c.throughputs and not c.converged
+            ]
+
+    def _active(self, cells: list[Cell], fixed: bool) -> list[Cell]:
+        """Cells to run this round: all of them (fixed), or the unconverged ones plus each
+        workload's sequential reference, which pairs their speedups."""
+        live = [c for c in cells if not c.broken]
+        if fixed:
+            return live
+        todo = [c for c in live if not c.converged]
+        needed = {c.workload for c in todo if not c.is_reference}
+        refs = [c for c in live if c.is_reference and c.converged and c.workload in needed]
+        return todo + refs
+
+    def _repetition(self, cell: Cell, round_index: int, position: int) -> None:
+        """Run once; emit its row unless it is a successful warm-up. A failure breaks the cell."""
+        cfg = self.config
+        state = self.states[cell.workload]
+        self.cb.cell(
+            f"{'warm-up' if round_index < 0 else f'round {round_index + 1}'} · {cell.name}"
+        )
+        probes = Probes(cfg.placement, int(cfg.heartbeat_ms * 1e6))
+        records, error = run_once(cell.model, cell.job, cell.workers, probes)
+        cell.last_cost_s = probes.startup_s + probes.wall_s
+        self.cb.advance()
+        if round_index < 0 and error is None:
+            return  # warm-up: measured, discarded
+        base = dict(
+            self._columns(cell.workload),
+            model=cell.model.name,
+            workers=cell.workers,
+            repetition=len(cell.throughputs),
+            round=round_index if round_index >= 0 else None,
+            position=position if position >= 0 else None,
+            ok=error is None,
+            status="ok" if error is None else "failed",
+            error=error,
+            predicted=False,
+            inline=cell.model.inline,
+        )
+        if error is not None:
+            cell.broken = True  # one failed row, then the cell is out of the run
+            self._emit(blank_row(**base, items=cell.job.items))
+            return
+        row = measured_row(base, cell.job, records, probes)
+        digest = row["output_digest"]
+        if state.reference is None:
+            state.reference = digest
+        elif digest != state.reference:
+            row.update(ok=False, status="failed")
+            row["error"] = (
+                f"output digest {digest} differs from the first model's {state.reference}"
+            )
+        if row["ok"] and row["throughput_per_s"]:
+            cell.throughputs.append(row["throughput_per_s"])
+        if cell.is_reference and row["ok"]:
+            state.trace = state.trace or predict.trace_doc(cell.workload, records)
+            state.seq_wall.append(row["wall_s"])
+            if cell.job.arrivals_ns is None and len(state.bare_wall) < cfg.min_rounds:
+                state.bare_wall.append(bare_loop_s(cell.job))
+        self.result.items.append(_items_doc(base, records, probes))
+        self._emit(row)
+
+    def _pair_round(self, round_index: int) -> None:
+        """speedup = throughput / the same round's sequential throughput, per workload."""
+        rows = [r for r in self.result.rows if r.get("round") == round_index]
+        reference = {
+            r["workload"]: r["throughput_per_s"]
+            for r in rows
+            if r["model"] == "sequential" and r["ok"] and r["throughput_per_s"]
+        }
+        for row in rows:
+            ref = reference.get(row["workload"])
+            if ref and row["ok"] and row["throughput_per_s"]:
+                row["speedup"] = row["throughput_per_s"] / ref
+
+    # -- after the rounds ------------------------------------------------------------------------
+    def _finish(self) -> None:
+        """Rows in sweep order, drift notes, the emulated kernel's predictions, overhead.
+
+        Rows ran in shuffled order (their round and position columns keep it); files and
+        tables list them by workload, model and workers, as a reader looks for them.
+        """
+        workloads = list(self.states)
+        models = [m.name for m in self.config.models]
+
+        def sweep_order(row: dict[str, Any]) -> tuple:
+            w, m = row["workload"], row["model"]
+            return (
+                workloads.index(w) if w in workloads else len(workloads),
+                models.index(m) if m in models else len(models),
+                row["workers"],
+                -1 if row.get("round") is None else row["round"],
+            )
+
+        self.result.rows.sort(key=sweep_order)
+        self.result.items.sort(key=sweep_order)
+        for s in summarize_rows(self.result.rows):
+            note = drift_note(s)
+            if note is None:
+                continue
+            for row in self.result.rows:
+                same = (row["workload"], row["model"], row["workers"])
+                if same == (s["workload"], s["model"], s["workers"]) and not row.get("predicted"):
+                    row["notes"] = "; ".join(filter(None, [row.get("notes"), note]))
+        for workload, state in self.states.items():
+            self._predict(workload, state)
+            if state.bare_wall and state.seq_wall:
+                bare, seq = statistics.median(state.bare_wall), statistics.median(state.seq_wall)
+                self.result.overhead[workload] = {
+                    "bare_loop_s": bare,
+                    "sequential_s": seq,
+                    "overhead_pct": 100 * (seq - bare) / bare,
+                    "samples": len(state.bare_wall),
+                }
+
+    def _predict(self, workload: str, state: _WorkloadState) -> None:
         """Trace file and the emulated kernel's processes rows, from the sequential records."""
         cfg = self.config
         if state.trace is None:
@@ -161,85 +407,19 @@ class Runner:
         if cfg.trace_path is not None:
             path = cfg.trace_path
             if len(cfg.workloads) > 1:
-                path = path.with_name(f"{path.stem}-{job.workload}{path.suffix}")
+                path = path.with_name(f"{path.stem}-{workload}{path.suffix}")
             predict.write_trace(path, state.trace)
-        if job.arrivals_ns is not None or not any(m.name == "processes" for m in cfg.models):
+        if state.job.arrivals_ns is not None or not any(m.name == "processes" for m in cfg.models):
             return  # a stream's pace is set by its arrivals, not by the pool
-        base = dict(self._columns(job.workload), error=None, inline=False)
-        seq = statistics.median(state.seq_throughput)
+        base = dict(self._columns(workload), error=None, inline=False, status="ok")
+        seq = [
+            r["throughput_per_s"]
+            for r in self.result.rows
+            if r["workload"] == workload and r["model"] == "sequential" and r["ok"]
+        ]
+        if not seq:
+            return
+        cores = len(cfg.placement.cpus)
         for workers in cfg.workers:
-            cores = len(cfg.placement.cpus)
-            self._emit(predict.predicted_row(state.trace, workers, cores, base, seq))
-
-    def _workload(self, job: Job) -> None:
-        cfg = self.config
-        state = _WorkloadState()
-        for model in cfg.models:
-            model_job = job
-            if cfg.fault is not None and cfg.fault_model == model.name:
-                fn = dataclasses.replace(job.fn, fault=cfg.fault)
-                model_job = dataclasses.replace(job, fn=fn)
-            for workers in cfg.workers if model.sweeps_workers else [1]:
-                self.cb.cell(job.workload, model.name, workers, cfg.warmup + cfg.repeat)
-                for rep in range(-cfg.warmup, cfg.repeat):
-                    if not self._repetition(model, model_job, workers, rep, state):
-                        break  # a broken model: one failed row, then on to the next cell
-            if model.name == "sequential" and state.seq_throughput:
-                # its own rows were written against a running median: use the final one
-                final = statistics.median(state.seq_throughput)
-                for row in self.result.rows:
-                    mine = row["workload"] == job.workload and row["model"] == "sequential"
-                    if mine and row["ok"] and row["throughput_per_s"]:
-                        row["speedup"] = row["throughput_per_s"] / final
-        self._predict(job, state)
-        if state.bare_wall:
-            bare, seq = statistics.median(state.bare_wall), statistics.median(state.seq_wall)
-            self.result.overhead[job.workload] = {
-                "bare_loop_s": bare,
-                "sequential_s": seq,
-                "overhead_pct": 100 * (seq - bare) / bare,
-                "samples": len(state.bare_wall),
-            }
-
-    def _repetition(
-        self, model: Model, job: Job, workers: int, rep: int, state: _WorkloadState
-    ) -> bool:
-        """Run once; emit its row unless it is a successful warm-up. False: the model broke."""
-        probes = Probes(self.config.placement, int(self.config.heartbeat_ms * 1e6))
-        records, error = run_once(model, job, workers, probes)
-        self.cb.advance()
-        if rep < 0 and error is None:
-            return True  # warm-up: measured, discarded
-        base = dict(
-            self._columns(job.workload),
-            model=model.name,
-            workers=workers,
-            repetition=max(rep, 0),
-            ok=error is None,
-            error=error,
-            predicted=False,
-            inline=model.inline,
-        )
-        if error is not None:
-            self._emit(blank_row(**base, items=job.items))
-            return False
-        row = measured_row(base, job, records, probes)
-        digest = row["output_digest"]
-        if state.reference is None:
-            state.reference = digest
-        elif digest != state.reference:
-            row["ok"] = False
-            row["error"] = (
-                f"output digest {digest} differs from the first model's {state.reference}"
-            )
-        if model.name == "sequential" and row["ok"]:
-            state.trace = state.trace or predict.trace_doc(job.workload, records)
-            state.seq_throughput.append(row["throughput_per_s"])
-            state.seq_wall.append(row["wall_s"])
-            if job.arrivals_ns is None:
-                state.bare_wall.append(bare_loop_s(job))
-        if state.seq_throughput and row["throughput_per_s"]:
-            row["speedup"] = row["throughput_per_s"] / statistics.median(state.seq_throughput)
-        self.result.items.append(_items_doc(base, records, probes))
-        self._emit(row)
-        return True
+            row = predict.predicted_row(state.trace, workers, cores, base, statistics.median(seq))
+            self.result.rows.append(row)

@@ -64,6 +64,15 @@ def summarize(values: Sequence[float]) -> Summary | None:
     )
 
 
+def relative_ci_halfwidth(values: Sequence[float], confidence: float = 0.95) -> float:
+    """Half the width of the bootstrap CI of the median, relative to the median (inf if < 2)."""
+    ci = bootstrap_ci(values, confidence)
+    med = float(np.median(values)) if len(values) else 0.0
+    if ci is None or med == 0:
+        return math.inf
+    return (ci[1] - ci[0]) / 2 / abs(med)
+
+
 def bootstrap_ci(
     values: Sequence[float], confidence: float = 0.95, resamples: int = 2000, seed: int = 0
 ) -> tuple[float, float] | None:

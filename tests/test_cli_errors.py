@@ -37,6 +37,17 @@ def _assert_one_line_error(result, *needles: str) -> None:  # noqa: ANN001
         (["--workload", "missing.toml"], ["missing.toml"]),
         (["--csv", "/proc/cvbench/r.csv"], ["--csv", "/proc/cvbench"]),
         (["--plots", "/proc/cvbench-plots"], ["--plots", "/proc/cvbench-plots"]),
+        (["--target-ci", "0"], ["--target-ci"]),
+        (["--target-ci", "51%"], ["--target-ci", "50"]),
+        (["--target-ci", "nan"], ["--target-ci"]),
+        (["--max-time", "0s"], ["--max-time", "> 0"]),
+        (["--max-time", "-3"], ["--max-time"]),
+        (["--seed", "1.5"], ["--seed", "integer"]),
+        (["--seed", "abc"], ["--seed"]),
+        (["--repeat", "many"], ["--repeat", "auto"]),
+        (["--repeat", "0"], ["--repeat"]),
+        (["--workers", "2-2000000000000"], ["--workers", "256"]),
+        (["--cpus", "0-99999999999"], ["--cpus", "8191"]),
     ],
 )
 def test_bad_option_exits_2_with_one_line(args, needles):
@@ -118,38 +129,44 @@ def test_input_video_runs_faces_on_its_frames(tmp_path):
 
 
 def test_unexpected_failure_is_one_line_and_keeps_rows(monkeypatch, tmp_path):
-    """A failure outside any model (here: data preparation of the 2nd workload) keeps the
-    first workload's rows and prints one line instead of a traceback."""
+    """A failure outside any model (here: turning the 2nd repetition into a row) keeps the
+    rows measured before it and prints one line instead of a traceback."""
     import csv
 
     from cvbench import runner
 
-    real = runner.build_job
+    real = runner.measured_row
+    calls = []
 
-    def flaky(spec, opts):  # noqa: ANN001, ANN202
-        if spec.name == "faces":
-            raise MemoryError("simulated: no memory for the frames")
-        return real(spec, opts)
+    def flaky(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        calls.append(1)
+        if len(calls) == 2:
+            raise MemoryError("simulated: no memory for the row")
+        return real(*args, **kwargs)
 
-    monkeypatch.setattr(runner, "build_job", flaky)
+    monkeypatch.setattr(runner, "measured_row", flaky)
     out = tmp_path / "r.csv"
     result = _run(
         [
             "--quick",
             "--workload",
-            "threshold,faces",
+            "threshold",
             "--models",
-            "sequential",
+            "sequential,threads",
+            "--workers",
+            "1",
             "--repeat",
             "1",
+            "--warmup",
+            "0",
             "--csv",
             str(out),
             "--json",
             str(tmp_path / "r.json"),
-        ]
+        ]  # fmt: skip
     )
     assert result.exit_code == 1
     assert "Traceback" not in result.output
     assert "MemoryError: simulated" in result.output
     rows = list(csv.DictReader(out.open()))
-    assert [r["workload"] for r in rows] == ["threshold"]
+    assert len(rows) == 1 and rows[0]["ok"] == "true"

@@ -141,16 +141,33 @@ def test_gab_and_compare_through_the_main_cli(run_files):
     assert missing.returncode == 2 and "nope.csv" in missing.stderr
 
 
-def test_speedup_is_against_the_median_of_sequential(run_files):
+def test_speedup_is_paired_with_the_same_rounds_sequential(run_files):
     d, _ = run_files
     rows = [r for r in csv.DictReader((d / "r.csv").open()) if r["predicted"] == "false"]
-    for workload in ("threshold", "frames"):
-        seq = sorted(
-            float(r["throughput_per_s"])
-            for r in rows
-            if r["workload"] == workload and r["model"] == "sequential"
-        )
-        median = seq[len(seq) // 2]
-        for r in rows:
-            if r["workload"] == workload:
-                assert abs(float(r["speedup"]) - float(r["throughput_per_s"]) / median) < 1e-3
+    seq = {
+        (r["workload"], r["round"]): float(r["throughput_per_s"])
+        for r in rows
+        if r["model"] == "sequential"
+    }
+    for r in rows:
+        expected = float(r["throughput_per_s"]) / seq[(r["workload"], r["round"])]
+        assert abs(float(r["speedup"]) - expected) < 1e-3 * expected
+
+
+def test_rounds_are_shuffled_interleaved_and_complete(run_files):
+    """Every round runs every cell once, in an order recorded by position; one seed."""
+    d, _ = run_files
+    rows = [r for r in csv.DictReader((d / "r.csv").open()) if r["predicted"] == "false"]
+    assert len({r["seed"] for r in rows}) == 1
+    by_round: dict[str, list[dict]] = {}
+    for r in rows:
+        by_round.setdefault(r["round"], []).append(r)
+    assert sorted(by_round) == ["0", "1", "2"]  # --repeat 3
+    cells = {(r["workload"], r["model"], r["workers"]) for r in rows}
+    orders = []
+    for members in by_round.values():
+        assert {(r["workload"], r["model"], r["workers"]) for r in members} == cells
+        assert sorted(int(r["position"]) for r in members) == list(range(len(cells)))
+        ordered = sorted(members, key=lambda r: int(r["position"]))
+        orders.append([(r["workload"], r["model"], r["workers"]) for r in ordered])
+    assert len({tuple(o) for o in orders}) > 1  # shuffled afresh each round

@@ -22,6 +22,23 @@ from cvbench.results.read import ResultsError, load_results
 from cvbench.results.schema import DEFAULT_METRIC, METRICS
 from cvbench.results.write import atomic_write
 
+AUTO_MINIMUM = 0.10  # --threshold auto never goes below 10 %
+
+
+class ThresholdParam(Percent):
+    """``auto`` -> (10 %, True); a percent -> (it, False)."""
+
+    name = "auto|percent"
+
+    def convert(
+        self, value: object, param: click.Parameter | None, ctx: click.Context | None
+    ) -> tuple[float, bool]:
+        if isinstance(value, tuple):
+            return value  # type: ignore[return-value]
+        if str(value).strip().lower() == "auto":
+            return AUTO_MINIMUM, True
+        return super().convert(value, param, ctx), False
+
 
 def _write_markdown(path: Path, text: str) -> None:
     """Append to the job summary (the step may write more there), replace any other file."""
@@ -47,10 +64,20 @@ def _write_markdown(path: Path, text: str) -> None:
 )
 @click.option(
     "--threshold",
-    type=Percent(),
-    default="10",
+    type=ThresholdParam(),
+    default="auto",
     show_default=True,
-    help="Smallest change (percent, e.g. 10 or 10%) that can count as a regression.",
+    help="Smallest change that can count as a regression: a percent (e.g. 10 or 10%), or "
+    "auto = 10 % raised per group to its noise floor (the spread of its own rounds in both "
+    "files, and the drift an A/A --noise file shows).",
+)
+@click.option(
+    "--noise",
+    "noise_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="An A/A results file (the same code as BASE, measured again): its drift from BASE "
+    "raises --threshold auto's floor.",
 )
 @click.option(
     "--alpha",
@@ -85,7 +112,8 @@ def compare_cmd(
     base: str,
     current: str,
     metric: str,
-    threshold: float,
+    threshold: tuple[float, bool],
+    noise_path: str | None,
     alpha: float,
     normalize: str,
     markdown_path: str | None,
@@ -100,7 +128,11 @@ def compare_cmd(
     try:
         base_rows = load_results(base, required=[metric])
         current_rows = load_results(current, required=[metric])
-        result = compare(base_rows, current_rows, metric, threshold, alpha, normalize)
+        noise_rows = load_results(noise_path, required=[metric]) if noise_path else None
+        minimum, auto = threshold
+        result = compare(
+            base_rows, current_rows, metric, minimum, alpha, normalize, auto, noise_rows
+        )
     except ResultsError as exc:
         raise BadInput(str(exc)) from None
     console = make_console()

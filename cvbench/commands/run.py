@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
+import random
 import sys
 import time
 from pathlib import Path
@@ -17,7 +18,13 @@ import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from cvbench.commands.output import check_writable
-from cvbench.commands.parsing import as_param, parse_cpu_list, parse_workers
+from cvbench.commands.parsing import (
+    as_param,
+    parse_cpu_list,
+    parse_duration,
+    parse_percent,
+    parse_workers,
+)
 from cvbench.config import ConfigError, RunConfig
 from cvbench.measure.affinity import (
     PIN_MODES,
@@ -31,9 +38,10 @@ from cvbench.models import ModelError, resolve_models
 from cvbench.report import tables
 from cvbench.report.charts import PlotError
 from cvbench.report.console import make_console
+from cvbench.report.findings import findings
 from cvbench.results import gab, write
 from cvbench.results.schema import METRICS, SCHEMA_VERSION
-from cvbench.results.summary import summarize_rows
+from cvbench.results.summary import summarize_rows, unsupported
 from cvbench.runner import Callbacks, Runner, RunResult
 from cvbench.work.item import Fault
 from cvbench.workloads import BUILTIN_NAMES, resolve_workloads
@@ -53,9 +61,9 @@ class _Exports(Callbacks):
         self.task = progress.add_task("starting", total=None) if progress else None
         self.last_full = time.monotonic()
 
-    def cell(self, workload: str, model: str, workers: int, runs: int) -> None:
+    def cell(self, label: str) -> None:
         if self.progress is not None:
-            self.progress.update(self.task, description=f"{workload} · {model} · {workers}w")
+            self.progress.update(self.task, description=label)
 
     def advance(self) -> None:
         if self.progress is not None:
@@ -69,6 +77,9 @@ class _Exports(Callbacks):
         if full:
             self.last_full = now
         write_exports(self.cfg, result, full=full)
+
+    def round_done(self, result: RunResult) -> None:
+        write_exports(self.cfg, result, full=False)  # the round's paired speedups
 
 
 JSON_EVERY_S = 3.0
@@ -85,6 +96,11 @@ def write_exports(cfg: RunConfig, result: RunResult, full: bool = True) -> None:
             "harness_overhead": result.overhead,
             "prep_s": result.prep_s,
             "interrupted": result.interrupted,
+            "seed": result.seed,
+            "rounds": result.rounds,
+            "stop_reason": result.stop_reason,
+            "not_converged": result.not_converged,
+            "findings": findings(result.rows),
         }
         write.atomic_write(
             cfg.json_path, write.json_text(result.rows, summary, result.env, result.items, extra)
@@ -92,7 +108,12 @@ def write_exports(cfg: RunConfig, result: RunResult, full: bool = True) -> None:
     if cfg.gab_path:
         gab.write_gab(cfg.gab_path, result.rows, cfg.gab_metric)
     if cfg.markdown_path:
-        write.atomic_write(cfg.markdown_path, write.markdown_text(summary, result.env))
+        write.atomic_write(
+            cfg.markdown_path,
+            write.markdown_text(
+                summary, result.env, findings(result.rows), unsupported(result.rows)
+            ),
+        )
 
 
 def _fail(message: str) -> None:
@@ -123,17 +144,35 @@ def _fail(message: str) -> None:
 )
 @click.option(
     "--repeat",
-    default=5,
+    default="auto",
     show_default=True,
-    type=click.IntRange(1, 1000),
-    help="Measured repetitions per workload x model x workers.",
+    help="Rounds: auto adds rounds until every cell's throughput CI is within --target-ci "
+    "or --max-time runs out (at least 3); N forces N rounds.",
 )
 @click.option(
     "--warmup",
     default=1,
     show_default=True,
     type=click.IntRange(0, 100),
-    help="Unmeasured repetitions before them.",
+    help="Unmeasured repetitions of every cell before the first round.",
+)
+@click.option(
+    "--seed",
+    default=None,
+    help="Seed of the shuffled cell order of every round [default: a random one, recorded].",
+)
+@click.option(
+    "--target-ci",
+    default="3%",
+    show_default=True,
+    help="--repeat auto: stop when every cell's 95 % CI half-width of throughput is within "
+    "this percent of its median.",
+)
+@click.option(
+    "--max-time",
+    default=None,
+    help="--repeat auto: time budget for the measured rounds, e.g. 90s or 2min "
+    "[default: 75s, 12s with --quick].",
 )
 @click.option(
     "--cpus", default=None, help="Restrict every thread and child to these CPUs, e.g. 0-1."
@@ -159,7 +198,7 @@ def _fail(message: str) -> None:
     default=None,
     help="Your own images (a folder) or a video file instead of the built-in data.",
 )
-@click.option("--quick", is_flag=True, help="Small sizes, 3 repetitions: a CI run in about 30 s.")
+@click.option("--quick", is_flag=True, help="Small sizes, a short time budget: a CI run in ~20 s.")
 @click.option(
     "--preset",
     type=click.Choice(["default", "quick", "ch8"]),
@@ -236,7 +275,7 @@ def _fail(message: str) -> None:
     show_default=True,
     help="Metric for --gab (bigger- or smaller-is-better: see README).",
 )
-@click.option("--brief", is_flag=True, help="Only the throughput table.")
+@click.option("--brief", is_flag=True, help="Only the findings and the throughput table.")
 @click.option(
     "--inject-fault",
     default=None,
@@ -257,11 +296,11 @@ def run(**opts: Any) -> None:
         disable=not err_console.is_terminal,
     )
     callbacks = _Exports(cfg, progress)
-    total = sum(
-        (cfg.warmup + cfg.repeat) * (len(cfg.workers) if m.sweeps_workers else 1)
-        for m in cfg.models
-    ) * len(cfg.workloads)
-    progress.update(callbacks.task, total=total)
+    cells = sum(len(cfg.workers) if m.sweeps_workers else 1 for m in cfg.models) * len(
+        cfg.workloads
+    )
+    if cfg.repeat is not None:
+        progress.update(callbacks.task, total=cells * (cfg.warmup + cfg.repeat))
     runner = Runner(cfg, callbacks)
     try:
         with progress:
@@ -277,6 +316,11 @@ def run(**opts: Any) -> None:
         sys.exit(1)
     write_exports(cfg, result)
     summary = summarize_rows(result.rows)
+    lines = findings(result.rows)
+    if lines:
+        console.print("[bold]Findings[/] (claims only where 95 % CIs separate)")
+        for line in lines:
+            console.print(f"  • {line}", markup=False, highlight=False)
     if summary:
         tables.print_all(console, summary, detail=not opts["brief"])
         predicted = tables.prediction_table(result.rows)
@@ -293,6 +337,19 @@ def run(**opts: Any) -> None:
             f"{', '.join(unstable[:6])}{' …' if len(unstable) > 6 else ''}. Rerun with more "
             "--repeat, on an idle machine, or pin with --cpus/--pin (as pyperf advises)."
         )
+    for model, reason in unsupported(result.rows).items():
+        console.print(f"unsupported here: {model}: {reason}", markup=False, highlight=False)
+    console.print(
+        f"{result.rounds} round(s), seed {result.seed}"
+        + (f", stopped: {result.stop_reason}" if result.stop_reason else ""),
+        markup=False,
+    )
+    if result.not_converged:
+        err_console.print(
+            f"not converged to ±{cfg.target_ci:.0%} (more rounds or a quieter machine): "
+            f"{', '.join(result.not_converged)}",
+            markup=False,
+        )
     for workload, o in result.overhead.items():
         console.print(
             f"harness overhead on {workload}: {o['overhead_pct']:+.2f} % "
@@ -305,7 +362,7 @@ def run(**opts: Any) -> None:
     if result.interrupted:
         err_console.print("interrupted: the rows completed so far are in the files above")
         sys.exit(130)
-    failed = [r for r in result.rows if not r["ok"]]
+    failed = [r for r in result.rows if r.get("status") == "failed"]
     if failed:
         err_console.print(f"{len(failed)} row(s) failed: see the error column")
         sys.exit(1)
@@ -344,6 +401,34 @@ def _parse_fault(text: str) -> tuple[str, Fault]:
         raise  # unreachable: _fail raises
 
 
+DEFAULT_MAX_TIME_S = 75.0  # fitted so that the default run stays within ~2 minutes here
+QUICK_MAX_TIME_S = 12.0  # --quick: a CI job's run within ~20 s
+
+
+def _rounds_options(opts: dict[str, Any]) -> tuple[int | None, int, int]:
+    """(rounds or None for auto, warm-up repetitions, seed), each validated."""
+    text = str(opts["repeat"]).strip().lower()
+    repeat: int | None = None
+    if text != "auto":
+        try:
+            repeat = int(text)
+        except ValueError:
+            _fail(f"--repeat {opts['repeat']!r}: expected auto or a number of rounds")
+        if not 1 <= repeat <= 1000:  # type: ignore[operator]
+            _fail(f"--repeat {opts['repeat']!r}: rounds must be between 1 and 1000")
+    seed_text = opts["seed"]
+    if seed_text is None:
+        seed = random.SystemRandom().randrange(1, 2**31)
+    else:
+        try:
+            seed = int(str(seed_text).strip())
+        except ValueError:
+            _fail(f"--seed {seed_text!r}: expected an integer")
+        if not 0 <= seed < 2**63:
+            _fail(f"--seed {seed_text!r}: must be between 0 and 2**63-1")
+    return repeat, opts["warmup"], seed
+
+
 def build_config(opts: dict[str, Any]) -> RunConfig:
     """Validate everything up front: bad input exits 2 before any work starts."""
     try:
@@ -367,13 +452,15 @@ def build_config(opts: dict[str, Any]) -> RunConfig:
     except (WorkloadError, ModelError, PlacementError, ConfigError) as exc:
         _fail(str(exc))
     preset = opts["preset"] or ("quick" if opts["quick"] else "default")
-    repeat, warmup = opts["repeat"], opts["warmup"]
-    if opts["quick"]:
-        src = click.get_current_context().get_parameter_source
-        if src("repeat").name == "DEFAULT":
-            repeat = 3  # the fewest that lets `compare` judge significance; medians drop a
-        if src("warmup").name == "DEFAULT":  # cold first repetition, so no warm-up here
-            warmup = 0
+    repeat, warmup, seed = _rounds_options(opts)
+    target_ci = as_param(parse_percent, opts["target_ci"], "--target-ci", high=50.0)
+    max_time_s = (
+        as_param(parse_duration, opts["max_time"], "--max-time") / 1e9
+        if opts["max_time"] is not None
+        else (QUICK_MAX_TIME_S if opts["quick"] else DEFAULT_MAX_TIME_S)
+    )
+    if max_time_s <= 0:
+        _fail(f"--max-time {opts['max_time']!r}: must be > 0")
 
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     out = Path(opts["out_dir"])
@@ -393,6 +480,9 @@ def build_config(opts: dict[str, Any]) -> RunConfig:
         placement=Placement(tuple(cpus), opts["pin"], opts["nice"]),
         repeat=repeat,
         warmup=warmup,
+        seed=seed,
+        target_ci=target_ci,
+        max_time_s=max_time_s,
         cv_threads=opts["cv_threads"],
         preset=preset,
         fps=opts["fps"],

@@ -49,10 +49,21 @@ def describe_rule(c: Comparison) -> str:
     t = c.threshold * 100
     what = f"{c.metric}" + (" relative to sequential" if c.normalize == "sequential" else "")
     direction = "bigger" if c.bigger_is_better else "smaller"
+    limit = (
+        f"the group's threshold (at least {t:g} %, raised to its noise floor: --threshold auto)"
+        if c.auto
+        else f"{t:g} %"
+    )
+    paired = (
+        " Values are paired with the same round's sequential run where the files have rounds."
+        if c.normalize == "sequential"
+        else ""
+    )
     return (
         f"{what} ({direction} is better). Regression/improvement: the median moved more than "
-        f"{t:g} % (as a slowdown factor) AND Mann-Whitney p < {c.alpha:g} or the 95 % bootstrap "
-        "CI of the ratio lies entirely beyond the threshold; one repetition: threshold only."
+        f"{limit} (as a slowdown factor) AND Mann-Whitney p < {c.alpha:g} or the 95 % "
+        "bootstrap CI of the ratio lies entirely beyond it; one repetition: threshold only."
+        + paired
     )
 
 
@@ -104,6 +115,7 @@ def comparison_table(c: Comparison) -> Table:
         ("ratio", "right"),
         ("95 % CI", "left"),
         ("p", "right"),
+        ("threshold", "right"),
         ("verdict", "left"),
     ):
         table.add_column(name, justify=justify)  # type: ignore[arg-type]
@@ -119,6 +131,7 @@ def comparison_table(c: Comparison) -> Table:
             fmt_ratio(c, g),
             fmt_ci(g),
             fmt_p(g),
+            "–" if g.threshold is None else f"{g.threshold:.0%}",
             f"[{style}]{verdict}[/]" if style else verdict,
         )
     return table

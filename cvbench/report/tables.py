@@ -55,7 +55,7 @@ def _text(cell: Any, digits: int) -> str:
 
 
 def _model_label(s: dict[str, Any]) -> str:
-    label = s["model"] + (" ¹" if s.get("inline") else "")
+    label = s["model"] + (" ¹" if s.get("inline") else "") + (" ‡" if s.get("drift") else "")
     return label if s["ok"] else f"[red]{label} ✗[/]"
 
 
@@ -103,11 +103,18 @@ def _ci(s: dict[str, Any]) -> str:
     return "–" if not ci else f"{ci[0]:,.1f}–{ci[1]:,.1f}"
 
 
+def _speedup_ci(s: dict[str, Any]) -> str:
+    ci = s.get("speedup_ci")
+    return "–" if not ci else f"{ci[0]:.2f}–{ci[1]:.2f}"
+
+
 FOOT = (
     "¹ one OS thread, so one core at most: inline cooperative models, and `kernel`, the live "
     "emulated kernel (greenlets preempted by a timer signal: one emulated CPU). "
     "⚠ unstable: std ≥ 10 % "
-    "of the mean or min/max ≥ 50 % from it. Best per workload in green."
+    "of the mean or min/max ≥ 50 % from it. ‡ drift, not a result: a speedup CI above what "
+    "the model's threads can give. Speedup: median of each round's throughput over the same "
+    "round's sequential (paired). Best per workload in green."
 )
 
 
@@ -117,12 +124,14 @@ def throughput_table(summary: list[dict[str, Any]]) -> Table:
         ("items/s", _med("throughput_per_s"), 1, "max"),
         ("95% CI items/s", lambda s: _ci(s), 0, None),
         ("speedup ×", _med("speedup"), 2, "max"),
+        ("95% CI ×", lambda s: _speedup_ci(s), 0, None),
+        ("rounds", lambda s: str(s.get("rounds", s["repetitions"])), 0, None),
         ("start-up s", _med("startup_s"), 3, None),
         ("CPU user s", _med("cpu_user_s"), 3, None),
         ("CPU sys s", _med("cpu_sys_s"), 3, None),
         ("ok", _ok, 0, None),
     ]
-    return _table("Throughput (median of repetitions)", summary, cols, FOOT)
+    return _table("Throughput (median of rounds)", summary, cols, FOOT)
 
 
 def switches_table(summary: list[dict[str, Any]]) -> Table:

@@ -176,6 +176,8 @@ def _csv_rows(path: Path, text: str) -> tuple[set[str], list[tuple[str, dict[str
 def _typed_row(path: Path, where: str, raw: dict[str, Any]) -> dict[str, Any]:
     row = {str(k): _coerce(path, where, str(k), v) for k, v in raw.items()}
     for col in _NON_EMPTY:
+        if col == "ok" and row.get("status") == "unsupported":
+            continue  # a model that cannot run here is neither ok nor failed
         if col in row and row[col] is None:
             raise ResultsError(f"{path}: {where}: empty {col!r}")
     return row

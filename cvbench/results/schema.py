@@ -104,6 +104,11 @@ ROW_COLUMNS: tuple[Column, ...] = (
     _t("notes"),
     _down("preemptions", "count", "int"),
     _down("deferred_signals", "count", "int"),
+    # round two: randomized interleaved rounds (RMIT) and honest non-results
+    _i("round"),  # which round of the run (0-based); empty for warm-up failures
+    _i("position"),  # where in that round's shuffled order the cell ran
+    _i("seed"),  # the seed that shuffled every round's order
+    _t("status"),  # ok | failed | unsupported (unsupported rows have an empty ok)
 )
 META: tuple[Column, ...] = (
     _t("python"),

@@ -86,14 +86,29 @@ def _fmt(value: float | None, digits: int = 3) -> str:
     return "" if value is None else f"{value:.{digits}g}"
 
 
-def markdown_text(summary: list[dict[str, Any]], env: dict[str, Any]) -> str:
-    """A compact table for a CI job summary (GitHub renders it)."""
+def md_escape(text: Any) -> str:
+    """A table cell: a `|` or a line break would end the cell or the row."""
+    return str(text).replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+
+
+def markdown_text(
+    summary: list[dict[str, Any]],
+    env: dict[str, Any],
+    findings: list[str] | None = None,
+    unsupported: dict[str, str] | None = None,
+) -> str:
+    """Findings first, then a compact table, for a CI job summary (GitHub renders it)."""
     lines = [
         "## cvbench results",
         "",
         f"Python {env.get('python')}, OpenCV {env.get('opencv')}, {env.get('cpu_model')}, "
         f"CPUs {env.get('allowed_cpus')}, kernel {env.get('kernel')}",
         "",
+    ]
+    if findings:
+        lines += ["**Findings** (claims only where 95 % CIs separate)", ""]
+        lines += [f"- {md_escape(f)}" for f in findings] + [""]
+    lines += [
         "| workload | model | workers | wall s | items/s | speedup | ctx vol | ctx invol "
         "| latency p99 ms | lag p99 ms | ok |",
         "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
@@ -105,17 +120,23 @@ def markdown_text(summary: list[dict[str, Any]], env: dict[str, Any]) -> str:
             v = m.get(name)
             return "" if v is None else _fmt(v.median, digits) + (" ⚠" if v.unstable else "")
 
+        model = md_escape(s["model"]) + (" ¹" if s.get("inline") else "")
+        model += " ‡" if s.get("drift") else ""
         lines.append(
-            f"| {s['workload']} | {s['model']}{' ¹' if s.get('inline') else ''} | {s['workers']} "
+            f"| {md_escape(s['workload'])} | {model} | {s['workers']} "
             f"| {med('wall_s')} "
             f"| {med('throughput_per_s', 4)} | {med('speedup')} | {med('ctx_voluntary', 4)} "
             f"| {med('ctx_involuntary', 4)} | {med('latency_p99_ms')} | {med('lag_p99_ms')} "
-            f"| {'✅' if s['ok'] else '❌ ' + '; '.join(s['errors'])} |"
+            f"| {'✅' if s['ok'] else '❌ ' + md_escape('; '.join(s['errors']))} |"
         )
     lines += [
         "",
         "¹ one OS thread (inline cooperative, or the live emulated kernel): one core at most. "
-        "⚠ = unstable (std ≥ 10 % of the mean, or min/max ≥ 50 % from it)",
+        "⚠ = unstable (std ≥ 10 % of the mean, or min/max ≥ 50 % from it). "
+        "‡ = drift, not a result (a speedup CI above what the model's threads can give). "
+        "Speedup = median of paired per-round ratios to sequential.",
         "",
     ]
+    for model, reason in (unsupported or {}).items():
+        lines.append(f"- unsupported here: {md_escape(model)}: {md_escape(reason)}")
     return "\n".join(lines)

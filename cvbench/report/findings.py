@@ -1,0 +1,126 @@
+"""The answer first: a few claims computed from the rows, each with its numbers.
+
+Per workload: the fastest model (paired speedup and CI), the ones that cannot be told apart
+from it, the cheapest in context switches, the most responsive. A claim is made only when its
+95 % bootstrap CI separates from the runner-up's; otherwise the finding says they tie. Groups
+marked as drift (a speedup no thread count can give) never win anything.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from cvbench.results.summary import group_key, is_unsupported, summarize_rows
+from cvbench.stats import bootstrap_ci
+
+Key = tuple[str, str, int]
+
+
+@dataclass(frozen=True)
+class Estimate:
+    key: Key
+    median: float
+    ci: tuple[float, float]
+
+    @property
+    def label(self) -> str:
+        return f"{self.key[1]} ({self.key[2]}w)"
+
+
+def _estimates(
+    rows: Sequence[dict[str, Any]], keys: set[Key], value: Callable[[dict[str, Any]], Any]
+) -> list[Estimate]:
+    values: dict[Key, list[float]] = {}
+    for r in rows:
+        key = group_key(r)
+        v = value(r)
+        if key in keys and v is not None:
+            values.setdefault(key, []).append(float(v))
+    out = []
+    for key, vals in values.items():
+        ci = bootstrap_ci(vals) if len(vals) > 1 else None
+        if ci is not None:
+            out.append(Estimate(key, float(np.median(vals)), ci))
+    return out
+
+
+def _ranked(estimates: list[Estimate], bigger: bool) -> tuple[Estimate, list[Estimate], bool]:
+    """The best, those whose CI overlaps the best's, and whether the best stands alone."""
+    order = sorted(estimates, key=lambda e: -e.median if bigger else e.median)
+    best = order[0]
+
+    def overlaps(e: Estimate) -> bool:
+        return e.ci[1] >= best.ci[0] if bigger else e.ci[0] <= best.ci[1]
+
+    ties = [e for e in order[1:] if overlaps(e)]
+    return best, ties, not ties and len(order) > 1
+
+
+def _names(ties: list[Estimate], limit: int = 4) -> str:
+    shown = ", ".join(e.label for e in ties[:limit])
+    return shown + (f" and {len(ties) - limit} more" if len(ties) > limit else "")
+
+
+def _ctx_per_item(r: dict[str, Any]) -> float | None:
+    vol, invol, items = r.get("ctx_voluntary"), r.get("ctx_involuntary"), r.get("items")
+    if vol is None or invol is None or not items:
+        return None
+    return (vol + invol) / items
+
+
+def findings(rows: Sequence[dict[str, Any]]) -> list[str]:
+    """One line per claim, plain text (the terminal, Markdown and HTML all use it)."""
+    rows = [r for r in rows if r.get("ok") and not r.get("predicted") and not is_unsupported(r)]
+    summary = summarize_rows(rows)
+    lines: list[str] = []
+    for workload in dict.fromkeys(s["workload"] for s in summary):
+        groups = [s for s in summary if s["workload"] == workload]
+        honest = {group_key(s) for s in groups if not s.get("drift")}
+        drift = [f"{s['model']} ({s['workers']}w)" for s in groups if s.get("drift")]
+        speed = _estimates(rows, honest, lambda r: r.get("speedup"))
+        by = "paired speedup"
+        if not speed:
+            speed, by = _estimates(rows, honest, lambda r: r.get("throughput_per_s")), "items/s"
+        if speed:
+            best, ties, alone = _ranked(speed, bigger=True)
+            unit = "x" if by == "paired speedup" else " items/s"
+            text = (
+                f"{workload}: fastest {best.label}, {by} {best.median:.2f}{unit} "
+                f"(95% CI {best.ci[0]:.2f}-{best.ci[1]:.2f})"
+            )
+            if ties:
+                text += f"; not distinguishable from it: {_names(ties)}"
+            elif not alone:
+                text += " (the only model measured)"
+            lines.append(text)
+        ctx = _estimates(rows, honest, _ctx_per_item)
+        if len(ctx) > 1:
+            best, ties, alone = _ranked(ctx, bigger=False)
+            if alone:
+                lines.append(
+                    f"{workload}: fewest context switches {best.label}, {best.median:.2f} "
+                    f"per item (CI {best.ci[0]:.2f}-{best.ci[1]:.2f})"
+                )
+            else:
+                lines.append(
+                    f"{workload}: fewest context switches: {best.label} with "
+                    f"{_names(ties)} (CIs overlap)"
+                )
+        lag = _estimates(rows, honest, lambda r: r.get("lag_p99_ms"))
+        if len(lag) > 1:
+            best, ties, alone = _ranked(lag, bigger=False)
+            tail = "" if alone else f", tied with {_names(ties)} (CIs overlap)"
+            lines.append(
+                f"{workload}: most responsive {best.label}, heartbeat lag p99 "
+                f"{best.median:.2f} ms (CI {best.ci[0]:.2f}-{best.ci[1]:.2f}){tail}"
+            )
+        if drift:
+            lines.append(
+                f"{workload}: drift, not a result: {', '.join(drift)} "
+                "(speedup CI above what their threads can give; rerun on a quieter machine)"
+            )
+    return lines
