@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test test-fast lint bench clean
+.PHONY: install run test test-fast lint bench gate-eval clean
 
 install: $(STAMP)
 
@@ -29,6 +29,10 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/cvbench run --workload all --models all
+
+# The gate's false-alarm and detection rates on this machine (~7 min; not a test).
+gate-eval: $(STAMP)
+	$(BIN)/python scripts/gate_eval.py --pairs 10
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info

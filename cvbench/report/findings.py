@@ -107,8 +107,8 @@ def findings(rows: Sequence[dict[str, Any]]) -> list[str]:
                 )
             else:
                 lines.append(
-                    f"{workload}: fewest context switches: {best.label} with "
-                    f"{_names(ties)} (CIs overlap)"
+                    f"{workload}: fewest context switches: {best.label} "
+                    f"({best.median:.2f} per item), tied with {_names(ties)} (CIs overlap)"
                 )
         lag = _estimates(rows, honest, lambda r: r.get("lag_p99_ms"))
         if len(lag) > 1:

@@ -24,6 +24,7 @@ from rich.text import Text
 
 from cvbench.report import tables
 from cvbench.report.charts import Data, load_results, make_plots, prepare
+from cvbench.report.findings import findings
 from cvbench.results.summary import summarize_rows
 from cvbench.results.write import atomic_write
 
@@ -203,6 +204,12 @@ def render_report(doc: Any, charts: list[Path], notes: list[str], title: str) ->
         '<a href="#tables">Summary tables</a> · <a href="#charts">Charts</a> · '
         f'<a href="#notes">Notes ({len(notes)})</a></p>'
     )
+    lines = findings(data.all_rows)
+    if lines:
+        parts.append('<h2 id="findings">Findings</h2>')
+        parts.append('<p class="caption">Claims only where 95 % CIs separate.</p><ul>')
+        parts += [f"<li>{_e(line)}</li>" for line in lines]
+        parts.append("</ul>")
     parts.append('<h2 id="environment">Environment</h2>')
     parts.append(_env_html(data))
     parts.append('<h2 id="tables">Summary</h2>')
