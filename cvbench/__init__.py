@@ -1,3 +1,17 @@
-"""cvbench: the same OpenCV workload under every Python concurrency model, measured."""
+"""cvbench: the same OpenCV workload under every Python concurrency model, measured.
+
+`cvbench.run(...)` and `cvbench.compare(...)` are the Python API (cvbench/api.py). They load
+lazily: worker processes import this package and must not pay for the whole harness.
+"""
+
+from typing import Any
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("run", "compare", "Results"):
+        from cvbench import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'cvbench' has no attribute {name!r}")

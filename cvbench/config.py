@@ -32,6 +32,7 @@ class RunConfig:
     preset: str = "default"
     fps: float | None = None
     input_path: str | None = None
+    grid: tuple[int, int] | None = None  # --grid RxC for --input images
     heartbeat_ms: float = 1.0
     csv_path: Path | None = None
     json_path: Path | None = None

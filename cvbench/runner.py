@@ -149,6 +149,7 @@ class _WorkloadState:
 
     job: Job
     reference: str | None = None  # the first model's output digest
+    reference_items: list[str] = field(default_factory=list)  # its per-item digests
     seq_wall: list[float] = field(default_factory=list)
     bare_wall: list[float] = field(default_factory=list)
     trace: dict[str, Any] | None = None
@@ -170,7 +171,9 @@ class Runner:
             with contextlib.ExitStack() as stack:
                 for spec in cfg.workloads:
                     t0 = time.perf_counter()
-                    opts = JobOptions(cfg.preset, cfg.cv_threads, cfg.fps, cfg.input_path)
+                    opts = JobOptions(
+                        cfg.preset, cfg.cv_threads, cfg.fps, cfg.input_path, grid=cfg.grid
+                    )
                     job = stack.enter_context(build_job(spec, opts))
                     self.result.prep_s[spec.name] = time.perf_counter() - t0
                     self.states[spec.name] = _WorkloadState(job)
@@ -329,12 +332,17 @@ class Runner:
             return
         row = measured_row(base, cell.job, records, probes)
         digest = row["output_digest"]
+        items = [r.digest for r in sorted(records, key=lambda r: r.index)]
         if state.reference is None:
-            state.reference = digest
+            state.reference, state.reference_items = digest, items
         elif digest != state.reference:
+            differ = [i for i, (a, b) in enumerate(zip(items, state.reference_items)) if a != b]
+            shown = ", ".join(map(str, differ[:5])) + (" …" if len(differ) > 5 else "")
             row.update(ok=False, status="failed")
             row["error"] = (
-                f"output digest {digest} differs from the first model's {state.reference}"
+                f"output differs from the first model's at {len(differ)} of {len(items)} "
+                f"items ({shown}): digest {digest} vs {state.reference}; a non-deterministic "
+                "op, or a model that did different work"
             )
         if row["ok"] and row["throughput_per_s"]:
             cell.throughputs.append(row["throughput_per_s"])

@@ -44,9 +44,11 @@ from cvbench.results.schema import METRICS, SCHEMA_VERSION
 from cvbench.results.summary import summarize_rows, unsupported
 from cvbench.runner import Callbacks, Runner, RunResult
 from cvbench.work.item import Fault
+from cvbench.work.user_op import UserOpError, add_paths
+from cvbench.work.user_op import resolve as resolve_user_op
 from cvbench.workloads import BUILTIN_NAMES, resolve_workloads
-from cvbench.workloads.sources import read_inputs
-from cvbench.workloads.spec import WorkloadError
+from cvbench.workloads.sources import parse_grid, read_inputs
+from cvbench.workloads.spec import WorkloadError, user_spec
 
 console = make_console()
 err_console = make_console(stderr=True)
@@ -196,7 +198,27 @@ def _fail(message: str) -> None:
     "--input",
     "input_path",
     default=None,
-    help="Your own images (a folder) or a video file instead of the built-in data.",
+    help="Your own images (a folder: each image one item) or a video file (each frame one "
+    "item) instead of the built-in data.",
+)
+@click.option(
+    "--grid",
+    default=None,
+    metavar="RxC",
+    help="Cut each --input image into R x C tiles (e.g. 20x20, the book's grid).",
+)
+@click.option(
+    "--op",
+    default=None,
+    metavar="MODULE:FUNCTION",
+    help="Benchmark your own function: it takes one BGR image and returns an array, numbers "
+    "or boxes (see examples/). Runs on --input, or on the built-in frames.",
+)
+@click.option(
+    "--pythonpath",
+    multiple=True,
+    type=click.Path(file_okay=False),
+    help="Folder to import --op (and op = in a TOML) from; the current folder always is.",
 )
 @click.option("--quick", is_flag=True, help="Small sizes, a short time budget: a CI run in ~20 s.")
 @click.option(
@@ -432,7 +454,17 @@ def _rounds_options(opts: dict[str, Any]) -> tuple[int | None, int, int]:
 def build_config(opts: dict[str, Any]) -> RunConfig:
     """Validate everything up front: bad input exits 2 before any work starts."""
     try:
-        workloads = resolve_workloads(opts["workload"])
+        add_paths(opts["pythonpath"])
+        explicit = click.get_current_context().get_parameter_source("workload").name != "DEFAULT"
+        if opts["op"] and explicit:
+            _fail("give --op or --workload, not both")
+        if opts["op"] and ":" not in opts["op"]:
+            _fail(f"--op {opts['op']!r}: expected package.module:function")
+        workloads = [user_spec(opts["op"])] if opts["op"] else resolve_workloads(opts["workload"])
+        add_paths([*opts["pythonpath"], *(s.folder for s in workloads if s.folder and s.user_op)])
+        for spec in workloads:
+            if spec.user_op:
+                resolve_user_op(spec.op)  # importable, callable, takes one image: or exit 2
         models = resolve_models(opts["models"])
         allowed = allowed_cpus()
         cpus = as_param(parse_cpu_list, opts["cpus"], "--cpus") if opts["cpus"] else allowed
@@ -444,12 +476,15 @@ def build_config(opts: dict[str, Any]) -> RunConfig:
             if opts["workers"]
             else list(range(1, len(cpus) + 1))
         )
+        grid = as_param(parse_grid, opts["grid"], "--grid") if opts["grid"] else None
         if opts["input_path"]:
             read_inputs(opts["input_path"])  # fail fast, naming the bad file
+        elif grid is not None:
+            _fail("--grid cuts your --input images; the built-in data has its own grid")
         fault = fault_model = None
         if opts["inject_fault"]:
             fault_model, fault = _parse_fault(opts["inject_fault"])
-    except (WorkloadError, ModelError, PlacementError, ConfigError) as exc:
+    except (WorkloadError, ModelError, PlacementError, ConfigError, UserOpError) as exc:
         _fail(str(exc))
     preset = opts["preset"] or ("quick" if opts["quick"] else "default")
     repeat, warmup, seed = _rounds_options(opts)
@@ -487,6 +522,7 @@ def build_config(opts: dict[str, Any]) -> RunConfig:
         preset=preset,
         fps=opts["fps"],
         input_path=opts["input_path"],
+        grid=grid,
         heartbeat_ms=opts["heartbeat_ms"],
         csv_path=Path(opts["csv_path"]) if opts["csv_path"] else out / f"{stamp}.csv",
         json_path=Path(opts["json_path"]) if opts["json_path"] else out / f"{stamp}.json",

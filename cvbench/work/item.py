@@ -16,8 +16,10 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 import cv2
+import numpy as np
 
 from cvbench.work import ops as cv
+from cvbench.work import user_op
 from cvbench.work.digest import digest_array
 
 
@@ -64,6 +66,8 @@ class WorkFn:
         cv.set_cv_threads(self.cv_threads)
         if self.op == "faces":
             cv.load_cascade(self.faces.cascade)  # load before timing, once per thread
+        elif user_op.is_user_op(self.op):
+            user_op.resolve(self.op)  # import before timing, once per process
         return threading.get_native_id()
 
     def __call__(self, index: int, payload: Any) -> ItemResult:
@@ -77,24 +81,42 @@ class WorkFn:
             digest, detail = digest_array(out), -1
         elif self.op == "threshold-io":
             src, dst = payload
-            img = cv2.imread(src)
+            img = read_image(src)
             read_ns = time.perf_counter_ns()
-            if img is None:
-                raise OSError(f"cannot read image {src}")
             out = cv.threshold(img, self.threshold)
             write_ns = time.perf_counter_ns()
-            if not cv2.imwrite(dst, out):
-                raise OSError(f"cannot write {dst}")
+            write_image(dst, out)
             io = (read_ns - started) + (time.perf_counter_ns() - write_ns)
             digest, detail = digest_array(out), -1
         elif self.op == "faces":
             boxes = cv.detect_faces(payload, self.faces)
             digest, detail = digest_array(boxes), len(boxes)
+        elif user_op.is_user_op(self.op):
+            digest, detail = user_op.call(self.op, index, payload)
         else:
             raise ValueError(f"unknown op {self.op!r}")
         finished = time.perf_counter_ns()
         tid = threading.get_native_id()
         return ItemResult(index, tid, started, finished, digest, detail, io)
+
+
+def read_image(path: str) -> np.ndarray:
+    """Bytes then cv2.imdecode: cv2.imread crashes the interpreter on a path that is not
+    UTF-8, and any path the OS accepts must work or fail with one line."""
+    with open(path, "rb") as fh:
+        data = np.frombuffer(fh.read(), np.uint8)
+    img = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+    if img is None:
+        raise OSError(f"cannot read image {os.fsencode(path).decode('utf-8', 'replace')}")
+    return img
+
+
+def write_image(path: str, img: np.ndarray) -> None:
+    ok, buf = cv2.imencode(os.path.splitext(path)[1] or ".png", img)
+    if not ok:
+        raise OSError(f"cannot encode {path}")
+    with open(path, "wb") as fh:
+        fh.write(buf.tobytes())
 
 
 def prepare_and_identify(fn: WorkFn) -> tuple[int, int]:

@@ -28,17 +28,19 @@ def textured_image(width: int, height: int, seed: int) -> np.ndarray:
     return img
 
 
-def grid_tiles(img: np.ndarray, grid: int) -> list[np.ndarray]:
-    """Cut an image into grid x grid tiles, row by row, as the book's examples do."""
-    th, tw = img.shape[0] // grid, img.shape[1] // grid
+def grid_tiles(img: np.ndarray, rows: int, cols: int | None = None) -> list[np.ndarray]:
+    """Cut an image into rows x cols tiles (square by default), row by row, as the book's
+    examples do."""
+    cols = rows if cols is None else cols
+    th, tw = img.shape[0] // rows, img.shape[1] // cols
     if th == 0 or tw == 0:
         raise ValueError(
-            f"image {img.shape[1]}x{img.shape[0]} is too small for a {grid}x{grid} grid"
+            f"image {img.shape[1]}x{img.shape[0]} is too small for a {rows}x{cols} grid"
         )
     return [
         np.ascontiguousarray(img[r * th : (r + 1) * th, c * tw : (c + 1) * tw])
-        for r in range(grid)
-        for c in range(grid)
+        for r in range(rows)
+        for c in range(cols)
     ]
 
 

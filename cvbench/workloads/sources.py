@@ -1,8 +1,15 @@
-"""Turn a workload definition (plus a preset or the user's --input) into a Job."""
+"""Turn a workload definition (plus a preset or the user's --input) into a Job.
+
+The built-in generated data keeps the book's grid (each image cut into tiles). The user's own
+images are respected: each image is one item, for every workload, unless ``--grid RxC`` asks
+for tiles. Images are read once, as bytes then decoded, in sorted order.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import functools
+import os
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -17,6 +24,9 @@ from cvbench.work.job import Job
 from cvbench.workloads import data
 from cvbench.workloads.spec import WorkloadError, WorkloadSpec
 
+MAX_INPUT_FILES = 100_000
+MAX_GRID = 1000
+
 
 class InputError(WorkloadError):
     """The user's --input cannot be used; the message names the offending file."""
@@ -29,27 +39,78 @@ class JobOptions:
     fps: float | None = None
     input_path: str | None = None
     fault: Fault | None = None
+    grid: tuple[int, int] | None = None  # --grid RxC: cut each input image into tiles
 
 
-def read_inputs(path: str) -> list[np.ndarray]:
-    """Images of a folder (sorted by name) or frames of a video; fail fast on a bad file."""
+def shown(path: str | Path) -> str:
+    """A path as text that can always be printed, whatever bytes its name holds."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
+def _complete(name: str, data: bytes) -> bool:
+    """False for a JPEG or PNG cut short: OpenCV decodes those with grey filler, silently."""
+    lower = name.lower()
+    if lower.endswith((".jpg", ".jpeg")):
+        return data.rstrip(b"\0\r\n ").endswith(b"\xff\xd9")
+    if lower.endswith(".png"):
+        return b"IEND" in data[-16:]
+    return True
+
+
+def _decode(path: Path) -> np.ndarray | None:
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise InputError(f"--input {shown(path)}: cannot read ({exc.strerror or exc})") from None
+    img = cv2.imdecode(np.frombuffer(raw, np.uint8), cv2.IMREAD_COLOR) if raw else None
+    if img is not None and not _complete(path.name, raw):
+        raise InputError(f"--input {shown(path)}: truncated image (cut short)")
+    return img
+
+
+def input_files(path: str) -> list[Path]:
+    """The image files of a folder (sorted by name), or the one file given."""
     p = Path(path)
     if not p.exists():
-        raise InputError(f"--input {p}: no such file or directory")
-    if p.is_dir():
-        files = sorted(f for f in p.iterdir() if f.is_file() and not f.name.startswith("."))
-        if not files:
-            raise InputError(f"--input {p}: the folder has no files")
+        raise InputError(f"--input {shown(p)}: no such file or directory")
+    if not p.is_dir():
+        return [p]
+    files = []
+    for f in p.iterdir():
+        if f.is_file() and not f.name.startswith("."):
+            files.append(f)
+            if len(files) > MAX_INPUT_FILES:
+                raise InputError(f"--input {shown(p)}: more than {MAX_INPUT_FILES} files")
+    if not files:
+        raise InputError(f"--input {shown(p)}: the folder has no files")
+    return sorted(files, key=lambda f: os.fsencode(f.name))
+
+
+@functools.lru_cache(maxsize=2)
+def read_inputs(path: str) -> tuple[np.ndarray, ...]:
+    """Images of a folder or frames of a video; fail fast naming the bad file. Cached, so the
+    up-front check and the run read each file once."""
+    files = input_files(path)
+    if Path(path).is_dir():
         images = []
         for f in files:
-            img = cv2.imread(str(f), cv2.IMREAD_COLOR)
+            img = _decode(f)
             if img is None:
-                raise InputError(f"--input {f}: not a readable image (corrupt or unsupported)")
+                raise InputError(
+                    f"--input {shown(f)}: not a readable image (corrupt or unsupported)"
+                )
             images.append(img)
-        return images
-    img = cv2.imread(str(p), cv2.IMREAD_COLOR)
+        return tuple(images)
+    p = files[0]
+    img = _decode(p)
     if img is not None:
-        return [img]
+        return (img,)
+    try:
+        str(p).encode("utf-8")
+    except UnicodeEncodeError:
+        raise InputError(
+            f"--input {shown(p)}: a video path must be UTF-8 for OpenCV's reader; rename it"
+        ) from None
     cap = cv2.VideoCapture(str(p))
     frames = []
     while cap.isOpened():
@@ -59,32 +120,61 @@ def read_inputs(path: str) -> list[np.ndarray]:
         frames.append(frame)
     cap.release()
     if not frames:
-        raise InputError(f"--input {p}: not a readable image or video file")
-    return frames
+        raise InputError(f"--input {shown(p)}: not a readable image or video file")
+    return tuple(frames)
 
 
-def _threshold_images(spec: WorkloadSpec, size: dict, opts: JobOptions) -> list[np.ndarray]:
-    if opts.input_path:
-        return read_inputs(opts.input_path)
+def parse_grid(text: str) -> tuple[int, int]:
+    """'20x20' or '4X3' -> (rows, cols); ValueError naming the bound."""
+    rows_s, sep, cols_s = text.strip().lower().partition("x")
+    try:
+        rows, cols = int(rows_s), int(cols_s)
+    except ValueError:
+        raise ValueError(f"{text!r} is not a grid (e.g. 20x20)") from None
+    if not sep or not (1 <= rows <= MAX_GRID and 1 <= cols <= MAX_GRID):
+        raise ValueError(f"{text!r}: rows and columns must be between 1 and {MAX_GRID}")
+    return rows, cols
+
+
+def _generated_images(size: dict) -> list[np.ndarray]:
     base = data.textured_image(int(size["width"]), int(size["height"]), int(size["seed"]))
     flips = [None, 1, 0, -1]  # the image, then its mirrors: new pixels without new generation
     return [base if f is None else cv2.flip(base, f) for f in flips[: int(size.get("images", 1))]]
 
 
-def _frames(spec: WorkloadSpec, size: dict, opts: JobOptions) -> list[np.ndarray]:
+def _images(spec: WorkloadSpec, size: dict, opts: JobOptions) -> list[np.ndarray]:
+    """Whole images (the user's, or generated/jittered built-in data), before any grid."""
     if opts.input_path:
-        return read_inputs(opts.input_path)
+        return list(read_inputs(opts.input_path))
+    if spec.source in ("tiles", "tile-files"):
+        return _generated_images(size)
     return data.jittered_frames(
         data.astronaut(), int(size["frames"]), int(size["size"]), int(size["seed"])
     )
 
 
-@contextlib.contextmanager
-def build_job(spec: WorkloadSpec, opts: JobOptions) -> Iterator[Job]:
-    """Prepare the data (untimed) and yield the Job; temporary files vanish afterwards."""
-    size = spec.size(opts.preset)
+def _grid(spec: WorkloadSpec, size: dict, opts: JobOptions) -> tuple[int, int] | None:
+    """--grid wins; the built-in tile data keeps its TOML grid; the user's images: none."""
+    if opts.grid is not None:
+        return opts.grid
+    if opts.input_path is None and spec.source in ("tiles", "tile-files"):
+        g = int(size.get("grid", 20))
+        return g, g
+    return None
+
+
+def _tiles(images: list[np.ndarray], grid: tuple[int, int] | None) -> list[np.ndarray]:
+    if grid is None:
+        return images
+    try:
+        return [t for img in images for t in data.grid_tiles(img, *grid)]
+    except ValueError as exc:
+        raise InputError(f"--grid: {exc}") from None
+
+
+def work_fn(spec: WorkloadSpec, opts: JobOptions) -> WorkFn:
     params = spec.params
-    fn = WorkFn(
+    return WorkFn(
         op=spec.op,
         cv_threads=opts.cv_threads,
         threshold=cv.ThresholdParams(block=int(params.get("block", 11)), c=int(params.get("c", 2))),
@@ -95,31 +185,37 @@ def build_job(spec: WorkloadSpec, opts: JobOptions) -> Iterator[Job]:
         ),
         fault=opts.fault,
     )
-    with tempfile.TemporaryDirectory(prefix=f"cvbench-{spec.name}-") as tmp:
-        if spec.source in ("tiles", "tile-files"):
-            grid = int(size.get("grid", 20))
-            tiles = [
-                t for img in _threshold_images(spec, size, opts) for t in data.grid_tiles(img, grid)
-            ]
-            if spec.source == "tiles":
-                payloads: tuple = tuple(tiles)
+
+
+@contextlib.contextmanager
+def build_job(spec: WorkloadSpec, opts: JobOptions) -> Iterator[Job]:
+    """Prepare the data (untimed) and yield the Job; temporary files vanish afterwards."""
+    size = spec.size(opts.preset)
+    fn = work_fn(spec, opts)
+    grid = _grid(spec, size, opts)
+    with tempfile.TemporaryDirectory(prefix=f"cvbench-{spec.slug}-") as tmp:
+        if spec.source == "tile-files":
+            out_dir = Path(tmp, "out")
+            out_dir.mkdir()
+            if opts.input_path and grid is None:
+                # the book's example 6 as written: the workers read the user's files themselves
+                sources = [str(f) for f in input_files(opts.input_path)]
             else:
-                src_dir, dst_dir = Path(tmp, "in"), Path(tmp, "out")
+                src_dir = Path(tmp, "in")
                 src_dir.mkdir()
-                dst_dir.mkdir()
-                pairs = []
-                for i, tile in enumerate(tiles):
+                sources = []
+                for i, tile in enumerate(_tiles(_images(spec, size, opts), grid)):
                     src = src_dir / f"tile_{i:05d}.png"
                     cv2.imwrite(str(src), tile)
-                    pairs.append((str(src), str(dst_dir / f"tile_{i:05d}.png")))
-                payloads = tuple(pairs)
-            yield Job(spec.name, fn, payloads)
-        else:
-            frames = tuple(_frames(spec, size, opts))
-            if spec.source == "frames":
-                yield Job(spec.name, fn, frames)
-            else:
-                fps = float(opts.fps or size.get("fps", 30))
-                period_ns = int(1e9 / fps)
-                arrivals = tuple(i * period_ns for i in range(len(frames)))
-                yield Job(spec.name, fn, frames, arrivals_ns=arrivals, deadline_ns=period_ns)
+                    sources.append(str(src))
+            pairs = tuple((src, str(out_dir / f"out_{i:05d}.png")) for i, src in enumerate(sources))
+            yield Job(spec.name, fn, pairs)
+            return
+        items = tuple(_tiles(_images(spec, size, opts), grid))
+        if spec.source != "stream":
+            yield Job(spec.name, fn, items)
+            return
+        fps = float(opts.fps or size.get("fps", 30))
+        period_ns = int(1e9 / fps)
+        arrivals = tuple(i * period_ns for i in range(len(items)))
+        yield Job(spec.name, fn, items, arrivals_ns=arrivals, deadline_ns=period_ns)

@@ -1,0 +1,115 @@
+"""User functions as workloads: ``op = "package.module:function"``.
+
+The function takes one image (a BGR numpy array, as cv2 reads it) and returns an array, a
+sequence of numbers or boxes, or a number. Workers import it by name (so it must be
+importable where they run: the current directory and --pythonpath are put on the path), and
+cvbench digests what it returns, so that every model is proved to have done the same work.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import inspect
+import json
+import numbers
+import os
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from cvbench.work.digest import digest_array
+
+_resolved: dict[str, Callable[[np.ndarray], Any]] = {}
+
+
+class UserOpError(ValueError):
+    """The named function cannot be used; the message is one line naming it."""
+
+
+class ItemError(RuntimeError):
+    """A user function raised on one item: the row fails with the index and the summary."""
+
+
+def is_user_op(op: str) -> bool:
+    return ":" in op
+
+
+def add_paths(paths: Sequence[str]) -> None:
+    """Put the current directory and --pythonpath on sys.path *and* PYTHONPATH, so that
+    process workers (forkserver, spawn, dask) import the user's module the same way."""
+    wanted = [os.getcwd(), *(os.path.abspath(p) for p in paths)]
+    for p in reversed(wanted):
+        if p not in sys.path:
+            sys.path.insert(0, p)
+    current = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    os.environ["PYTHONPATH"] = os.pathsep.join(dict.fromkeys([*wanted, *current]))
+
+
+def resolve(op: str) -> Callable[[np.ndarray], Any]:
+    """The function named ``module:function``; UserOpError (one line) if it cannot be used."""
+    fn = _resolved.get(op)
+    if fn is not None:
+        return fn
+    module_name, _, attr = op.partition(":")
+    if not module_name or not attr:
+        raise UserOpError(f"op {op!r}: expected package.module:function")
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as exc:  # noqa: BLE001 - whatever the import raised, one line
+        raise UserOpError(
+            f"op {op!r}: cannot import {module_name}: {type(exc).__name__}: {_first(exc)}"
+        ) from None
+    target: Any = module
+    for part in attr.split("."):
+        target = getattr(target, part, None)
+        if target is None:
+            raise UserOpError(f"op {op!r}: {module_name} has no {attr!r}")
+    if not callable(target):
+        raise UserOpError(f"op {op!r}: {attr} is a {type(target).__name__}, not a function")
+    try:
+        inspect.signature(target).bind(np.zeros((1, 1, 3), np.uint8))
+    except TypeError as exc:
+        raise UserOpError(f"op {op!r}: must take one image argument ({exc})") from None
+    except ValueError:
+        pass  # builtins without a signature: trust them
+    _resolved[op] = target
+    return target
+
+
+def _first(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0][:200] if text else ""
+
+
+def digest_result(value: Any) -> tuple[str, int]:
+    """(digest, detail) of what a user function returned; detail = its length or -1."""
+    if isinstance(value, np.ndarray):
+        return digest_array(value), -1
+    if isinstance(value, numbers.Number | np.generic):
+        return _digest_text(repr(float(value)) if isinstance(value, float) else repr(value)), -1
+    if isinstance(value, Sequence | tuple) and not isinstance(value, str | bytes):
+        try:
+            arr = np.asarray(value, dtype=np.float64)
+            return digest_array(arr), len(value)
+        except (TypeError, ValueError):
+            return _digest_text(json.dumps(value, sort_keys=True, default=repr)), len(value)
+    if value is None:
+        return _digest_text("None"), -1
+    return _digest_text(repr(value)), -1
+
+
+def _digest_text(text: str) -> str:
+    return hashlib.blake2b(text.encode(), digest_size=12).hexdigest()
+
+
+def call(op: str, index: int, image: np.ndarray) -> tuple[str, int]:
+    """Run the user function on one item; its exception becomes an ItemError naming the item."""
+    fn = resolve(op)
+    try:
+        result = fn(image)
+    except Exception as exc:  # noqa: BLE001 - the user's code: any exception fails the row
+        raise ItemError(f"item {index}: {type(exc).__name__}: {_first(exc)}") from None
+    return digest_result(result)
