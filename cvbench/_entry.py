@@ -3,10 +3,25 @@
 forkserver and spawn workers re-import the parent's __main__ (the `cvbench` script). Were that
 `cvbench.cli`, every worker would import click, rich, trio, curio and the rest (~0.3 s) before
 its first item, and start-up would measure cvbench instead of the pool.
+
+A Ctrl-C (or SIGTERM/SIGHUP) before `cvbench run` installs its own handlers, e.g. while
+cv2 imports, ends the process quietly with 128 + the signal number, never a traceback.
 """
+
+import signal
+import sys
+
+
+def _quiet_exit(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
 
 
 def main() -> None:
-    from cvbench.cli import main as cli_main
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _quiet_exit)
+    try:
+        from cvbench.cli import main as cli_main
 
-    cli_main()
+        cli_main()
+    except KeyboardInterrupt:
+        sys.exit(128 + signal.SIGINT)

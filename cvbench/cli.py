@@ -50,7 +50,10 @@ def cli() -> None:
 
 def main() -> None:
     os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
-    cli()
+    try:
+        cli()
+    except KeyboardInterrupt:  # before or after a command's own handlers: no traceback
+        raise SystemExit(130) from None
 
 
 if __name__ == "__main__":

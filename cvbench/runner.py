@@ -32,6 +32,7 @@ from cvbench.models import Model
 from cvbench.results.schema import SCHEMA_VERSION, blank_row
 from cvbench.results.summary import drift_note, summarize_rows
 from cvbench.stats import relative_ci_halfwidth
+from cvbench.work import lifeline
 from cvbench.work.job import Job
 from cvbench.workloads.sources import JobOptions, build_job
 
@@ -164,6 +165,7 @@ class Runner:
 
     def run(self) -> RunResult:
         cfg = self.config
+        lifeline.mark_main()  # every process started from here on dies with this one
         self.result.env = envmod.collect(cfg.command)
         self.result.env["procfs_unavailable"] = procfs.available()
         restrict_process(os.getpid(), list(cfg.placement.cpus))

@@ -6,9 +6,11 @@ Everything is validated before the first measurement: bad input exits 2 with one
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import os
 import random
+import signal
 import sys
 import time
 from pathlib import Path
@@ -25,6 +27,7 @@ from cvbench.commands.parsing import (
     parse_percent,
     parse_workers,
 )
+from cvbench.commands.signals import stop_on_signals
 from cvbench.config import ConfigError, RunConfig
 from cvbench.measure.affinity import (
     PIN_MODES,
@@ -325,8 +328,13 @@ def run(**opts: Any) -> None:
         progress.update(callbacks.task, total=cells * (cfg.warmup + cfg.repeat))
     runner = Runner(cfg, callbacks)
     try:
-        with progress:
+        with stop_on_signals() as stop, progress:
             result = runner.run()
+            if result.interrupted and stop.signum is None:
+                stop.signum = signal.SIGINT
+    except KeyboardInterrupt:  # a signal after the runner returned: keep what it measured
+        result = runner.result
+        result.interrupted = True
     except Exception as exc:  # noqa: BLE001 - keep what was measured; one line, not a trace
         if os.environ.get("CVBENCH_DEBUG"):
             raise
@@ -382,8 +390,11 @@ def run(**opts: Any) -> None:
         written.append(_plots(result, Path(opts["plots_dir"])))
     console.print(f"results: {', '.join(written)}")
     if result.interrupted:
-        err_console.print("interrupted: the rows completed so far are in the files above")
-        sys.exit(130)
+        err_console.print(
+            f"interrupted by {stop.name}: the {len(result.rows)} rows completed so far are in "
+            "the files above (the JSON says interrupted: true)"
+        )
+        sys.exit(stop.exit_code)
     failed = [r for r in result.rows if r.get("status") == "failed"]
     if failed:
         err_console.print(f"{len(failed)} row(s) failed: see the error column")
@@ -425,6 +436,32 @@ def _parse_fault(text: str) -> tuple[str, Fault]:
 
 DEFAULT_MAX_TIME_S = 75.0  # fitted so that the default run stays within ~2 minutes here
 QUICK_MAX_TIME_S = 12.0  # --quick: a CI job's run within ~20 s
+
+
+def reserve_result_names(out: Path, stamp: str) -> tuple[Path, Path]:
+    """OUT/<stamp>.csv and .json, created exclusively so that two runs started in the same
+    second into the same folder never share a name (the second gets <stamp>-2, ...)."""
+    for n in range(1, 1000):
+        stem = stamp if n == 1 else f"{stamp}-{n}"
+        csv_path, json_path = out / f"{stem}.csv", out / f"{stem}.json"
+        try:
+            with open(csv_path, "x") as fh:
+                fh.write(write.csv_text([]))  # a valid (empty) results file from the start
+        except FileExistsError:
+            continue
+        except OSError as exc:
+            _fail(f"--out {out}: cannot create {csv_path.name} ({exc.strerror or exc})")
+        try:
+            with open(json_path, "x") as fh:
+                fh.write(
+                    json.dumps({"schema_version": SCHEMA_VERSION, "rows": [], "started": True})
+                )
+        except FileExistsError:
+            csv_path.unlink(missing_ok=True)
+            continue
+        return csv_path, json_path
+    _fail(f"--out {out}: no free result name for {stamp}")
+    raise AssertionError  # unreachable: _fail raises
 
 
 def _rounds_options(opts: dict[str, Any]) -> tuple[int | None, int, int]:
@@ -508,6 +545,24 @@ def build_config(opts: dict[str, Any]) -> RunConfig:
         ("--plots", Path(opts["plots_dir"]) / "x.png" if opts["plots_dir"] else None),
     ):
         check_writable(option, path)
+    outputs = [
+        (o, os.path.realpath(p))
+        for o, p in (
+            ("--csv", opts["csv_path"]),
+            ("--json", opts["json_path"]),
+            ("--markdown", opts["markdown_path"]),
+            ("--gab", opts["gab_path"]),
+            ("--trace", opts["trace_path"]),
+        )
+        if p and not Path(p).is_char_device()
+    ]
+    for i, (option, path) in enumerate(outputs):
+        clash = next((o for o, p in outputs[:i] if p == path), None)
+        if clash:
+            _fail(f"{option} and {clash} name the same file {path}: one would overwrite the other")
+    csv_default = json_default = None
+    if not (opts["csv_path"] and opts["json_path"]):
+        csv_default, json_default = reserve_result_names(out, stamp)
     return RunConfig(
         workloads=workloads,
         models=models,
@@ -524,8 +579,8 @@ def build_config(opts: dict[str, Any]) -> RunConfig:
         input_path=opts["input_path"],
         grid=grid,
         heartbeat_ms=opts["heartbeat_ms"],
-        csv_path=Path(opts["csv_path"]) if opts["csv_path"] else out / f"{stamp}.csv",
-        json_path=Path(opts["json_path"]) if opts["json_path"] else out / f"{stamp}.json",
+        csv_path=Path(opts["csv_path"]) if opts["csv_path"] else csv_default,
+        json_path=Path(opts["json_path"]) if opts["json_path"] else json_default,
         markdown_path=Path(opts["markdown_path"]) if opts["markdown_path"] else None,
         trace_path=Path(opts["trace_path"]) if opts["trace_path"] else None,
         gab_path=Path(opts["gab_path"]) if opts["gab_path"] else None,

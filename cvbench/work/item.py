@@ -18,8 +18,8 @@ from typing import Any, NamedTuple
 import cv2
 import numpy as np
 
+from cvbench.work import lifeline, user_op
 from cvbench.work import ops as cv
-from cvbench.work import user_op
 from cvbench.work.digest import digest_array
 
 
@@ -122,6 +122,7 @@ def write_image(path: str, img: np.ndarray) -> None:
 def prepare_and_identify(fn: WorkFn) -> tuple[int, int]:
     """Process warm-up for pools without an initializer (curio): set up, then linger so that
     N concurrent calls land on N distinct workers."""
+    lifeline.worker_setup()
     tid = fn.prepare()
     time.sleep(0.05)
     return os.getpid(), tid
@@ -133,6 +134,7 @@ def init_pool_worker(fn: WorkFn, barrier: threading.Barrier, pids: queue.Queue) 
     While the barrier holds no task completes, so each warm-up submit spawns a new worker.
     It lives here, not beside the pool, so a worker imports only this light module.
     """
+    lifeline.worker_setup()
     fn.prepare()
     pids.put(os.getpid())
     barrier.wait(timeout=120)
@@ -141,3 +143,7 @@ def init_pool_worker(fn: WorkFn, barrier: threading.Barrier, pids: queue.Queue) 
 def identify(_: object = None) -> tuple[int, int]:
     """(pid, tid) of the worker that runs it; used while pools warm up."""
     return os.getpid(), threading.get_native_id()
+
+
+# The forkserver preloads this module: it watches the benchmark too, and dies with it.
+lifeline.watch_main()

@@ -1,0 +1,71 @@
+"""Children die with the benchmark, and leave Ctrl-C to it.
+
+A CI job timeout SIGKILLs the main process, and nothing it started may outlive it (round one
+left forkservers, resource trackers and pool workers alive for an hour). Every process cvbench
+starts watches the main process through a pidfd (Linux >= 5.3): a daemon thread blocks in
+poll() on it, costs nothing while the benchmark lives, and ends the process the moment the
+benchmark is gone, however it died. PR_SET_PDEATHSIG would be lighter, but it fires when the
+parent *thread* exits, and pools are sometimes started from worker threads.
+
+Workers also ignore SIGINT: a terminal's Ctrl-C reaches the whole process group, and the
+parent alone decides what an interrupt means (round one printed ~20-line tracebacks per worker).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import select
+import signal
+import threading
+
+MAIN_PID_ENV = "CVBENCH_MAIN_PID"
+_watching_pid = 0  # the process whose watcher thread runs (a forked child has none)
+
+
+def mark_main() -> None:
+    """Called once by the benchmark process: every process it starts inherits its pid."""
+    os.environ[MAIN_PID_ENV] = str(os.getpid())
+
+
+def main_pid() -> int | None:
+    value = os.environ.get(MAIN_PID_ENV, "")
+    return int(value) if value.isdigit() else None
+
+
+def watch_main() -> bool:
+    """In a process cvbench started: exit as soon as the benchmark process is gone.
+
+    Idempotent per process. False when there is nothing to watch (this is the main process,
+    or the platform has no pidfd); if the main process is already gone, exit at once.
+    """
+    global _watching_pid
+    pid = main_pid()
+    if _watching_pid == os.getpid():
+        return True
+    if pid is None or pid == os.getpid():
+        return False
+    try:
+        fd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        os._exit(1)
+    except (OSError, AttributeError):
+        return False
+
+    def wait() -> None:
+        poller = select.poll()
+        poller.register(fd, select.POLLIN)
+        while not poller.poll():
+            pass
+        os._exit(1)
+
+    threading.Thread(target=wait, name="cvbench-lifeline", daemon=True).start()
+    _watching_pid = os.getpid()
+    return True
+
+
+def worker_setup() -> None:
+    """Everything a pool worker does first: leave SIGINT to the parent, die with the run."""
+    with contextlib.suppress(ValueError):  # not the main thread: nothing to ignore there
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    watch_main()
