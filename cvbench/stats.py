@@ -64,6 +64,13 @@ def summarize(values: Sequence[float]) -> Summary | None:
     )
 
 
+BOOTSTRAP_CELLS = 1_000_000  # resamples x sample size, per bootstrap
+
+
+def _budget(resamples: int, n: int) -> int:
+    return max(300, min(resamples, BOOTSTRAP_CELLS // max(n, 1)))
+
+
 def relative_ci_halfwidth(values: Sequence[float], confidence: float = 0.95) -> float:
     """Half the width of the bootstrap CI of the median, relative to the median (inf if < 2)."""
     ci = bootstrap_ci(values, confidence)
@@ -80,6 +87,7 @@ def bootstrap_ci(
     arr = np.asarray(values, dtype=np.float64)
     if arr.size < 2:
         return None
+    resamples = _budget(resamples, arr.size)
     rng = np.random.default_rng(seed)
     medians = np.median(rng.choice(arr, size=(resamples, arr.size), replace=True), axis=1)
     alpha = (1 - confidence) / 2
@@ -189,11 +197,13 @@ def bootstrap_ratio_ci(
 ) -> tuple[float, float]:
     """Percentile bootstrap CI of median(current) / median(base), each side resampled alone.
 
-    Seeded, so a CI job gives the same verdict for the same files.
+    Seeded, so a CI job gives the same verdict for the same files. Large samples get fewer
+    resamples (at least 500), so the work stays bounded (BOOTSTRAP_CELLS) for any file size.
     """
     rng = np.random.default_rng(seed)
     b = np.asarray(base, dtype=np.float64)
     c = np.asarray(current, dtype=np.float64)
+    resamples = _budget(resamples, max(b.size, c.size))
     mb = np.median(rng.choice(b, size=(resamples, b.size)), axis=1)
     mc = np.median(rng.choice(c, size=(resamples, c.size)), axis=1)
     ratios = np.sort(ratio(mc, mb))

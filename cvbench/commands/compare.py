@@ -126,9 +126,11 @@ def compare_cmd(
     entirely beyond the threshold). Exit 0: no regression, 1: regression, 2: bad input.
     """
     try:
-        base_rows = load_results(base, required=[metric])
-        current_rows = load_results(current, required=[metric])
-        noise_rows = load_results(noise_path, required=[metric]) if noise_path else None
+        # only the columns the gate (and --gab) read: memory follows what is kept
+        keep = [metric]
+        base_rows = load_results(base, required=[metric], keep=keep)
+        current_rows = load_results(current, required=[metric], keep=keep)
+        noise_rows = load_results(noise_path, required=[metric], keep=keep) if noise_path else None
         minimum, auto = threshold
         result = compare(
             base_rows, current_rows, metric, minimum, alpha, normalize, auto, noise_rows

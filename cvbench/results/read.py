@@ -40,17 +40,29 @@ class ResultsError(ValueError):
     """A results file that cannot be used; the message is one line naming file and problem."""
 
 
-def load_results(path: str | Path, required: Iterable[str] = ()) -> list[dict[str, Any]]:
+# What every consumer of rows needs besides its own columns (see ``keep`` below).
+IDENTITY = (*REQUIRED, "status", "round", "predicted", "error", "items", "schema_version")
+
+
+def load_results(
+    path: str | Path, required: Iterable[str] = (), keep: Iterable[str] | None = None
+) -> list[dict[str, Any]]:
     """Typed rows of a CSV or JSON results file; ``required`` adds columns beyond REQUIRED.
 
     Empty CSV cells become None, numbers become int/float, ``true``/``false`` become bools.
     NaN and infinities become None: they are not measurements and would poison medians.
+    ``keep`` (with IDENTITY and ``required``) drops every other column while reading, so a
+    gate over a 200 MB file holds only what it compares.
     """
-    return load_document(path, required)["rows"]
+    return load_document(path, required, keep=keep)["rows"]
 
 
 def load_document(
-    path: str | Path, required: Iterable[str] = (), *, any_schema: bool = False
+    path: str | Path,
+    required: Iterable[str] = (),
+    *,
+    any_schema: bool = False,
+    keep: Iterable[str] | None = None,
 ) -> dict[str, Any]:
     """The whole results file: a JSON document as written (rows typed), or a CSV as
     {"rows", "environment" (from its metadata columns), "schema_version"}.
@@ -59,15 +71,20 @@ def load_document(
     with a note, where the regression gate must stop.
     """
     path = Path(path)
+    required = list(required)
     need = list(dict.fromkeys((*REQUIRED, *required)))
+    kept = None if keep is None else frozenset((*IDENTITY, *required, *keep))
     text = _read_text(path)
     if not text.strip():
         raise ResultsError(f"{path}: empty file")
     doc: dict[str, Any] = {}
     if _looks_like_json(path, text):
         doc, columns, raw_rows = _json_rows(path, text, any_schema)
+        if kept is not None:
+            raw_rows = [(w, {k: v for k, v in r.items() if k in kept}) for w, r in raw_rows]
     else:
-        columns, raw_rows = _csv_rows(path, text)
+        columns, raw_rows = _csv_rows(path, text, kept)
+    del text
     missing = [c for c in need if c not in columns]
     if missing:
         raise ResultsError(
@@ -150,30 +167,39 @@ def _json_rows(
     return (doc if isinstance(doc, dict) else {}), columns, out
 
 
-def _csv_rows(path: Path, text: str) -> tuple[set[str], list[tuple[str, dict[str, Any]]]]:
+def _csv_rows(
+    path: Path, text: str, kept: frozenset[str] | None = None
+) -> tuple[set[str], list[tuple[str | int, dict[str, Any]]]]:
+    """Header and raw records, streamed (never the whole table as lists of every cell)."""
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     try:
-        records = list(csv.reader(io.StringIO(text, newline=""), strict=True))
+        header_rec = next((r for r in reader if r), None)
+        if header_rec is None:
+            raise ResultsError(f"{path}: empty file")
+        header = [h.strip() for h in header_rec]
+        dupes = sorted({h for h in header if header.count(h) > 1})
+        if dupes:
+            raise ResultsError(f"{path}: duplicate column(s) in the header: {', '.join(dupes)}")
+        picks = [(i, h) for i, h in enumerate(header) if kept is None or h in kept]
+        width = len(header)
+        out: list[tuple[str | int, dict[str, Any]]] = []
+        for rec in reader:
+            if not rec:
+                continue  # blank lines
+            if len(rec) != width:
+                raise ResultsError(
+                    f"{path}: CSV record {reader.line_num} has {len(rec)} fields, the header "
+                    f"has {width} (truncated or corrupted file?)"
+                )
+            out.append((reader.line_num, {h: rec[i] for i, h in picks}))
     except csv.Error as exc:
         raise ResultsError(f"{path}: invalid CSV: {exc}") from None
-    records = [r for r in records if r]  # blank lines
-    if not records:
-        raise ResultsError(f"{path}: empty file")
-    header = [h.strip() for h in records[0]]
-    dupes = sorted({h for h in header if header.count(h) > 1})
-    if dupes:
-        raise ResultsError(f"{path}: duplicate column(s) in the header: {', '.join(dupes)}")
-    out = []
-    for lineno, rec in enumerate(records[1:], start=2):
-        if len(rec) != len(header):
-            raise ResultsError(
-                f"{path}: CSV record {lineno} has {len(rec)} fields, the header has "
-                f"{len(header)} (truncated or corrupted file?)"
-            )
-        out.append((f"CSV record {lineno}", dict(zip(header, rec, strict=True))))
     return set(header), out
 
 
-def _typed_row(path: Path, where: str, raw: dict[str, Any]) -> dict[str, Any]:
+def _typed_row(path: Path, where: str | int, raw: dict[str, Any]) -> dict[str, Any]:
+    if isinstance(where, int):
+        where = f"CSV record {where}"
     row = {str(k): _coerce(path, where, str(k), v) for k, v in raw.items()}
     for col in _NON_EMPTY:
         if col == "ok" and row.get("status") == "unsupported":
@@ -185,7 +211,20 @@ def _typed_row(path: Path, where: str, raw: dict[str, Any]) -> dict[str, Any]:
 
 def _coerce(path: Path, where: str, column: str, value: Any) -> Any:
     """One cell to its column's type; a wrong type is a ResultsError naming row and column."""
+    if type(value) is str and value:  # the common CSV case, fast: plain float/int/text cells
+        if column in FLOAT_COLUMNS:
+            try:
+                number = float(value)
+            except ValueError:
+                pass
+            else:
+                return number if math.isfinite(number) else None
+        elif column in TEXT_COLUMNS and value[0] != " " and value[-1] != " ":
+            return value
+    return _coerce_any(path, where, column, value)
 
+
+def _coerce_any(path: Path, where: str, column: str, value: Any) -> Any:
     def bad(expected: str) -> ResultsError:
         shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:37] + "..."
         return ResultsError(f"{path}: {where}: column {column!r} expects {expected}, got {shown}")
