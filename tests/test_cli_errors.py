@@ -44,6 +44,9 @@ def _assert_one_line_error(result, *needles: str) -> None:  # noqa: ANN001
         (["--max-time", "-3"], ["--max-time"]),
         (["--seed", "1.5"], ["--seed", "integer"]),
         (["--seed", "abc"], ["--seed"]),
+        (["--fps", "nan"], ["--fps", "finite"]),
+        (["--heartbeat-ms", "nan"], ["--heartbeat-ms", "finite"]),
+        (["--fps", "inf"], ["--fps"]),
         (["--repeat", "many"], ["--repeat", "auto"]),
         (["--repeat", "0"], ["--repeat"]),
         (["--workers", "2-2000000000000"], ["--workers", "256"]),
@@ -55,7 +58,7 @@ def test_bad_option_exits_2_with_one_line(args, needles):
 
 
 def test_negative_nice_without_privilege(monkeypatch):
-    monkeypatch.setattr(affinity.os, "geteuid", lambda: 1000)
+    monkeypatch.setattr(affinity, "has_cap_sys_nice", lambda: False)
     monkeypatch.setattr(affinity.resource, "getrlimit", lambda _: (0, 0))
     _assert_one_line_error(_run(["--nice", "-5"]), "--nice -5", "CAP_SYS_NICE")
 
@@ -95,7 +98,7 @@ def _run_on_input(input_path, workload: str, tmp_path) -> list[dict]:  # noqa: A
 
 @pytest.mark.slow
 def test_input_folder_runs_on_user_images(tmp_path):
-    """A user's own images: each cut into the grid; the run completes and reports rows."""
+    """A user's own images: each image is one item (no grid unless --grid asks for one)."""
 
     import cv2
 
@@ -104,7 +107,7 @@ def test_input_folder_runs_on_user_images(tmp_path):
     for i in range(2):
         cv2.imwrite(str(tmp_path / f"img{i}.png"), data.textured_image(400, 300, i))
     rows = _run_on_input(tmp_path, "threshold", tmp_path)
-    assert [r["items"] for r in rows] == ["800", "800"]
+    assert [r["items"] for r in rows] == ["2", "2"]
     assert rows[0]["output_digest"] == rows[1]["output_digest"]
 
 
@@ -170,3 +173,22 @@ def test_unexpected_failure_is_one_line_and_keeps_rows(monkeypatch, tmp_path):
     assert "MemoryError: simulated" in result.output
     rows = list(csv.DictReader(out.open()))
     assert len(rows) == 1 and rows[0]["ok"] == "true"
+
+
+def test_cap_sys_nice_matches_what_the_kernel_allows():
+    """The up-front check agrees with a real attempt to lower nice (in a throwaway child)."""
+    import os
+    import resource
+
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.setpriority(os.PRIO_PROCESS, 0, os.getpriority(os.PRIO_PROCESS, 0) - 1)
+            os._exit(0)
+        except PermissionError:
+            os._exit(1)
+    _, status = os.waitpid(pid, 0)
+    allowed = os.waitstatus_to_exitcode(status) == 0
+    soft, _ = resource.getrlimit(resource.RLIMIT_NICE)
+    rlimit_allows = 20 - soft <= os.getpriority(os.PRIO_PROCESS, 0) - 1
+    assert allowed == (affinity.has_cap_sys_nice() or rlimit_allows)

@@ -138,3 +138,16 @@ def as_param(fn: Callable[..., Any], value: str, name: str, **kw: Any) -> Any:
         return fn(value, **kw)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint=name) from None
+
+
+class FiniteFloat(click.FloatRange):
+    """click.FloatRange that also refuses nan and inf (FloatRange lets nan through, and the
+    run then failed with a bare float error)."""
+
+    def convert(
+        self, value: object, param: click.Parameter | None, ctx: click.Context | None
+    ) -> float:
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return number

@@ -21,6 +21,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from cvbench.commands.output import check_writable
 from cvbench.commands.parsing import (
+    FiniteFloat,
     as_param,
     parse_cpu_list,
     parse_duration,
@@ -232,13 +233,13 @@ def _fail(message: str) -> None:
 )
 @click.option(
     "--fps",
-    type=click.FloatRange(0.1, 10000),
+    type=FiniteFloat(0.1, 10000),
     default=None,
     help="Frame rate of the frames stream [default: from the workload, 30].",
 )
 @click.option(
     "--heartbeat-ms",
-    type=click.FloatRange(0, 1000),
+    type=FiniteFloat(0, 1000),
     default=1.0,
     show_default=True,
     help="Heartbeat period for the responsiveness probe (0 turns it off).",

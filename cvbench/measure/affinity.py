@@ -42,12 +42,28 @@ def check_nice(nice: int) -> None:
     if not -20 <= nice <= 19:
         raise PlacementError(f"--nice {nice}: must be between -20 and 19")
     current = os.getpriority(os.PRIO_PROCESS, 0)
-    if nice < current and os.geteuid() != 0:
+    if nice < current and not has_cap_sys_nice():
         soft, _ = resource.getrlimit(resource.RLIMIT_NICE)
         if 20 - soft > nice:  # RLIMIT_NICE allows nice down to 20 - rlim_cur
             raise PlacementError(
-                f"--nice {nice}: lowering nice below {current} needs root or CAP_SYS_NICE"
+                f"--nice {nice}: lowering nice below {current} needs CAP_SYS_NICE "
+                "(root in a container may not have it) or a higher RLIMIT_NICE"
             )
+
+
+CAP_SYS_NICE = 23
+
+
+def has_cap_sys_nice() -> bool:
+    """Whether this process may lower nice values: the capability itself, not "am I root"
+    (root in a container often lacks it, and then every row failed with PermissionError)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("CapEff:"):
+                return bool(int(line.split()[1], 16) >> CAP_SYS_NICE & 1)
+    except (OSError, ValueError, IndexError):
+        pass
+    return os.geteuid() == 0
 
 
 def _core_id(cpu: int) -> tuple[int, int]:
