@@ -53,4 +53,4 @@ def plot_cmd(results: Path, out_dir: Path | None) -> None:
     for p in paths:
         click.echo(str(p))
     if not paths:
-        click.echo("no charts drawn (see the notes above)", err=True)
+        raise BadInput(f"no charts drawn from {results} (see the notes above)")

@@ -13,6 +13,7 @@ import random
 import signal
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -91,12 +92,31 @@ class _Exports(Callbacks):
 JSON_EVERY_S = 3.0
 
 
+# Files that could not be written (disk full, I/O error): named once, never fatal.
+_write_errors: dict[str, str] = {}
+
+
+def _try_write(path: Path, make: Callable[[], str], option: str) -> None:
+    """One output; an OSError is reported once (one line naming the file), and every other
+    output is still written: a full disk for the CSV must not lose the JSON bound elsewhere."""
+    try:
+        write.atomic_write(path, make())
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        if _write_errors.get(option) != reason:
+            _write_errors[option] = reason
+            err_console.print(f"cvbench: cannot write {option} {path}: {reason}", markup=False)
+    else:
+        _write_errors.pop(option, None)
+
+
 def write_exports(cfg: RunConfig, result: RunResult, full: bool = True) -> None:
     if cfg.csv_path:
-        write.atomic_write(cfg.csv_path, write.csv_text(result.rows))
+        _try_write(cfg.csv_path, lambda: write.csv_text(result.rows), "--csv")
     if not full:
         return
     summary = summarize_rows(result.rows)
+    lines = findings(result.rows)
     if cfg.json_path:
         extra = {
             "harness_overhead": result.overhead,
@@ -106,20 +126,25 @@ def write_exports(cfg: RunConfig, result: RunResult, full: bool = True) -> None:
             "rounds": result.rounds,
             "stop_reason": result.stop_reason,
             "not_converged": result.not_converged,
-            "findings": findings(result.rows),
+            "findings": lines,
         }
-        write.atomic_write(
-            cfg.json_path, write.json_text(result.rows, summary, result.env, result.items, extra)
+        _try_write(
+            cfg.json_path,
+            lambda: write.json_text(result.rows, summary, result.env, result.items, extra),
+            "--json",
         )
     if cfg.gab_path:
-        gab.write_gab(cfg.gab_path, result.rows, cfg.gab_metric)
+        _try_write(cfg.gab_path, lambda: gab.gab_text(result.rows, cfg.gab_metric), "--gab")
     if cfg.markdown_path:
-        write.atomic_write(
+        _try_write(
             cfg.markdown_path,
-            write.markdown_text(
-                summary, result.env, findings(result.rows), unsupported(result.rows)
-            ),
+            lambda: write.markdown_text(summary, result.env, lines, unsupported(result.rows)),
+            "--markdown",
         )
+
+
+def failed_outputs() -> list[str]:
+    return list(_write_errors)
 
 
 def _fail(message: str) -> None:
@@ -386,7 +411,10 @@ def run(**opts: Any) -> None:
             f"harness overhead on {workload}: {o['overhead_pct']:+.2f} % "
             f"(sequential model {o['sequential_s']:.3f} s vs bare loop {o['bare_loop_s']:.3f} s)"
         )
-    written = [str(p) for p in (cfg.csv_path, cfg.json_path, cfg.markdown_path, cfg.gab_path) if p]
+    outputs = {"--csv": cfg.csv_path, "--json": cfg.json_path}
+    outputs |= {"--markdown": cfg.markdown_path, "--gab": cfg.gab_path}
+    lost = failed_outputs()
+    written = [str(p) for o, p in outputs.items() if p and o not in lost]
     if opts["plots_dir"] and result.rows:
         written.append(_plots(result, Path(opts["plots_dir"])))
     console.print(f"results: {', '.join(written)}")
@@ -396,6 +424,9 @@ def run(**opts: Any) -> None:
             "the files above (the JSON says interrupted: true)"
         )
         sys.exit(stop.exit_code)
+    if lost:
+        err_console.print(f"not written: {', '.join(f'{o} {outputs[o]}' for o in lost)}")
+        sys.exit(1)
     failed = [r for r in result.rows if r.get("status") == "failed"]
     if failed:
         err_console.print(f"{len(failed)} row(s) failed: see the error column")
@@ -561,6 +592,8 @@ def build_config(opts: dict[str, Any]) -> RunConfig:
         clash = next((o for o, p in outputs[:i] if p == path), None)
         if clash:
             _fail(f"{option} and {clash} name the same file {path}: one would overwrite the other")
+    if opts["trace_path"] and not any(m.name == "sequential" for m in models):
+        _fail("--trace records the sequential model's items: add sequential to --models")
     csv_default = json_default = None
     if not (opts["csv_path"] and opts["json_path"]):
         csv_default, json_default = reserve_result_names(out, stamp)

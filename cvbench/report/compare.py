@@ -9,6 +9,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from cvbench.gate import Comparison, GroupResult
+from cvbench.results.write import md_escape
 
 
 def fmt_value(v: float | None) -> str:
@@ -83,16 +84,17 @@ def markdown_text(c: Comparison, base: str = "base", current: str = "current") -
     lines = [
         f"## cvbench compare: {c.metric}",
         "",
-        f"`{base}` → `{current}`",
+        f"`{md_escape(base)}` → `{md_escape(current)}`",
         "",
         "| workload | model | workers | base | current | ratio | 95 % CI | p | verdict |",
         "|---|---|---:|---:|---:|---:|---|---:|---|",
     ]
     for g in c.groups:
+        verdict = (icon.get(g.verdict, "") + " " + verdict_text(g)).strip()
         lines.append(
-            f"| {g.workload} | {g.model} | {g.workers} | {fmt_value(g.base)} "
-            f"| {fmt_value(g.current)} | {fmt_ratio(c, g)} | {fmt_ci(g)} | {fmt_p(g)} "
-            f"| {(icon.get(g.verdict, '') + ' ' + verdict_text(g)).strip()} |"
+            f"| {md_escape(g.workload)} | {md_escape(g.model)} | {g.workers} "
+            f"| {fmt_value(g.base)} | {fmt_value(g.current)} | {fmt_ratio(c, g)} "
+            f"| {fmt_ci(g)} | {fmt_p(g)} | {md_escape(verdict)} |"
         )
     lines += ["", f"**{summary_line(c)}**", "", describe_rule(c), ""]
     return "\n".join(lines)
