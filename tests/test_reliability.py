@@ -243,9 +243,10 @@ def test_hypothesis_toml_files_load_or_fail_with_one_line(
     tmp_path_factory, name, op, key, value, raw
 ):
     d = tmp_path_factory.mktemp("toml")
+    literal = repr(value) if isinstance(value, float) else json.dumps(value)
     text = (
         f'name = {json.dumps(name)}\nop = {json.dumps(op)}\nsource = "frames"\n'
-        f"[sizes.default]\n{key} = {json.dumps(value) if not isinstance(value, float) else repr(value)}\n"
+        f"[sizes.default]\n{key} = {literal}\n"
     )
     for content in (text.encode(), raw, text.encode()[:20] + raw):
         path = d / "w.toml"
