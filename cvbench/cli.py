@@ -17,10 +17,12 @@ from cvbench import __version__
 COMMANDS = {
     "run": "cvbench.commands.run:run",
     "compare": "cvbench.commands.compare:compare_cmd",
+    "history": "cvbench.commands.history:history_cmd",
     "simulate": "cvbench.commands.simulate:simulate_cmd",
     "validate": "cvbench.commands.validate:validate_cmd",
     "plot": "cvbench.commands.plot:plot_cmd",
     "report": "cvbench.commands.report:report_cmd",
+    "doctor": "cvbench.commands.doctor:doctor_cmd",
     "models": "cvbench.commands.listing:models_cmd",
     "workloads": "cvbench.commands.listing:workloads_cmd",
 }
