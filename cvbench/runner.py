@@ -24,7 +24,7 @@ from typing import Any
 from cvbench.config import RunConfig
 from cvbench.emulated_kernel import predict
 from cvbench.measure import env as envmod
-from cvbench.measure import procfs
+from cvbench.measure import noise, procfs
 from cvbench.measure.affinity import restrict_process
 from cvbench.measure.probes import Probes
 from cvbench.measure.row import measured_row
@@ -35,6 +35,8 @@ from cvbench.stats import relative_ci_halfwidth
 from cvbench.work import lifeline
 from cvbench.work.job import Job
 from cvbench.workloads.sources import JobOptions, build_job
+
+NOISE_SAMPLE_S = 0.3  # what `cvbench doctor` checks, sampled before the first repetition
 
 
 @dataclass
@@ -49,6 +51,7 @@ class RunResult:
     seed: int = 0
     not_converged: list[str] = field(default_factory=list)
     stop_reason: str = ""
+    noise_warnings: list[str] = field(default_factory=list)
 
 
 class Callbacks:
@@ -180,8 +183,18 @@ class Runner:
                     self.result.prep_s[spec.name] = time.perf_counter() - t0
                     self.states[spec.name] = _WorkloadState(job)
                 cells = self._cells()
-                self._warmup(cells)
-                self._rounds(cells)
+                before = noise.collect_noise(NOISE_SAMPLE_S)
+                window = noise.NoiseWindow()
+                try:
+                    self._warmup(cells)
+                    self._rounds(cells)
+                finally:
+                    during = window.finish()
+                    self.result.env["noise"] = {"before": before, "during": during}
+                    self.result.noise_warnings = [
+                        *(f"before the run: {w}" for w in noise.warnings(before)),
+                        *(f"during the run: {w}" for w in noise.warnings(during)),
+                    ]
         except KeyboardInterrupt:
             self.result.interrupted = True
             self.result.stop_reason = "interrupted"
@@ -338,7 +351,11 @@ class Runner:
         if state.reference is None:
             state.reference, state.reference_items = digest, items
         elif digest != state.reference:
-            differ = [i for i, (a, b) in enumerate(zip(items, state.reference_items)) if a != b]
+            differ = [
+                i
+                for i, (a, b) in enumerate(zip(items, state.reference_items, strict=False))
+                if a != b
+            ]
             shown = ", ".join(map(str, differ[:5])) + (" …" if len(differ) > 5 else "")
             row.update(ok=False, status="failed")
             row["error"] = (

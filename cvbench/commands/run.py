@@ -400,6 +400,8 @@ def run(**opts: Any) -> None:
         + (f", stopped: {result.stop_reason}" if result.stop_reason else ""),
         markup=False,
     )
+    for line in result.noise_warnings:
+        err_console.print(f"WARNING: {line}", markup=False)
     if result.not_converged:
         err_console.print(
             f"not converged to ±{cfg.target_ci:.0%} (more rounds or a quieter machine): "
