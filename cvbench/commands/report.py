@@ -13,7 +13,7 @@ from cvbench.results.read import ResultsError
 
 
 @click.command("report")
-@click.argument("results", type=click.Path(path_type=Path, dir_okay=False))
+@click.argument("results", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option(
     "--out",
     "-o",
@@ -22,15 +22,29 @@ from cvbench.results.read import ResultsError
     default=None,
     help="HTML file to write (default: RESULTS with the suffix .html).",
 )
-def report_cmd(results: Path, out_html: Path | None) -> None:
-    """Write one self-contained HTML report (tables, charts, notes) of a results file."""
+def report_cmd(results: tuple[Path, ...], out_html: Path | None) -> None:
+    """Write one self-contained HTML report (tables, charts, notes) of a results file.
+
+    Given several files or a folder (a history, e.g. one file per commit), the report is of
+    the newest one, with a trend chart of them all (see `cvbench history`).
+    """
     from cvbench.report.html import write_report
 
-    out = out_html or results.with_suffix(".html")
-    if out.resolve() == results.resolve():
-        raise BadInput(f"{out}: the report would overwrite the results file")
+    history = None
+    newest = results[0]
+    if len(results) > 1 or results[0].is_dir():
+        from cvbench.history import build_history, discover
+
+        try:
+            history = build_history(discover(results))
+        except ResultsError as e:
+            raise BadInput(str(e)) from None
+        newest = Path(history.files[-1].source)
+    out = out_html or newest.with_suffix(".html")
+    if out.resolve() in {p.resolve() for p in (*results, newest)}:
+        raise BadInput(f"{out}: the report would overwrite a results file")
     try:
-        path, notes = write_report(results, out)
+        path, notes = write_report(newest, out, history)
     except ResultsError as e:
         raise BadInput(str(e)) from None
     except PlotError as e:

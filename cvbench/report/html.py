@@ -249,8 +249,11 @@ def render_report(doc: Any, charts: list[Path], notes: list[str], title: str) ->
     return "\n".join(parts)
 
 
-def write_report(results_path: str | Path, out_html: str | Path) -> tuple[Path, list[str]]:
-    """Read a results JSON/CSV, draw every chart and write one offline HTML file.
+def write_report(
+    results_path: str | Path, out_html: str | Path, history: Any = None
+) -> tuple[Path, list[str]]:
+    """Read a results JSON/CSV, draw every chart and write one offline HTML file; given a
+    ``history`` of several result files (the newest is the report's), add their trend chart.
 
     Returns the path written and the notes on what was skipped; ResultsError (a ValueError)
     for an unreadable file, PlotError when matplotlib is missing.
@@ -260,6 +263,12 @@ def write_report(results_path: str | Path, out_html: str | Path) -> tuple[Path, 
     out = Path(out_html)
     with tempfile.TemporaryDirectory(prefix="cvbench-report-") as tmp:
         paths, notes = make_plots(data, tmp)
+        if history is not None and len(history.files) > 1:
+            from cvbench.report.charts.trend import plot_trend
+
+            trend, trend_notes = plot_trend(history, Path(tmp) / "trend")
+            paths += trend
+            notes += trend_notes
         pngs = [p for p in paths if p.suffix == ".png"]
         text = render_report(data, pngs, notes, f"cvbench report: {Path(results_path).name}")
     atomic_write(out, text)
