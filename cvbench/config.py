@@ -33,6 +33,7 @@ class RunConfig:
     fps: float | None = None
     input_path: str | None = None
     grid: tuple[int, int] | None = None  # --grid RxC for --input images
+    chunksize: int | None = None  # items per pool task; None = auto (Pool.map's rule)
     heartbeat_ms: float = 1.0
     csv_path: Path | None = None
     json_path: Path | None = None

@@ -33,9 +33,11 @@ from cvbench.results.schema import SCHEMA_VERSION, blank_row
 from cvbench.results.summary import drift_note, summarize_rows
 from cvbench.stats import relative_ci_halfwidth
 from cvbench.work import lifeline
+from cvbench.work.item import auto_chunksize
 from cvbench.work.job import Job
 from cvbench.workloads.sources import JobOptions, build_job
 
+ITEM_EXTRAS = ("task_stream", "schedule")  # probes.extra kept in the JSON's per-run items
 NOISE_SAMPLE_S = 0.3  # what `cvbench doctor` checks, sampled before the first repetition
 
 
@@ -144,6 +146,8 @@ def _items_doc(base: dict[str, Any], records: list, probes: Probes) -> dict[str,
             for r in sorted(records, key=lambda r: r.index)
         ],
         "lags_us": [lag // 1000 for lag in probes.heartbeat.lags_ns],
+        # what a model logged beyond its columns: dask's task stream, kernel-proc's schedule
+        **{k: v for k, v in probes.extra.items() if k in ITEM_EXTRAS},
     }
 
 
@@ -252,7 +256,12 @@ class Runner:
                 if cfg.fault is not None and cfg.fault_model == model.name:
                     job = dataclasses.replace(job, fn=dataclasses.replace(job.fn, fault=cfg.fault))
                 for workers in cfg.workers if model.sweeps_workers else [1]:
-                    cells.append(Cell(workload, model, workers, job))
+                    size = 1
+                    if model.batches and job.arrivals_ns is None:  # a stream keeps 1: fair
+                        size = cfg.chunksize or auto_chunksize(job.items, workers)
+                    cells.append(
+                        Cell(workload, model, workers, dataclasses.replace(job, chunksize=size))
+                    )
         return cells
 
     # -- warm-up and rounds --------------------------------------------------------------------
@@ -340,6 +349,7 @@ class Runner:
             error=error,
             predicted=False,
             inline=cell.model.inline,
+            chunksize=cell.job.chunksize,
         )
         if error is not None:
             cell.broken = True  # one failed row, then the cell is out of the run

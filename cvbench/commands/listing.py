@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import click
+from rich.table import Table
+from rich.text import Text
 
 from cvbench.models import MODELS
 from cvbench.report.console import make_console
@@ -11,11 +13,27 @@ from cvbench.workloads import BUILTIN_NAMES, load_spec
 console = make_console()
 
 
+def models_table() -> Table:
+    """One row per model, from the facts each Model class carries (nothing per model here)."""
+    table = Table(title="Concurrency models", title_justify="left")
+    for header in ("model", "what runs the items", "cores", "dependency", "available here"):
+        table.add_column(header)
+    for name, cls in MODELS.items():
+        reason = cls.unavailable()
+        table.add_row(
+            Text(name, style="bold"),
+            Text(cls.runs_on or cls.summary),
+            Text(cls.cores()),
+            Text(cls.dependency()),
+            Text("yes", style="green") if reason is None else Text(f"no: {reason}", "yellow"),
+        )
+    return table
+
+
 @click.command("models")
 def models_cmd() -> None:
-    """List the concurrency models."""
-    for name, cls in MODELS.items():
-        console.print(f"[bold]{name:18}[/] {cls.summary}")
+    """List the concurrency models: what runs the items, cores, dependency, availability."""
+    console.print(models_table())
 
 
 @click.command("workloads")

@@ -237,6 +237,14 @@ def _fail(message: str) -> None:
     help="Cut each --input image into R x C tiles (e.g. 20x20, the book's grid).",
 )
 @click.option(
+    "--chunksize",
+    default="auto",
+    show_default=True,
+    help="Items per task for the pool models that batch (threads, processes, the offload "
+    "variants): auto = Pool.map's rule (about 4 chunks per worker), 1 = one future per item. "
+    "The frames stream always uses 1 (latency-fair).",
+)
+@click.option(
     "--op",
     default=None,
     metavar="MODULE:FUNCTION",
@@ -498,6 +506,19 @@ def reserve_result_names(out: Path, stamp: str) -> tuple[Path, Path]:
     raise AssertionError  # unreachable: _fail raises
 
 
+def _chunksize(text: str) -> int | None:
+    """auto -> None (the runner applies Pool.map's rule per cell); N -> N."""
+    if str(text).strip().lower() == "auto":
+        return None
+    try:
+        size = int(text)
+    except ValueError:
+        _fail(f"--chunksize {text!r}: expected auto or a number of items")
+    if not 1 <= size <= 1_000_000:  # type: ignore[operator]
+        _fail(f"--chunksize {text!r}: must be between 1 and 1000000")
+    return size  # type: ignore[return-value]
+
+
 def _rounds_options(opts: dict[str, Any]) -> tuple[int | None, int, int]:
     """(rounds or None for auto, warm-up repetitions, seed), each validated."""
     text = str(opts["repeat"]).strip().lower()
@@ -614,6 +635,7 @@ def build_config(opts: dict[str, Any]) -> RunConfig:
         fps=opts["fps"],
         input_path=opts["input_path"],
         grid=grid,
+        chunksize=_chunksize(opts["chunksize"]),
         heartbeat_ms=opts["heartbeat_ms"],
         csv_path=Path(opts["csv_path"]) if opts["csv_path"] else csv_default,
         json_path=Path(opts["json_path"]) if opts["json_path"] else json_default,

@@ -13,6 +13,7 @@ import resource
 import threading
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 import psutil
 
@@ -81,7 +82,9 @@ class Probes:
         self.heartbeat = Heartbeat(heartbeat_period_ns)
         self.procfs_reason = procfs.available()
         self.user_switches: int | None = None  # set by cooperative models
-        self.extra: dict[str, int | float] = {}  # model-specific counters that have a column
+        # model-specific measurements: those with a column go to the row, the rest (a task
+        # stream, a schedule) to the run's JSON beside the item records
+        self.extra: dict[str, Any] = {}
         self.entered_ns = time.perf_counter_ns()
         self.begun_ns = 0
         self.ended_ns = 0

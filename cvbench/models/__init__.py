@@ -1,16 +1,27 @@
-"""The registry of concurrency models. A new model: one file, one line here."""
+"""The registry of concurrency models. A new model: one file, one line here.
+
+The order of MODELS is the order of the sweep (and of `--models all`).
+"""
 
 from __future__ import annotations
 
 from cvbench.models.asyncio_ import Asyncio, AsyncioProcesses, AsyncioThreads
 from cvbench.models.base import ItemRecord, Model
 from cvbench.models.curio_ import Curio, CurioProcesses, CurioThreads
+from cvbench.models.dask_ import Dask
 from cvbench.models.emulated_kernel import EmulatedKernel
+from cvbench.models.free_threaded import FreeThreaded
+from cvbench.models.gevent_ import Gevent, GeventThreads
 from cvbench.models.greenlet_ import Greenlet
+from cvbench.models.kernel_proc import KernelProc
 from cvbench.models.processes import Processes
+from cvbench.models.processes_shm import ProcessesShm
 from cvbench.models.sequential import Sequential
+from cvbench.models.subinterpreters import Subinterpreters
 from cvbench.models.threads import Threads
 from cvbench.models.trio_ import Trio, TrioThreads
+from cvbench.models.trio_processes import TrioProcesses
+from cvbench.models.uvloop_ import Uvloop, UvloopThreads
 
 MODELS: dict[str, type[Model]] = {
     m.name: m
@@ -18,16 +29,26 @@ MODELS: dict[str, type[Model]] = {
         Sequential,
         Threads,
         Processes,
+        ProcessesShm,
         Asyncio,
         AsyncioThreads,
         AsyncioProcesses,
+        Uvloop,
+        UvloopThreads,
         Trio,
         TrioThreads,
+        TrioProcesses,
         Curio,
         CurioThreads,
         CurioProcesses,
         Greenlet,
+        Gevent,
+        GeventThreads,
+        Dask,
         EmulatedKernel,
+        KernelProc,
+        FreeThreaded,
+        Subinterpreters,
     )
 }
 

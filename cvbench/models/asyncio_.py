@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import collections.abc
 import threading
+from collections.abc import Callable
 from concurrent.futures import Executor, ThreadPoolExecutor
 
 from cvbench.measure.probes import Probes, main_tid
@@ -108,22 +109,33 @@ async def _main(job: Job, workers: int, probes: Probes, offload: str | None) -> 
 class Asyncio(Model):
     name = "asyncio"
     summary = "N asyncio tasks run items inline, yielding between items; one core"
+    runs_on = "one OS thread, asyncio event loop"
     inline = True
     offload: str | None = None
 
+    @staticmethod
+    def loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+        """The event loop to run on; None is asyncio's own (uvloop overrides this)."""
+        return None
+
     def run(self, job: Job, workers: int, probes: Probes) -> list[ItemRecord]:
-        return asyncio.run(_main(job, workers, probes, self.offload))
+        with asyncio.Runner(loop_factory=self.loop_factory()) as runner:
+            return runner.run(_main(job, workers, probes, self.offload))
 
 
 class AsyncioThreads(Asyncio):
+    batches = True
     name = "asyncio+threads"
     summary = "asyncio awaiting loop.run_in_executor(ThreadPoolExecutor)"
+    runs_on = "OS threads, fed by an asyncio loop"
     inline = False
     offload = "threads"
 
 
 class AsyncioProcesses(Asyncio):
+    batches = True
     name = "asyncio+processes"
     summary = "asyncio awaiting loop.run_in_executor(ProcessPoolExecutor, forkserver)"
+    runs_on = "worker processes, fed by an asyncio loop"
     inline = False
     offload = "processes"

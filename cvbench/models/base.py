@@ -8,13 +8,16 @@ ItemRecord per item. Adding a model is one new file plus one line in models/__in
 
 from __future__ import annotations
 
+import importlib.metadata
+import importlib.util
 import threading
 import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from typing import Any
 
 from cvbench.measure.probes import Probes
-from cvbench.work.item import ItemResult
+from cvbench.work.item import ChunkFn, ItemResult, chunks
 from cvbench.work.job import Job
 
 
@@ -56,10 +59,45 @@ class Model(ABC):
     inline: bool = False
     #: sequential has no workers to sweep: it runs once, at workers=1
     sweeps_workers: bool = True
+    #: hands items to its pool in chunks when the job asks (--chunksize), as Pool.map does
+    batches: bool = False
+    #: what runs the items, for `cvbench models` ("OS threads", "worker processes", ...)
+    runs_on: str = ""
+    #: distributions it needs beyond cvbench's core (import name = dist name with "_" for "-");
+    #: () means the standard library. A missing one makes the model unavailable, not broken.
+    requires: tuple[str, ...] = ()
+
+    @classmethod
+    def cores(cls) -> str:
+        """The cores it can use: one for inline models and the baseline, else one per worker."""
+        return "1" if cls.inline or not cls.sweeps_workers else "N workers"
+
+    @classmethod
+    def dependency(cls) -> str:
+        """'package version' of what it needs, or 'stdlib'."""
+        if not cls.requires:
+            return "stdlib"
+        return ", ".join(f"{d} {_version(d) or '(not installed)'}" for d in cls.requires)
+
+    @classmethod
+    def unavailable(cls) -> str | None:
+        """None if the model can run here, else a one-line reason (the row says it instead of
+        failing). Checked without importing the package: listing models must stay cheap."""
+        for dist in cls.requires:
+            if importlib.util.find_spec(dist.replace("-", "_")) is None:
+                return f"{dist} is not installed (pip install {dist})"
+        return None
 
     @abstractmethod
     def run(self, job: Job, workers: int, probes: Probes) -> list[ItemRecord]:
         """Process every item of job once; raise if the model itself failed."""
+
+
+def _version(dist: str) -> str | None:
+    try:
+        return importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return None
 
 
 def sleep_until(deadline_ns: int) -> None:
@@ -84,10 +122,18 @@ def run_pool(job: Job, probes: Probes, submit) -> list[ItemRecord]:  # noqa: ANN
     pending = []
     probes.begin(thread_heartbeat=True)
     t0 = probes.begun_ns
-    for i, payload in enumerate(job.payloads):
-        arrival = t0 + job.arrival_ns(i)
-        sleep_until(arrival)
-        pending.append((arrival, time.perf_counter_ns(), submit(job.fn, i, payload)))
-    results = [(a, s, f.result()) for a, s, f in pending]
+    if job.chunksize > 1 and job.arrivals_ns is None:  # a batch, shipped as Pool.map does
+        for chunk in chunks(job.payloads, job.chunksize):
+            pending.append((t0, time.perf_counter_ns(), submit(ChunkFn(job.fn), -1, chunk)))
+    else:
+        for i, payload in enumerate(job.payloads):
+            arrival = t0 + job.arrival_ns(i)
+            sleep_until(arrival)
+            pending.append((arrival, time.perf_counter_ns(), submit(job.fn, i, payload)))
+    results = [(a, s, r) for a, s, f in pending for r in as_results(f.result())]
     probes.end()
     return [ItemRecord.of(r, probes.worker_index(r.tid), a, s) for a, s, r in results]
+
+
+def as_results(result: Any) -> list[ItemResult]:  # noqa: ANN401 - one ItemResult or a chunk's
+    return result if isinstance(result, list) else [result]

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from cvbench.measure.probes import Probes
-from cvbench.models.base import ItemRecord
-from cvbench.work.item import ItemResult
+from cvbench.models.base import ItemRecord, as_results
+from cvbench.work.item import ChunkFn, ItemResult, chunks
 from cvbench.work.job import Job
 
 
@@ -48,6 +48,12 @@ class CooperativeBody:
     async def feeder(self) -> None:
         """Release items at their arrival times (all at once for a batch), then N sentinels."""
         t0 = self.probes.begun_ns
+        if self.rt.offload is not None and self.job.chunksize > 1 and self.job.arrivals_ns is None:
+            for chunk in chunks(self.job.payloads, self.job.chunksize):
+                await self.rt.put((-1, chunk, t0))  # a batch, shipped as Pool.map does
+            for _ in range(self.workers):
+                await self.rt.put(None)
+            return
         for i, payload in enumerate(self.job.payloads):
             arrival = t0 + self.job.arrival_ns(i)
             delay = arrival - time.perf_counter_ns()
@@ -66,8 +72,9 @@ class CooperativeBody:
                 self.records.append(ItemRecord.of(fn(i, payload), w, arrival, submitted))
                 await rt.sleep(0)  # the cooperative yield between items
             else:
-                r = await rt.offload(fn, i, payload)
+                result = await rt.offload(ChunkFn(fn) if i < 0 else fn, i, payload)
                 # a process worker reports its main thread, whose tid is its pid
-                self.records.append(
+                self.records += [
                     ItemRecord.of(r, probes.worker_index(r.tid), arrival, submitted)
-                )
+                    for r in as_results(result)
+                ]

@@ -83,6 +83,8 @@ async def _main(
 class Curio(Model):
     name = "curio"
     summary = "N curio tasks run items inline, yielding between items; one core"
+    runs_on = "one OS thread, curio kernel"
+    requires = ("curio",)
     inline = True
     offload: str | None = None
 
@@ -99,14 +101,18 @@ class Curio(Model):
 
 
 class CurioThreads(Curio):
+    batches = True
     name = "curio+threads"
     summary = "curio awaiting curio.run_in_thread"
+    runs_on = "OS threads, fed by a curio kernel"
     inline = False
     offload = "threads"
 
 
 class CurioProcesses(Curio):
+    batches = True
     name = "curio+processes"
     summary = "curio awaiting curio.run_in_process (spawned workers)"
+    runs_on = "spawned worker processes, fed by a curio kernel"
     inline = False
     offload = "processes"

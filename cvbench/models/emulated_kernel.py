@@ -24,6 +24,8 @@ from cvbench.work.job import Job
 class EmulatedKernel(Model):
     name = "kernel"
     summary = "N greenlets preempted by a SIGALRM timer under an emulated Linux policy; one core"
+    runs_on = "one OS thread, greenlets preempted by SIGALRM"
+    requires = ("greenlet",)
     inline = True
     policy = "eevdf"
 

@@ -64,7 +64,9 @@ class Hub:
                 time.sleep(max(0, self.timers[0][0] - now) / 1e9)
 
 
-class _SwitchCounter:
+class SwitchCounter:
+    """greenlet.settrace callback counting switches (and throws) on the calling thread."""
+
     def __init__(self) -> None:
         self.switches = 0
 
@@ -76,6 +78,8 @@ class _SwitchCounter:
 class Greenlet(Model):
     name = "greenlet"
     summary = "N greenlets on a round-robin hub, switching back after every item; one core"
+    runs_on = "one OS thread, greenlets on a small hub"
+    requires = ("greenlet",)
     inline = True
 
     def run(self, job: Job, workers: int, probes: Probes) -> list[ItemRecord]:
@@ -124,7 +128,7 @@ class Greenlet(Model):
                 probes.user_switches = counter.switches
                 probes.end()  # the last item is done: the region ends, the heartbeat winds down
 
-        counter = _SwitchCounter()
+        counter = SwitchCounter()
         previous = greenlet.settrace(counter)
         try:
             probes.begin()

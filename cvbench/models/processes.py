@@ -13,9 +13,10 @@ from cvbench.work.job import Job
 # forkserver, not fork: a parent that has run OpenCV holds its thread pool's locks, and a
 # forked child that touches cv2 can deadlock on them (seen here). The server is a clean
 # interpreter with cv2 preloaded, so workers still start in milliseconds -- as long as what
-# they unpickle lives in light modules (cvbench.work.item), not in this package of frameworks.
+# they unpickle lives in light modules (cvbench.work.item, .shm), not in this package of
+# frameworks. The forkserver is one per parent: trio-parallel's forkserver workers share it.
 CONTEXT = multiprocessing.get_context("forkserver")
-CONTEXT.set_forkserver_preload(["cvbench.work.item"])
+CONTEXT.set_forkserver_preload(["cvbench.work.item", "cvbench.work.shm"])
 
 
 def start_process_pool(job: Job, workers: int) -> tuple[ProcessPoolExecutor, list[int]]:
@@ -35,8 +36,10 @@ def start_process_pool(job: Job, workers: int) -> tuple[ProcessPoolExecutor, lis
 
 
 class Processes(Model):
+    batches = True
     name = "processes"
     summary = "concurrent.futures.ProcessPoolExecutor (forkserver); items pickled to workers"
+    runs_on = "worker processes"
 
     def run(self, job: Job, workers: int, probes: Probes) -> list[ItemRecord]:
         pool, pids = start_process_pool(job, workers)

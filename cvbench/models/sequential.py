@@ -12,6 +12,7 @@ from cvbench.work.job import Job
 class Sequential(Model):
     name = "sequential"
     summary = "a plain for-loop in the main thread; the baseline"
+    runs_on = "the main thread, a for-loop"
     sweeps_workers = False
 
     def run(self, job: Job, workers: int, probes: Probes) -> list[ItemRecord]:

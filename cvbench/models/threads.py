@@ -14,8 +14,10 @@ from cvbench.work.job import Job
 
 
 class Threads(Model):
+    batches = True
     name = "threads"
     summary = "concurrent.futures.ThreadPoolExecutor; preemptive, GIL released inside cv2"
+    runs_on = "OS threads"
 
     def run(self, job: Job, workers: int, probes: Probes) -> list[ItemRecord]:
         with ThreadPoolExecutor(workers, thread_name_prefix="cvbench-worker") as pool:

@@ -1,21 +1,28 @@
 """trio: inline (cooperative, one core) or offloading with trio.to_thread.run_sync.
 
-trio has no process pool of its own (trio-parallel is a separate project), so there is no
-trio+processes. Task switches are counted with a trio Instrument (before_task_step).
+trio has no process pool of its own; trio+processes (models/trio_processes.py) reuses this
+structure with trio-parallel's workers: a model's `start` is its only difference. Task
+switches are counted with a trio Instrument (before_task_step).
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 import threading
+from collections.abc import Awaitable, Callable
 
 import trio
 
 from cvbench.measure.probes import Probes, main_tid
 from cvbench.models.base import ItemRecord, Model, barrier_prepare
 from cvbench.models.cooperative import CooperativeBody, Runtime
+from cvbench.work.item import ItemResult
 from cvbench.work.job import Job
+
+#: offload(fn, index, payload) -> ItemResult, awaited by a worker task
+Offload = Callable[..., Awaitable[ItemResult]]
 
 
 class _StepCounter(trio.abc.Instrument):
@@ -26,79 +33,113 @@ class _StepCounter(trio.abc.Instrument):
         self.steps += 1
 
 
-async def _start(
-    job: Job, workers: int, probes: Probes, limiter: trio.CapacityLimiter, offload: bool
-) -> None:
-    """Start-up: N thread-cache threads at once (a barrier makes them distinct), or inline."""
-    if not offload:
-        job.fn.prepare()
-        probes.place_threads([main_tid()])
-        return
-    barrier = threading.Barrier(workers)
-    tids: list[int] = []
-
-    async def warm() -> None:
-        tid = await trio.to_thread.run_sync(barrier_prepare, job.fn, barrier, limiter=limiter)
-        tids.append(tid)
-
-    async with trio.open_nursery() as nursery:
-        for _ in range(workers):
-            nursery.start_soon(warm)
-    probes.place_threads(tids)
-
-
 async def _main(
-    job: Job, workers: int, probes: Probes, offload: bool, counter: _StepCounter
+    model: Trio, job: Job, workers: int, probes: Probes, counter: _StepCounter
 ) -> list[ItemRecord]:
-    limiter = trio.CapacityLimiter(workers)
-    await _start(job, workers, probes, limiter, offload)
-    send, receive = trio.open_memory_channel(math.inf)
+    async with contextlib.AsyncExitStack() as stack:
+        limiter = trio.CapacityLimiter(workers)
+        offload = await model.start(stack, job, workers, probes, limiter)
+        send, receive = trio.open_memory_channel(math.inf)
 
-    async def put(item: object) -> None:
-        send.send_nowait(item)
+        async def put(item: object) -> None:
+            send.send_nowait(item)
 
-    async def to_thread(*args: object) -> object:
-        return await trio.to_thread.run_sync(*args, limiter=limiter)
+        body = CooperativeBody(
+            job,
+            workers,
+            probes,
+            Runtime(sleep=trio.sleep, put=put, get=receive.receive, offload=offload),
+        )
+        probes.begin()
+        counter.steps = 0
+        async with trio.open_nursery() as outer:
+            if probes.heartbeat.enabled:
+                outer.start_soon(body.heartbeat)
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(body.feeder)
+                for w in range(workers):
+                    nursery.start_soon(functools.partial(body.worker, w))
+            body.done = True
+            probes.end()
+            probes.user_switches = counter.steps
+        return body.records
 
-    body = CooperativeBody(
-        job,
-        workers,
-        probes,
-        Runtime(
-            sleep=trio.sleep,
-            put=put,
-            get=receive.receive,
-            offload=to_thread if offload else None,
-        ),
-    )
-    probes.begin()
-    counter.steps = 0
-    async with trio.open_nursery() as outer:
-        if probes.heartbeat.enabled:
-            outer.start_soon(body.heartbeat)
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(body.feeder)
-            for w in range(workers):
-                nursery.start_soon(functools.partial(body.worker, w))
-        body.done = True
-        probes.end()
-        probes.user_switches = counter.steps
-    return body.records
+
+def _leaves(exc: BaseException) -> list[BaseException]:
+    if isinstance(exc, BaseExceptionGroup):
+        return [leaf for sub in exc.exceptions for leaf in _leaves(sub)]
+    return [exc]
+
+
+def run_unwrapped(fn: Callable[..., list[ItemRecord]], *args: object, **kw: object) -> list:
+    """trio.run, with nursery groups of one failure raised as that failure: the row's error
+    then names it (BrokenWorkerProcessError, ...), and a KeyboardInterrupt stays one, so the
+    run is interrupted instead of recording a failed row."""
+    try:
+        return fn(*args, **kw)
+    except BaseExceptionGroup as group:
+        leaves = _leaves(group)
+        interrupt = [e for e in leaves if isinstance(e, KeyboardInterrupt)]
+        if interrupt:
+            raise interrupt[0] from group
+        if len(leaves) == 1:
+            raise leaves[0] from group
+        raise
 
 
 class Trio(Model):
     name = "trio"
     summary = "N trio tasks run items inline, checkpointing between items; one core"
+    runs_on = "one OS thread, trio event loop"
+    requires = ("trio",)
     inline = True
-    offload = False
+
+    async def start(
+        self,
+        stack: contextlib.AsyncExitStack,
+        job: Job,
+        workers: int,
+        probes: Probes,
+        limiter: trio.CapacityLimiter,
+    ) -> Offload | None:
+        """Start-up, untimed: whatever runs the items, placed; resources go on `stack`.
+        Returns how a worker task offloads an item, or None to run it inline."""
+        job.fn.prepare()
+        probes.place_threads([main_tid()])
+        return None
 
     def run(self, job: Job, workers: int, probes: Probes) -> list[ItemRecord]:
         counter = _StepCounter()
-        return trio.run(_main, job, workers, probes, self.offload, counter, instruments=[counter])
+        return run_unwrapped(
+            trio.run, _main, self, job, workers, probes, counter, instruments=[counter]
+        )
 
 
 class TrioThreads(Trio):
+    batches = True
     name = "trio+threads"
     summary = "trio awaiting trio.to_thread.run_sync (CapacityLimiter = workers)"
+    runs_on = "OS threads, fed by a trio loop"
     inline = False
-    offload = True
+
+    async def start(
+        self,
+        stack: contextlib.AsyncExitStack,
+        job: Job,
+        workers: int,
+        probes: Probes,
+        limiter: trio.CapacityLimiter,
+    ) -> Offload | None:
+        """N thread-cache threads at once (a barrier makes them distinct)."""
+        barrier = threading.Barrier(workers)
+        tids: list[int] = []
+
+        async def warm() -> None:
+            tid = await trio.to_thread.run_sync(barrier_prepare, job.fn, barrier, limiter=limiter)
+            tids.append(tid)
+
+        async with trio.open_nursery() as nursery:
+            for _ in range(workers):
+                nursery.start_soon(warm)
+        probes.place_threads(tids)
+        return functools.partial(trio.to_thread.run_sync, limiter=limiter)

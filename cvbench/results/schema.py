@@ -109,6 +109,9 @@ ROW_COLUMNS: tuple[Column, ...] = (
     _i("position"),  # where in that round's shuffled order the cell ran
     _i("seed"),  # the seed that shuffled every round's order
     _t("status"),  # ok | failed | unsupported (unsupported rows have an empty ok)
+    _down("placement_s", "s", summarised=False),  # processes+shm: copying items to shared memory
+    _i("dask_workers"),  # dask: the workers the cluster really had
+    _i("chunksize"),  # items per task handed to a pool (1 = one future per item)
 )
 META: tuple[Column, ...] = (
     _t("python"),

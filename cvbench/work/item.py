@@ -145,5 +145,27 @@ def identify(_: object = None) -> tuple[int, int]:
     return os.getpid(), threading.get_native_id()
 
 
+
+@dataclass(frozen=True)
+class ChunkFn:
+    """Several items per task, as Pool.map ships them: one submit, one round trip and one
+    result message for the whole chunk; each item is still timed and digested on its own."""
+
+    fn: WorkFn
+
+    def __call__(self, index: int, chunk: list[tuple[int, Any]]) -> list[ItemResult]:
+        return [self.fn(i, payload) for i, payload in chunk]
+
+
+def auto_chunksize(items: int, workers: int) -> int:
+    """multiprocessing.Pool.map's rule: about four chunks per worker."""
+    size, extra = divmod(items, workers * 4)
+    return max(1, size + (1 if extra else 0))
+
+
+def chunks(payloads: tuple[Any, ...], size: int) -> list[list[tuple[int, Any]]]:
+    indexed = list(enumerate(payloads))
+    return [indexed[i : i + size] for i in range(0, len(indexed), size)]
+
 # The forkserver preloads this module: it watches the benchmark too, and dies with it.
 lifeline.watch_main()

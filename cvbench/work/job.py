@@ -17,6 +17,7 @@ class Job:
     payloads: tuple[Any, ...]
     arrivals_ns: tuple[int, ...] | None = None  # offsets from the timed start; None = batch
     deadline_ns: int | None = None  # per-item latency budget (frames: one frame period)
+    chunksize: int = 1  # items per task for pool models that batch (1: one future per item)
 
     @property
     def items(self) -> int:

@@ -35,6 +35,16 @@ MODEL_COLOURS: dict[str, str] = {
     "curio+processes": "#7f7f7f",
     "greenlet": "#393b79",
     "kernel": "#e6550d",
+    "kernel-proc": "#a63603",
+    "processes+shm": "#fdae6b",
+    "uvloop": "#98df8a",
+    "uvloop+threads": "#9edae5",
+    "trio+processes": "#c5b0d5",
+    "gevent": "#5254a3",
+    "gevent+threads": "#6b6ecf",
+    "dask": "#ce6dbd",
+    "free-threaded": "#aec7e8",
+    "subinterpreters": "#c49c94",
 }
 _SPARE = ("#637939", "#843c39", "#7b4173", "#3182bd", "#31a354", "#756bb1")
 IDEAL_COLOUR = "#9a9a9a"

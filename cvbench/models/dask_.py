@@ -1,0 +1,139 @@
+"""dask: the items as dask.distributed tasks, on a LocalCluster or on an existing cluster.
+
+By default the model starts a LocalCluster of `workers` single-threaded worker processes
+(spawned by dask's nannies, no dashboard, dask's statistical profiler off: it samples every
+worker's stack every 10 ms, which would be measured as ours), all in start-up, outside the
+timed region. With CVBENCH_DASK_SCHEDULER=tcp://HOST:PORT it connects to that scheduler
+instead; the worker count is then the cluster's (probes.extra["dask_workers"]), not
+`workers`.
+
+Each item is one `client.submit(fn, i, payload, pure=False)`: what dask's per-task overhead
+(scheduler round trip, serialisation) costs is exactly what this model measures. Per-item
+start/end are stamped inside the worker (perf_counter_ns, CLOCK_MONOTONIC): comparable with
+the client's clock on one host only; on a remote cluster the latency columns mix two clocks.
+Which worker ran an item comes from dask's task stream, kept compactly in
+probes.extra["task_stream"] (wall-clock times from the workers, µs after the region began).
+
+Every worker runs fn.prepare() in its task thread during start-up (cv2.setNumThreads, the
+cascade), and local workers get the run's affinity and nice through probes.place_processes.
+A dying worker fails the row (allowed-failures 0 on a LocalCluster) instead of being retried,
+so a retried item never hides inside the timings. LocalCluster workers die with the parent:
+distributed's AsyncProcess exits the child when its pipe to the parent closes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import logging
+import os
+import socket
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+from cvbench.measure.probes import Probes
+from cvbench.models.base import ItemRecord, Model, run_pool
+from cvbench.work.job import Job
+
+SCHEDULER_ENV = "CVBENCH_DASK_SCHEDULER"
+CONFIG = {
+    "distributed.worker.profile.enabled": False,
+    "distributed.scheduler.allowed-failures": 0,
+}
+
+
+@contextlib.contextmanager
+def _client(workers: int) -> Iterator[Any]:
+    """A Client on the cluster named by the environment, or on a new LocalCluster."""
+    import dask
+    from distributed import Client, LocalCluster
+
+    with dask.config.set(CONFIG):
+        address = os.environ.get(SCHEDULER_ENV)
+        if address:
+            with Client(address, timeout="30s") as client:
+                yield client
+            return
+        with (
+            LocalCluster(
+                n_workers=workers,
+                threads_per_worker=1,
+                processes=True,
+                dashboard_address=None,
+                silence_logs=logging.CRITICAL,
+            ) as cluster,
+            Client(cluster) as client,
+        ):
+            yield client
+
+
+def _start(client: Any, job: Job, probes: Probes) -> list[str]:
+    """Prepare every worker in its task thread; place local workers. Returns the addresses
+    in worker-index order."""
+    addresses = sorted(client.scheduler_info()["workers"])
+    if not addresses:
+        raise RuntimeError(f"the dask cluster at {client.scheduler.address} has no workers")
+    warm = [
+        client.submit(job.fn.prepare, workers=[a], allow_other_workers=False, pure=False)
+        for a in addresses
+    ]
+    client.gather(warm)
+    hosts, pids = client.run(socket.gethostname), client.run(os.getpid)
+    if all(hosts[a] == socket.gethostname() for a in addresses):
+        probes.place_processes([pids[a] for a in addresses])
+    probes.extra["dask_workers"] = len(addresses)
+    client.get_task_stream()  # the first call installs the scheduler's task-stream plugin
+    return addresses
+
+
+def _task_stream(
+    stream: list[dict], keys: dict[str, int], addresses: list[str], begun_unix: float
+) -> tuple[dict[str, Any], dict[int, int]]:
+    """Our tasks' records, compact: one row per action of each task; and item -> worker."""
+    rows, worker_of = [], {}
+    for rec in stream:
+        index = keys.get(rec["key"])
+        if index is None:
+            continue  # another client's task on a shared cluster
+        w = addresses.index(rec["worker"]) if rec["worker"] in addresses else -1
+        worker_of[index] = w
+        for ss in rec["startstops"]:
+            start, stop = ((ss[k] - begun_unix) * 1e6 for k in ("start", "stop"))
+            rows.append([index, w, ss["action"], round(start), round(stop)])
+    rows.sort()
+    fields = ["index", "worker", "action", "start_us", "stop_us"]
+    return {"fields": fields, "records": rows}, worker_of
+
+
+class Dask(Model):
+    name = "dask"
+    summary = "dask.distributed: a LocalCluster of N single-threaded worker processes"
+    runs_on = "dask worker processes (LocalCluster or a cluster)"
+    requires = ("distributed",)
+
+    @classmethod
+    def cores(cls) -> str:
+        return "N workers (or the cluster's)"
+
+    def run(self, job: Job, workers: int, probes: Probes) -> list[ItemRecord]:
+        with _client(workers) as client:
+            addresses = _start(client, job, probes)
+            futures: list[Any] = []
+            run_id = uuid.uuid4().hex[:8]  # keys unique per run, readable in errors and streams
+
+            def submit(fn: Any, i: int, payload: Any) -> Any:  # noqa: ANN401
+                key = f"cvbench-item-{i}-{run_id}"
+                futures.append(client.submit(fn, i, payload, key=key, pure=False))
+                return futures[-1]
+
+            records = run_pool(job, probes, submit)
+            # the workers' task stream is in wall-clock time: align it with begun_ns
+            begun_unix = time.time() - (time.perf_counter_ns() - probes.begun_ns) / 1e9
+            keys = {f.key: i for i, f in enumerate(futures)}
+            stream, worker_of = _task_stream(
+                client.get_task_stream(start=begun_unix - 1), keys, addresses, begun_unix
+            )
+            probes.extra["task_stream"] = stream
+            return [dataclasses.replace(r, worker=worker_of.get(r.index, -1)) for r in records]

@@ -1,0 +1,130 @@
+"""dask: a real LocalCluster, a real `dask scheduler` + `dask worker` pair, real worker deaths."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from cvbench.models.dask_ import SCHEDULER_ENV, Dask
+from cvbench.models.sequential import Sequential
+from cvbench.work.item import Fault
+from tests.conftest import ROOT, new_probes, run_digest
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(Dask.unavailable() is not None, reason=str(Dask.unavailable())),
+]
+DASK = Path(sys.executable).with_name("dask")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _check_run(job, probes, records, workers: int) -> None:  # noqa: ANN001
+    assert run_digest(records) == run_digest(Sequential().run(job, 1, new_probes()))
+    assert probes.extra["dask_workers"] == workers
+    assert {r.worker for r in records} <= set(range(workers))
+    assert all(probes.begun_ns <= r.started_ns <= r.finished_ns <= probes.ended_ns for r in records)
+    stream = probes.extra["task_stream"]
+    assert stream["fields"] == ["index", "worker", "action", "start_us", "stop_us"]
+    computes = [row for row in stream["records"] if row[2] == "compute"]
+    assert sorted(row[0] for row in computes) == list(range(job.items))
+    assert len(probes.worker_tids) == workers  # local workers were placed
+
+
+def test_local_cluster(quick_jobs):
+    job, probes = quick_jobs["faces"], new_probes()
+    records = Dask().run(job, 2, probes)
+    _check_run(job, probes, records, 2)
+    assert probes.startup_s > 0.1  # the cluster's start-up is outside the timed region
+
+
+def test_existing_cluster_from_the_environment(quick_jobs, monkeypatch):
+    port = _free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    common = ["--no-dashboard"]
+    scheduler = subprocess.Popen(
+        [DASK, "scheduler", "--host", "127.0.0.1", "--port", str(port), *common],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    worker = subprocess.Popen(
+        [DASK, "worker", address, "--nworkers", "1", "--nthreads", "1", *common],
+        cwd=ROOT,  # workers unpickle cvbench's work function: it must be importable there
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        from distributed import Client
+
+        with Client(address, timeout="30s") as client:
+            client.wait_for_workers(1, timeout=60)
+        monkeypatch.setenv(SCHEDULER_ENV, address)
+        job, probes = quick_jobs["faces"], new_probes()
+        records = Dask().run(job, 3, probes)  # 3 asked; the cluster has 1: 1 is reported
+        _check_run(job, probes, records, 1)
+        assert worker.poll() is None and scheduler.poll() is None  # not ours to stop
+    finally:
+        for p in (worker, scheduler):  # SIGTERM takes dask ~8 s; a killed nanny's worker
+            p.kill()  # exits by itself (see the test below)
+            p.wait(timeout=20)
+
+
+def test_a_dying_worker_fails_the_run(quick_jobs):
+    job = quick_jobs["faces"]
+    job = dataclasses.replace(job, fn=dataclasses.replace(job.fn, fault=Fault(1, "kill")))
+    t0 = time.monotonic()
+    with pytest.raises(Exception, match="KilledWorker|died|Attempted to run task"):
+        Dask().run(job, 1, new_probes())
+    assert time.monotonic() - t0 < 60  # failed, not retried forever
+
+
+_ORPHAN = textwrap.dedent(
+    """
+    import os, time
+    from cvbench.models.dask_ import _client
+
+    if __name__ == "__main__":
+        with _client(1) as client:
+            print(*client.run(os.getpid).values(), flush=True)
+            time.sleep(120)
+    """
+)
+
+
+def test_local_workers_die_with_a_killed_parent(tmp_path):
+    script = tmp_path / "orphan.py"
+    script.write_text(_ORPHAN)
+    proc = subprocess.Popen(
+        [sys.executable, str(script)],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        pids = [int(p) for p in proc.stdout.readline().split()]
+        assert len(pids) == 1
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+        deadline = time.monotonic() + 15
+        while any(psutil.pid_exists(p) for p in pids):
+            assert time.monotonic() < deadline, "dask workers outlived their parent"
+            time.sleep(0.1)
+    finally:
+        proc.kill()
