@@ -255,7 +255,8 @@ class Runner:
                 job = state.job
                 if cfg.fault is not None and cfg.fault_model == model.name:
                     job = dataclasses.replace(job, fn=dataclasses.replace(job.fn, fault=cfg.fault))
-                for workers in cfg.workers if model.sweeps_workers else [1]:
+                external = getattr(model, "external", lambda: False)()
+                for workers in cfg.workers if model.sweeps_workers and not external else [1]:
                     size = 1
                     if model.batches and job.arrivals_ns is None:  # a stream keeps 1: fair
                         size = cfg.chunksize or auto_chunksize(job.items, workers)
@@ -356,6 +357,8 @@ class Runner:
             self._emit(blank_row(**base, items=cell.job.items))
             return
         row = measured_row(base, cell.job, records, probes)
+        if row.get("dask_workers") and getattr(cell.model, "external", lambda: False)():
+            row["workers"] = row["dask_workers"]  # an existing cluster: its own worker count
         digest = row["output_digest"]
         items = [r.digest for r in sorted(records, key=lambda r: r.index)]
         if state.reference is None:

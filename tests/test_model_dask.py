@@ -52,7 +52,7 @@ def test_local_cluster(quick_jobs):
     assert probes.startup_s > 0.1  # the cluster's start-up is outside the timed region
 
 
-def test_existing_cluster_from_the_environment(quick_jobs, monkeypatch):
+def test_existing_cluster_from_the_environment(quick_jobs, monkeypatch, tmp_path):
     port = _free_port()
     address = f"tcp://127.0.0.1:{port}"
     common = ["--no-dashboard"]
@@ -78,6 +78,23 @@ def test_existing_cluster_from_the_environment(quick_jobs, monkeypatch):
         records = Dask().run(job, 3, probes)  # 3 asked; the cluster has 1: 1 is reported
         _check_run(job, probes, records, 1)
         assert worker.poll() is None and scheduler.poll() is None  # not ours to stop
+        # the same through the CLI: one dask cell, labelled with the cluster's worker count
+        monkeypatch.delenv(SCHEDULER_ENV)
+        from tests.conftest import cvbench
+
+        out = tmp_path / "r.csv"
+        res = cvbench(
+            "run", "--quick", "-w", "faces", "-m", "sequential,dask", "--workers", "1,2",
+            "--repeat", "1", "--warmup", "0", "--dask-scheduler", address,
+            "--csv", str(out), "--json", str(tmp_path / "r.json"),
+        )  # fmt: skip
+        assert res.returncode == 0, res.stderr
+        import csv
+
+        dask_rows = [r for r in csv.DictReader(out.open()) if r["model"] == "dask"]
+        assert [(r["workers"], r["dask_workers"], r["ok"]) for r in dask_rows] == [
+            ("1", "1", "true")
+        ]
     finally:
         for p in (worker, scheduler):  # SIGTERM takes dask ~8 s; a killed nanny's worker
             p.kill()  # exits by itself (see the test below)

@@ -10,6 +10,7 @@ import json
 import logging
 import os
 import random
+import re
 import signal
 import sys
 import time
@@ -235,6 +236,14 @@ def _fail(message: str) -> None:
     default=None,
     metavar="RxC",
     help="Cut each --input image into R x C tiles (e.g. 20x20, the book's grid).",
+)
+@click.option(
+    "--dask-scheduler",
+    envvar="CVBENCH_DASK_SCHEDULER",
+    default=None,
+    metavar="tcp://HOST:PORT",
+    help="Run the dask model on an existing cluster (its worker count is the cluster's) "
+    "instead of a LocalCluster of --workers processes.",
 )
 @click.option(
     "--chunksize",
@@ -617,6 +626,11 @@ def build_config(opts: dict[str, Any]) -> RunConfig:
             _fail(f"{option} and {clash} name the same file {path}: one would overwrite the other")
     if opts["trace_path"] and not any(m.name == "sequential" for m in models):
         _fail("--trace records the sequential model's items: add sequential to --models")
+    if opts["dask_scheduler"]:
+        address = str(opts["dask_scheduler"]).strip()
+        if not re.fullmatch(r"(tcp|tls|ucx|inproc)://[^\s/]+", address):
+            _fail(f"--dask-scheduler {address!r}: expected an address like tcp://HOST:PORT")
+        os.environ["CVBENCH_DASK_SCHEDULER"] = address
     csv_default = json_default = None
     if not (opts["csv_path"] and opts["json_path"]):
         csv_default, json_default = reserve_result_names(out, stamp)

@@ -117,6 +117,11 @@ class Dask(Model):
     def cores(cls) -> str:
         return "N workers (or the cluster's)"
 
+    @staticmethod
+    def external() -> bool:
+        """On an existing cluster (--dask-scheduler) the workers are the cluster's: one cell."""
+        return bool(os.environ.get(SCHEDULER_ENV))
+
     def run(self, job: Job, workers: int, probes: Probes) -> list[ItemRecord]:
         with _client(workers) as client:
             addresses = _start(client, job, probes)
