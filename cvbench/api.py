@@ -104,7 +104,7 @@ def compare(
 ) -> Any:
     """The regression gate on two results files (or row lists): a gate.Comparison whose
     ``regressions`` list is empty when nothing regressed. threshold: "auto" or a fraction."""
-    from cvbench.gate import compare as judge
+    from cvbench.analysis.gate import compare as judge
     from cvbench.results.read import load_results
 
     def rows(x: Any) -> list[dict[str, Any]]:

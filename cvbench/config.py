@@ -34,6 +34,7 @@ class RunConfig:
     input_path: str | None = None
     grid: tuple[int, int] | None = None  # --grid RxC for --input images
     chunksize: int | None = None  # items per pool task; None = auto (Pool.map's rule)
+    item_timeout_s: float | None = None  # per repetition; None = from the cell's warm-up
     heartbeat_ms: float = 1.0
     csv_path: Path | None = None
     json_path: Path | None = None

@@ -28,6 +28,7 @@ from cvbench.measure import noise, procfs
 from cvbench.measure.affinity import restrict_process
 from cvbench.measure.probes import Probes
 from cvbench.measure.row import measured_row
+from cvbench.measure.watchdog import Watchdog, deadline_s
 from cvbench.models import Model
 from cvbench.results.schema import SCHEMA_VERSION, blank_row
 from cvbench.results.summary import drift_note, summarize_rows
@@ -333,7 +334,13 @@ class Runner:
             f"{'warm-up' if round_index < 0 else f'round {round_index + 1}'} · {cell.name}"
         )
         probes = Probes(cfg.placement, int(cfg.heartbeat_ms * 1e6))
-        records, error = run_once(cell.model, cell.job, cell.workers, probes)
+        dog = Watchdog(probes, deadline_s(cell.last_cost_s, cfg.item_timeout_s))
+        with dog.armed():
+            records, error = run_once(cell.model, cell.job, cell.workers, probes)
+        if dog.fired:
+            error = (
+                f"{dog.reason}; then {error}" if error and dog.reason not in error else dog.reason
+            )
         cell.last_cost_s = probes.startup_s + probes.wall_s
         self.cb.advance()
         if round_index < 0 and error is None:

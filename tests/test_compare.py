@@ -12,8 +12,8 @@ from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from cvbench.analysis.gate import NoMatchError, compare
 from cvbench.commands.compare import compare_cmd
-from cvbench.gate import NoMatchError, compare
 from cvbench.report.compare import markdown_text
 from cvbench.results import gab
 from cvbench.results.read import ResultsError, load_results

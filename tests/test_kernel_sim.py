@@ -298,3 +298,64 @@ def test_results_are_bit_for_bit_unchanged(pol):
     b = _digest(simulate(mixed, 3, pol, pools=[PoolSpec([(MS, 2 * MS)] * 9, 2)],
                          ctx_switch_ns=5000, record=True, check=True))  # fmt: skip
     assert (a, b) == _GOLDEN[pol]
+
+
+# ------------------------------------------------------------- --model: pool-model what-if
+def _cost_trace(tmp_path, split=True, costs=True):
+    item = {"service_s": 0.001, "io_s": 0.0, "bytes_in": 100_000, "bytes_out": 64}
+    if split:
+        item["released_s"] = 0.0008
+    doc = {"schema": 1, "workload": "w", "workers": 1, "items": [item] * 40}
+    if costs:
+        doc["costs"] = {"pickle_pipe_s_per_byte": 2e-9, "round_trip_s": 1e-4, "offload_s": 5e-5}
+    f = tmp_path / "t.json"
+    f.write_text(json.dumps(doc))
+    return str(f)
+
+
+def test_cli_model_sweep_shows_where_threads_and_processes_stop(tmp_path):
+    out = tmp_path / "o.json"
+    r = _run(["--trace", _cost_trace(tmp_path), "--model", "threads,processes,asyncio",
+              "--cores", "2..16", "--json", str(out)])  # fmt: skip
+    assert r.exit_code == 0, r.output
+    assert "GIL" in r.output and "parent" in r.output
+    d = json.loads(out.read_text())
+    preds = d["predictions"]
+    assert [p["model"] for p in preds].count("threads") == 4  # 2, 4, 8, 16 cores
+    assert [p["model"] for p in preds].count("asyncio") == 1  # inline: one row
+    thr = [p for p in preds if p["model"] == "threads"]
+    assert thr[-1]["bottleneck"] == "GIL" and all(p["predicted"] for p in preds)
+
+
+def test_cli_model_with_an_old_trace(tmp_path):
+    f = _cost_trace(tmp_path, split=False, costs=False)
+    r = _run(["--trace", f, "--model", "threads"])
+    assert r.exit_code == 2 and "gil_s" in r.output and "Traceback" not in r.output
+    r = _run(["--trace", f, "--model", "all", "--cores", "2"])
+    assert r.exit_code == 0, r.output
+    assert "skipped threads" in r.output and "no calibration costs" in r.output
+
+
+@pytest.mark.parametrize("args", [
+    ["--model", "threads"], ["--model", "dask", "--trace", "T"], ["--cost", "offload_s=1"],
+    ["--trace", "T", "--cost", "offload_s=1"],
+    ["--model", "threads", "--trace", "T", "--cost", "nope=1"],
+    ["--model", "threads", "--trace", "T", "--cost", "offload_s=-1"],
+    ["--model", "threads", "--trace", "T", "--cost", "offload_s"],
+])  # fmt: skip
+def test_cli_model_bad_input_exits_2(tmp_path, args):
+    f = _cost_trace(tmp_path)
+    r = _run([f if a == "T" else a for a in args])
+    assert r.exit_code == 2, r.output
+    assert "Traceback" not in r.output and "Error:" in r.output
+
+
+def test_cli_cost_override_changes_the_prediction(tmp_path):
+    f = _cost_trace(tmp_path)
+    outs = []
+    for extra in ([], ["--cost", "pickle_pipe_s_per_byte=0"]):
+        out = tmp_path / f"o{len(outs)}.json"
+        r = _run(["--trace", f, "--model", "processes", "--cores", "4", "--json", str(out), *extra])
+        assert r.exit_code == 0, r.output
+        outs.append(json.loads(out.read_text())["predictions"][0]["wall_s"])
+    assert outs[1] < outs[0]

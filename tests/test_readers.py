@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cvbench.gate import compare
+from cvbench.analysis.gate import compare
 from cvbench.results.gab import gab_entries
 from cvbench.results.read import ResultsError, load_results
 from cvbench.results.schema import SCHEMA_VERSION, blank_row

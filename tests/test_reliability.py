@@ -260,7 +260,7 @@ def test_hypothesis_toml_files_load_or_fail_with_one_line(
 
 
 def test_compare_markdown_escapes_pipes(tmp_path):
-    from cvbench.gate import compare
+    from cvbench.analysis.gate import compare
     from cvbench.report.compare import markdown_text
     from tests.test_rounds import rows_for
 
@@ -269,3 +269,29 @@ def test_compare_markdown_escapes_pipes(tmp_path):
     table = [ln for ln in text.splitlines() if ln.startswith("| w |")]
     assert any("a\\|b" in ln for ln in table)
     assert all(ln.count("|") - ln.count("\\|") == 10 for ln in table)
+
+
+@pytest.mark.slow
+def test_a_stopped_worker_fails_its_row_after_the_timeout_and_the_run_goes_on(tmp_path):
+    t0 = time.monotonic()
+    proc = _start(
+        tmp_path, *QUICK, "-m", "processes,threads", "--repeat", "2", "--item-timeout", "3s",
+        "--csv", str(tmp_path / "r.csv"), "--json", str(tmp_path / "r.json"),
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    workers: list[int] = []
+    while not workers and time.monotonic() < deadline:  # pool workers: the forkserver's children
+        kids = psutil.Process(proc.pid).children(recursive=True)
+        workers = [k.pid for k in kids if k.ppid() != proc.pid]
+        time.sleep(0.05)
+    pids = [k.pid for k in psutil.Process(proc.pid).children(recursive=True)]
+    os.kill(workers[0], signal.SIGSTOP)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 1, err
+    assert "Traceback" not in out + err
+    rows = json.loads((tmp_path / "r.json").read_text())["rows"]
+    stopped = [r for r in rows if r["model"] == "processes" and not r["ok"]]
+    assert stopped and "no progress for 3 s" in stopped[0]["error"]
+    assert any(r["model"] == "threads" and r["ok"] for r in rows)  # the run went on
+    assert time.monotonic() - t0 < 90
+    assert _alive(pids) == [] or all(psutil.Process(p).status() != "stopped" for p in _alive(pids))

@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from cvbench.gate import compare, noise_floor
+from cvbench.analysis.gate import compare, noise_floor
 from cvbench.report.findings import findings
 from cvbench.results.schema import SCHEMA_VERSION, blank_row
 from cvbench.results.summary import drift_note, summarize_rows

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import click
 
+from cvbench.analysis.gate import NORMALIZE, compare
 from cvbench.commands.output import BadInput
 from cvbench.commands.parsing import Percent
-from cvbench.gate import NORMALIZE, compare
 from cvbench.report.compare import comparison_table, describe_rule, markdown_text, summary_line
 from cvbench.report.console import make_console
 from cvbench.results import gab

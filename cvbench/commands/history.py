@@ -15,9 +15,9 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from cvbench.analysis.history import History, Trend, build_history
 from cvbench.commands.output import BadInput, check_writable, write_or_fail
 from cvbench.commands.parsing import Percent
-from cvbench.history import History, Trend, build_history
 from cvbench.report.console import make_console
 from cvbench.results.read import ResultsError
 from cvbench.results.schema import DEFAULT_METRIC

@@ -33,7 +33,7 @@ def report_cmd(results: tuple[Path, ...], out_html: Path | None) -> None:
     history = None
     newest = results[0]
     if len(results) > 1 or results[0].is_dir():
-        from cvbench.history import build_history, discover
+        from cvbench.analysis.history import build_history, discover
 
         try:
             history = build_history(discover(results))

@@ -238,6 +238,12 @@ def _fail(message: str) -> None:
     help="Cut each --input image into R x C tiles (e.g. 20x20, the book's grid).",
 )
 @click.option(
+    "--item-timeout",
+    default=None,
+    help="Stop a repetition that makes no progress for this long (e.g. 60s): its workers are "
+    "killed and its row fails [default: 20x the cell's warm-up, at least 30 s].",
+)
+@click.option(
     "--dask-scheduler",
     envvar="CVBENCH_DASK_SCHEDULER",
     default=None,
@@ -597,6 +603,11 @@ def build_config(opts: dict[str, Any]) -> RunConfig:
     )
     if max_time_s <= 0:
         _fail(f"--max-time {opts['max_time']!r}: must be > 0")
+    item_timeout_s = None
+    if opts["item_timeout"] is not None:
+        item_timeout_s = as_param(parse_duration, opts["item_timeout"], "--item-timeout") / 1e9
+        if not 0.1 <= item_timeout_s <= 86400:
+            _fail(f"--item-timeout {opts['item_timeout']!r}: must be between 0.1 s and a day")
 
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     out = Path(opts["out_dir"])
@@ -650,6 +661,7 @@ def build_config(opts: dict[str, Any]) -> RunConfig:
         input_path=opts["input_path"],
         grid=grid,
         chunksize=_chunksize(opts["chunksize"]),
+        item_timeout_s=item_timeout_s,
         heartbeat_ms=opts["heartbeat_ms"],
         csv_path=Path(opts["csv_path"]) if opts["csv_path"] else csv_default,
         json_path=Path(opts["json_path"]) if opts["json_path"] else json_default,

@@ -1,10 +1,16 @@
 """`cvbench simulate`: tasks or a run's trace on N emulated cores under fifo, rr, cfs or eevdf.
 
+With `--trace FILE --model NAMES` it predicts concurrency models from the trace's measured
+costs (emulated_kernel/pool_models.py: the GIL and pickling simulated), for a what-if over
+`--cores 64..1024`: the speedup column shows where threads stop (bottleneck GIL) and where
+processes stop (bottleneck parent: transfer).
+
 Bad input is one line and exit code 2 (click.UsageError/BadParameter), never a traceback.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -18,8 +24,15 @@ from rich.table import Table
 from cvbench.commands.output import write_or_fail
 from cvbench.commands.parsing import as_param, parse_cores, parse_cpu_list, parse_duration
 from cvbench.emulated_kernel.policies import POLICIES
+from cvbench.emulated_kernel.pool_models import (
+    INLINE_MODELS,
+    MODELS,
+    MachineCosts,
+    ModelPrediction,
+    predict_model,
+)
 from cvbench.emulated_kernel.sim import SimResult, TaskSpec, simulate
-from cvbench.emulated_kernel.trace import TraceError, load_trace, pool_spec
+from cvbench.emulated_kernel.trace import Trace, TraceError, load_trace, pool_spec
 from cvbench.report.console import fmt_time, make_console
 
 
@@ -75,11 +88,115 @@ def _task_table(r: SimResult, top: int) -> Table:
     return tab
 
 
+def _parse_models(text: str) -> list[str]:
+    names = list(MODELS) if text.strip() == "all" else [m.strip() for m in text.split(",")]
+    for m in names:
+        if m not in MODELS:
+            raise click.BadParameter(
+                f"{m!r} has no prediction; choose from all, {', '.join(MODELS)}",
+                param_hint="--model",
+            )
+    return list(dict.fromkeys(names))
+
+
+def _apply_costs(base: MachineCosts | None, overrides: tuple[str, ...]) -> MachineCosts | None:
+    """The trace's costs with `--cost key=value` overrides (seconds; shm_ref_bytes bytes)."""
+    if not overrides:
+        return base
+    vals = dataclasses.asdict(base or MachineCosts())
+    for kv in overrides:
+        key, eq, val = kv.partition("=")
+        key = key.strip()
+        if not eq or key not in vals:
+            raise click.BadParameter(
+                f"{kv!r}: want key=value with key one of {', '.join(vals)}", param_hint="--cost"
+            )
+        try:
+            x = float(val)
+        except ValueError:
+            raise click.BadParameter(
+                f"{kv!r}: {val!r} is not a number", param_hint="--cost"
+            ) from None
+        if not math.isfinite(x) or x < 0 or (key == "switch_interval_s" and x == 0):
+            raise click.BadParameter(f"{kv!r}: must be a finite number >= 0", param_hint="--cost")
+        vals[key] = int(x) if key == "shm_ref_bytes" else x
+    return MachineCosts(**vals)
+
+
+def _predict_models(
+    trace: Trace, models: list[str], explicit: bool, cores_list: list[int], workers: int | None,
+    costs: MachineCosts | None, policy: str, kw: dict[str, Any],
+) -> tuple[float, list[ModelPrediction], list[str]]:  # fmt: skip
+    """Sequential baseline makespan, one prediction per model x cores, and notes."""
+    seq_items = trace.item_costs("sequential")
+    base = predict_model("sequential", seq_items, costs, 1, 1, policy, **kw).makespan_s
+    preds: list[ModelPrediction] = []
+    notes: list[str] = []
+    skipped: list[str] = []
+    for m in models:
+        try:
+            items = trace.item_costs(m)
+        except TraceError as e:
+            if explicit:
+                raise click.UsageError(str(e)) from None
+            skipped.append(m)
+            continue
+        # an inline model runs on one thread: more cores change nothing, one row says so
+        for n in cores_list[:1] if m in INLINE_MODELS else cores_list:
+            preds.append(predict_model(m, items, costs, workers or n, n, policy, **kw))
+        notes += trace.notes(m, costs_given=costs is not None)
+    if skipped:
+        notes.append(f"skipped {', '.join(skipped)}: no gil_s/released_s in the trace")
+    return base, preds, list(dict.fromkeys(notes))
+
+
+def _model_table(title: str, base_s: float, preds: list[ModelPrediction]) -> Table:
+    tab = Table(title=title)
+    for col in ("model", "cores", "workers", "wall", "items/s", "speedup", "bottleneck",
+                "GIL busy", "parent busy", "GIL forced"):  # fmt: skip
+        tab.add_column(col, justify="left" if col in ("model", "bottleneck") else "right")
+    for p in preds:
+        tab.add_row(
+            p.model, str(p.cores), str(p.workers), fmt_time(round(p.makespan_s * 1e9)),
+            f"{p.throughput_per_s:,.1f}", f"{base_s / p.makespan_s:.2f}x", p.bottleneck,
+            "" if p.gil_busy is None else f"{p.gil_busy:.0%}",
+            "" if p.parent_busy is None else f"{p.parent_busy:.0%}",
+            "" if p.gil_forced_switches is None else f"{p.gil_forced_switches:,}",
+        )  # fmt: skip
+    return tab
+
+
+def _report_models(
+    trace: Trace, models: list[str], explicit: bool, cores_list: list[int], workers: int | None,
+    costs: MachineCosts | None, policy: str, kw: dict[str, Any], json_file: str | None,
+) -> None:  # fmt: skip
+    """Print (and with --json write) the predictions of `--model` for every core count."""
+    base_s, preds, notes = _predict_models(
+        trace, models, explicit, cores_list, workers, costs, policy, kw
+    )
+    console = make_console()
+    console.print(_model_table(
+        f"predicted models: trace {trace.workload} ({len(trace.items)} items), policy "
+        f"{policy}; speedup vs sequential {base_s:.4f} s", base_s, preds))  # fmt: skip
+    for note in notes:
+        console.print(f"note: {note}")
+    if json_file:
+        payload = {"command": "simulate", "argv": sys.argv[1:], "policy": policy,
+                   "trace": trace.source, "sequential_s": base_s, "notes": notes,
+                   "predictions": [p.to_dict() for p in preds]}  # fmt: skip
+        write_or_fail(json_file, json.dumps(payload, indent=2) + "\n")
+
+
 @click.command("simulate")
 @click.option("--trace", "trace_file", metavar="FILE", help="Replay a `cvbench run --trace` file "
               "as a process pool (predicts the processes model).")  # fmt: skip
 @click.option("--workers", type=int, help="Pool size for --trace (default: one per core, "
               "as ProcessPoolExecutor sizes itself).")  # fmt: skip
+@click.option("--model", "models_s", metavar="NAMES", help="With --trace: predict these "
+              "models (comma list or 'all') from the trace's costs, GIL and pickling "
+              "included.")  # fmt: skip
+@click.option("--cost", "cost_kv", multiple=True, metavar="KEY=VALUE", help="With --model: "
+              "override one of the trace's costs, e.g. pickle_pipe_s_per_byte=5e-10.")  # fmt: skip
 @click.option("--tasks", type=int, default=4, show_default=True, help="Synthetic task count.")
 @click.option(
     "--cores",
@@ -149,6 +266,8 @@ def _task_table(r: SimResult, top: int) -> Table:
 def simulate_cmd(
     trace_file: str | None,
     workers: int | None,
+    models_s: str | None,
+    cost_kv: tuple[str, ...],
     tasks: int,
     cores_s: str | None,
     burst_s: str,
@@ -216,12 +335,22 @@ def simulate_cmd(
     specs: list[TaskSpec] = []
     pools = []
     trace = None
+    if (models_s or cost_kv) and not trace_file:
+        raise click.UsageError("--model and --cost predict from a trace: give --trace FILE")
+    if cost_kv and not models_s:
+        raise click.UsageError("--cost changes what --model predicts: give --model too")
+    models = _parse_models(models_s) if models_s else None
     if trace_file:
         try:
             trace = load_trace(trace_file)
             pool_spec(trace, workers or 1)  # validates --workers against the trace
         except (TraceError, ValueError) as e:
             raise click.UsageError(str(e)) from None
+        if models is not None:
+            kw = {"hz": hz, "ctx_switch_ns": cs, "slice_ns": slice_ns}
+            _report_models(trace, models, models_s.strip() != "all", cores_list, workers,
+                           _apply_costs(trace.costs, cost_kv), policy, kw, json_file)  # fmt: skip
+            return
     else:
         rng = random.Random(seed)
 

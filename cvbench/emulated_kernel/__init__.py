@@ -16,19 +16,25 @@ from .policies import (
     make_policy,
     nice_to_weight,
 )
-from .sim import INF_NS, PoolSpec, SimResult, TaskResult, TaskSpec, simulate
+from .pool_models import MODELS, ItemCost, MachineCosts, ModelPrediction, predict_model
+from .sim import INF_NS, PoolSpec, ProgramSpec, SimResult, TaskResult, TaskSpec, simulate
 from .trace import Prediction, Trace, TraceError, load_trace, parse_trace, predict_processes
 
 __all__ = [
     "INF_NS",
     "MIGRATE",
+    "MODELS",
     "POLICIES",
     "PRIO_TO_WEIGHT",
     "SLEEP",
     "WAKEUP",
+    "ItemCost",
+    "MachineCosts",
+    "ModelPrediction",
     "Policy",
     "PoolSpec",
     "Prediction",
+    "ProgramSpec",
     "RunQueue",
     "SchedEntity",
     "SimResult",
@@ -40,6 +46,7 @@ __all__ = [
     "make_policy",
     "nice_to_weight",
     "parse_trace",
+    "predict_model",
     "predict_processes",
     "simulate",
 ]

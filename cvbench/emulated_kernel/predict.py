@@ -1,8 +1,10 @@
 """The emulated kernel's prediction beside the measured rows.
 
 A trace is the sequential model's per-item service and I/O times; the simulator replays it as
-a pool of `workers` processes on the run's cores. Rows it yields carry predicted=true and
-never enter digests, speedups or summaries of measured rows.
+a pool of `workers` processes on the run's cores (``predicted_row``).  With the GIL split,
+pickled sizes and calibration costs measured in the run, ``predicted_model_row`` predicts any
+model of ``pool_models.MODELS``.  Rows carry predicted=true and never enter digests, speedups
+or summaries of measured rows.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from cvbench.emulated_kernel.pool_models import ItemCost, MachineCosts, predict_model
 from cvbench.emulated_kernel.trace import SCHEMA, parse_trace, predict_processes
 from cvbench.results.schema import blank_row
 
@@ -46,4 +49,34 @@ def predicted_row(
         wall_s=pred.makespan_s,
         throughput_per_s=pred.throughput_per_s,
         speedup=pred.throughput_per_s / seq_throughput if seq_throughput else None,
+    )
+
+
+def predicted_model_row(
+    model: str,
+    items: list[ItemCost],
+    costs: MachineCosts | None,
+    workers: int,
+    cores: int,
+    base: dict[str, Any],
+    seq_throughput: float,
+) -> dict[str, Any]:
+    """The simulator's row for ``model`` at ``workers`` on ``cores`` (eevdf), from the run's
+    measured per-item costs and calibration; ValueError for a model it cannot predict."""
+    pred = predict_model(model, items, costs, workers, cores, "eevdf")
+    notes = [f"bottleneck {pred.bottleneck}", *pred.notes]
+    if costs is None:
+        notes.append("no calibration: transfer and offload free (lower bound)")
+    return blank_row(
+        **base,
+        model=model,
+        workers=workers,
+        repetition=0,
+        items=pred.items,
+        ok=True,
+        predicted=True,
+        wall_s=pred.makespan_s,
+        throughput_per_s=pred.throughput_per_s,
+        speedup=pred.throughput_per_s / seq_throughput if seq_throughput else None,
+        notes="; ".join(notes),
     )

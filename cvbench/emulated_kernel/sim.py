@@ -13,15 +13,33 @@ import heapq
 import time
 from array import array
 from collections import deque
-from collections.abc import Iterable, MutableSequence, Sequence
+from collections.abc import Callable, Iterable, MutableSequence, Sequence
 from typing import Any
 
 from .policies import MIGRATE, SLEEP, WAKEUP, Policy, make_policy
 
 # the data types live in sim_types; imported here for the simulator and re-exported
-from .sim_types import INF_NS, PoolSpec, SimResult, SimTask, TaskResult, TaskSpec, _ns, percentiles
+from .sim_types import (
+    BLOCK,
+    INF_NS,
+    PoolSpec,
+    ProgramSpec,
+    SimResult,
+    SimTask,
+    TaskResult,
+    TaskSpec,
+    _ns,
+    percentiles,
+)
+from .steady import is_closed, live_checks, run_cores_to_end
 
-_WAKE, _DONE, _CHECK = 0, 1, 2
+_WAKE, _DONE, _CHECK, _CALL = 0, 1, 2, 3
+
+
+class _Control:
+    """``sim_types.Control`` for the programs of one run: closures over the run's state."""
+
+    __slots__ = ("wake", "call_at", "interrupt", "finish")
 
 
 class Simulator:
@@ -34,6 +52,7 @@ class Simulator:
         policy: str | Policy = "eevdf",
         *,
         pools: Sequence[PoolSpec] = (),
+        programs: Sequence[ProgramSpec] = (),
         slice_ns: int | None = None,
         hz: int = 250,
         ctx_switch_ns: int = 0,
@@ -41,6 +60,7 @@ class Simulator:
         scale_cpus: int | None = None,
         record: bool = False,
         check: bool = False,
+        fast_forward: bool = True,
     ) -> None:
         if cores <= 0:
             raise ValueError("cores must be > 0")
@@ -58,6 +78,7 @@ class Simulator:
         self.duration_ns = duration_ns
         self.record = record
         self.check = check
+        self.fast_forward = fast_forward
         self.tasks: list[SimTask] = []
         endless = False
         all_cores = frozenset(range(cores))
@@ -80,6 +101,10 @@ class Simulator:
             for k in range(pool.workers):
                 t = self._new_task(f"{pool.name}{k}", pool.nice, pool.affinity, all_cores, 0)
                 t.pool = items
+        for ps in programs:
+            t = self._new_task(ps.name, ps.nice, ps.affinity, all_cores, ps.arrival_ns)
+            t.program = ps.program
+        self.has_programs = bool(programs)
         if endless and duration_ns is None:
             raise ValueError("endless (inf) bursts need a duration")
 
@@ -154,6 +179,7 @@ class Simulator:
             else:
                 lst.append((kind, x, g))
 
+        ctl = self._control(post, curr, dgen, start, rqs) if self.has_programs else None
         for t in self.tasks:
             if t.pool is not None:
                 if not t.pool:
@@ -162,6 +188,14 @@ class Simulator:
                 io, t.remaining = t.pool.popleft()
                 t.items = 1
                 post(t.arrival + io, _WAKE, t, 0)
+            elif t.program is not None:
+                step = t.program.first(t, ctl)  # type: ignore[arg-type]
+                if step is None:
+                    t.finish_ns = t.arrival
+                    continue
+                io, t.remaining = step
+                if io != BLOCK:
+                    post(t.arrival + io, _WAKE, t, 0)
             else:
                 post(t.arrival, _WAKE, t, 0)
 
@@ -346,8 +380,27 @@ class Simulator:
         now = 0
         stopped = False
         checker = self._check_invariants if self.check else None
+        # steady.py: once cores cannot affect each other, run each to the end on its own
+        decouple = (
+            self.fast_forward and segments is None and checker is None and not self.has_programs
+        )
+        scan_every = cores + len(self.tasks)
+        scan_at = scan_every
         wall0 = time.perf_counter()
         while times:
+            if decouple and events >= scan_at:
+                if is_closed(now, end, idle, buckets, dgen, self.tasks):
+                    checks = live_checks(buckets, cgen)
+                    n, late = run_cores_to_end(
+                        checks, rqs, curr, start, seg_start, end, tick, at_tick, cs, wappend
+                    )
+                    events += n
+                    beyond = beyond or late
+                    times.clear()
+                    buckets.clear()
+                    break
+                scan_every *= 2  # geometric back-off: O(1) per event amortized
+                scan_at = events + scan_every
             now = pop(times)
             if now > end:
                 stopped = True
@@ -435,7 +488,15 @@ class Simulator:
                     rq = rqs[c]
                     # next phase of the task: (io, burst) or exit
                     pool = t.pool
-                    if pool is not None:
+                    prog = t.program
+                    if prog is not None:
+                        step = prog.next(t, now)
+                        if step is None:
+                            nxt = False
+                        else:
+                            io, burst = step
+                            nxt = True
+                    elif pool is not None:
                         if pool:
                             io, burst = pool.popleft()
                             t.items += 1
@@ -463,11 +524,12 @@ class Simulator:
                         set_load(c, -1, -t.weight)
                         t.nvcsw += 1
                         leave(c, t, now)
-                        post(now + io, _WAKE, t, 0)
+                        if io > 0:  # else BLOCK: its program wakes it
+                            post(now + io, _WAKE, t, 0)
                         dispatch(c, now)
                     else:
                         t.remaining = burst
-                        if pool is None and rq.nr_queued:  # sched_yield with others waiting
+                        if pool is None and prog is None and rq.nr_queued:  # sched_yield
                             rq.yield_task(t)
                             nt = rq.put_prev_pick_next(t, now)
                             if nt is t:
@@ -488,7 +550,7 @@ class Simulator:
                             dgen[c] = g
                             if burst < INF_NS:
                                 post(now + burst, _DONE, c, g)
-                else:  # _WAKE: ``c`` is the task
+                elif kind == _WAKE:  # ``c`` is the task
                     t = c
                     t.ready_ns = now
                     c = select_cpu(t)
@@ -504,6 +566,8 @@ class Simulator:
                             preempt(c, cur, now)
                         else:
                             arm(c, cur, now)
+                else:  # _CALL: ``c`` is a program's callback
+                    c(now)
                 events += 1
                 if checker is not None:
                     checker(rqs, curr, now)
@@ -522,6 +586,46 @@ class Simulator:
             for q in rqs[c].queued():
                 q.wait_ns += end_t - q.ready_ns  # type: ignore[attr-defined]
         return self._result(end_t, events, wall, waits, segments)
+
+    @staticmethod
+    def _control(
+        post: Callable[[int, int, Any, int], None],
+        curr: list[SimTask | None],
+        dgen: list[int],
+        start: list[int],
+        rqs: list[Any],
+    ) -> _Control:
+        """The ``Control`` handed to programs; see ``sim_types.Control`` for the contract."""
+        ctl = _Control()
+
+        def wake(t: SimTask, at: int, burst: int) -> None:
+            t.remaining = burst
+            post(at, _WAKE, t, 0)
+
+        def call_at(at: int, fn: Callable[[int], None]) -> None:
+            post(at, _CALL, fn, 0)
+
+        def interrupt(t: SimTask, now: int) -> int:
+            c = t.cpu
+            if c >= 0 and curr[c] is t:  # on a core: account it, then end its burst now
+                ran = now - start[c]
+                if ran > 0:
+                    rqs[c].account(t, ran)
+                    t.cpu_ns += ran
+                    t.remaining -= ran
+                    start[c] = now
+                g = dgen[c] + 1
+                dgen[c] = g
+                post(now, _DONE, c, g)
+            left = t.remaining
+            t.remaining = 0  # if preempted before that, or not running yet: ends when it runs
+            return left
+
+        def finish(t: SimTask, now: int) -> None:
+            t.finish_ns = now
+
+        ctl.wake, ctl.call_at, ctl.interrupt, ctl.finish = wake, call_at, interrupt, finish
+        return ctl
 
     def _check_invariants(self, rqs: list[Any], curr: list[SimTask | None], now: int) -> None:
         """Work conservation and affinity, checked after every event (tests only: slow)."""
@@ -602,6 +706,7 @@ def simulate(
     policy: str | Policy = "eevdf",
     *,
     pools: Sequence[PoolSpec] = (),
+    programs: Sequence[ProgramSpec] = (),
     slice_ns: int | None = None,
     hz: int = 250,
     ctx_switch_ns: int = 0,
@@ -609,19 +714,24 @@ def simulate(
     scale_cpus: int | None = None,
     record: bool = False,
     check: bool = False,
+    fast_forward: bool = True,
 ) -> SimResult:
-    """Simulate ``tasks`` (and process ``pools``) on ``cores`` cores under ``policy``.
+    """Simulate ``tasks`` (and process ``pools``, and ``programs``: tasks driven step by step
+    by a ``sim_types.Program``, e.g. the GIL model's threads) on ``cores`` cores under ``policy``.
 
     ``slice_ns``: rr quantum, eevdf base slice, cfs min_granularity (None: Linux defaults,
     scaled by ``scale_cpus`` or ``cores``).  ``duration_ns`` stops the virtual clock (needed
     for endless bursts).  ``record`` keeps (cpu, tid, start, end) run segments; ``check``
-    asserts work conservation and affinity after every event.  ValueError on bad input.
+    asserts work conservation and affinity after every event.  ``fast_forward`` lets cores
+    that can no longer affect each other run to the end one at a time (``steady.py``); the
+    result is the same either way (tests compare), only faster.  ValueError on bad input.
     """
     return Simulator(
         tasks,
         cores,
         policy,
         pools=pools,
+        programs=programs,
         slice_ns=slice_ns,
         hz=hz,
         ctx_switch_ns=ctx_switch_ns,
@@ -629,4 +739,5 @@ def simulate(
         scale_cpus=scale_cpus,
         record=record,
         check=check,
+        fast_forward=fast_forward,
     ).run()

@@ -1,14 +1,24 @@
-"""Turn a run trace (``cvbench run --trace FILE``) into a prediction for the processes model.
+"""Turn a run trace (``cvbench run --trace FILE``) into predictions.
 
-Trace schema 1::
+Trace schema 1 (the optional fields were added for ``pool_models``; old traces still load)::
 
     {"schema": 1, "workload": "threshold", "workers": 2,
-     "items": [{"service_s": 0.012, "io_s": 0.0}, ...]}
+     "items": [{"service_s": 0.012, "io_s": 0.0,                # required / default 0
+                "gil_s": 0.002, "released_s": 0.010,          # optional: the GIL split
+                "bytes_in": 810000, "bytes_out": 120}, ...],  # optional: pickled sizes
+     "costs": {"pickle_pipe_s_per_byte": 1.1e-9, "round_trip_s": 1.5e-4,
+               "offload_s": 4e-5, ...}}                        # optional: MachineCosts
 
-The processes model is a pool: ``workers`` tasks pull items from one shared queue; a worker
-waits an item's ``io_s`` (blocking, off-CPU) and then runs its ``service_s`` on a core.  The
-simulator replays that on ``cores`` cores.  Pool start-up and pickling costs are not in the
-trace, so the prediction is a lower bound on the real makespan.
+``predict_processes`` (unchanged) replays ``service_s``/``io_s`` as a pool: ``workers`` tasks
+pull items from one shared queue; a worker waits an item's ``io_s`` (blocking, off-CPU) and
+then runs its ``service_s`` on a core.  No pool start-up, no pickling: a lower bound.
+
+``Trace.item_costs(model)`` feeds ``pool_models.predict_model``.  The GIL split: give
+``gil_s`` and ``released_s``, or one of them (the other is ``service_s`` minus it), for every
+item or for none.  Without it a threads-family prediction is impossible and refused with a
+one-line ``TraceError`` (guessing a split would print a number that means nothing); the
+process and inline models need only ``service_s``.  Missing bytes count as 0 and missing
+costs as free: such predictions say so in their notes.
 """
 
 from __future__ import annotations
@@ -17,10 +27,11 @@ import json
 import math
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from .pool_models import GIL_MODELS, ItemCost, MachineCosts
 from .sim import PoolSpec, SimResult, simulate
 
 SCHEMA = 1
@@ -36,10 +47,42 @@ class Trace:
     workers: int
     items: tuple[tuple[float, float], ...]  # (service_s, io_s)
     source: str = "<memory>"
+    #: per item (gil_s, released_s), or None when the trace has no GIL split
+    split: tuple[tuple[float, float], ...] | None = None
+    #: per item (bytes_in, bytes_out), or None when the trace has no sizes
+    sizes: tuple[tuple[int, int], ...] | None = None
+    costs: MachineCosts | None = None
 
     @property
     def total_service_s(self) -> float:
         return sum(s for s, _ in self.items)
+
+    def item_costs(self, model: str) -> list[ItemCost]:
+        """The items as ``pool_models.ItemCost``; TraceError when ``model`` needs the GIL
+        split and the trace has none."""
+        if self.split is None and model in GIL_MODELS:
+            raise TraceError(
+                f"{self.source}: no gil_s/released_s per item, so no {model} prediction: "
+                "threads scale only on the GIL-released part (re-record the trace with them)"
+            )
+        out = []
+        for i, (service, io) in enumerate(self.items):
+            gil, rel = self.split[i] if self.split is not None else (service, 0.0)
+            b_in, b_out = self.sizes[i] if self.sizes is not None else (0, 0)
+            out.append(ItemCost(gil, rel, io, b_in, b_out))
+        return out
+
+    def notes(self, model: str, *, costs_given: bool | None = None) -> list[str]:
+        """What this trace leaves out of ``model``'s prediction (empty: nothing).
+        ``costs_given``: costs came from elsewhere (None: only the trace's count)."""
+        notes = []
+        has_costs = self.costs is not None if costs_given is None else costs_given
+        if not has_costs and model != "sequential":
+            notes.append("no calibration costs in the trace: pickling, round trips, offload "
+                         "and switches are free here (a lower bound on wall time)")  # fmt: skip
+        if self.sizes is None and "processes" in model:
+            notes.append("no bytes_in/bytes_out in the trace: nothing is pickled here")
+        return notes
 
 
 @dataclass(frozen=True)
@@ -98,7 +141,81 @@ def parse_trace(data: Any, source: str = "<memory>") -> Trace:
             (_num(it["service_s"], f"{source}: items[{i}].service_s"),
              _num(it.get("io_s", 0.0), f"{source}: items[{i}].io_s"))
         )  # fmt: skip
-    return Trace(workload, workers, tuple(items), source)
+    split = _optional(raw, ("gil_s", "released_s"), source, _split)
+    sizes = _optional(raw, ("bytes_in", "bytes_out"), source, _sizes)
+    costs = _costs(data.get("costs"), source) if "costs" in data else None
+    return Trace(workload, workers, tuple(items), source, split, sizes, costs)
+
+
+def _optional(
+    raw: list[Any], keys: tuple[str, str], source: str, conv: Any
+) -> tuple[Any, ...] | None:
+    """Per-item optional fields: in every item or in none (a half-measured trace is an error)."""
+    has = [any(k in it for k in keys) for it in raw]
+    if not any(has):
+        return None
+    if not all(has):
+        i = has.index(False)
+        raise TraceError(f"{source}: items[{i}] lacks {' / '.join(keys)} that other items have")
+    return tuple(conv(it, f"{source}: items[{i}]") for i, it in enumerate(raw))
+
+
+def _split(it: Mapping[str, Any], where: str) -> tuple[float, float]:
+    service = float(it["service_s"])
+    gil = _num(it["gil_s"], f"{where}.gil_s") if "gil_s" in it else None
+    rel = _num(it["released_s"], f"{where}.released_s") if "released_s" in it else None
+    if gil is None:
+        gil = max(0.0, service - rel)  # type: ignore[operator]
+    if rel is None:
+        rel = max(0.0, service - gil)
+    return gil, rel
+
+
+def _sizes(it: Mapping[str, Any], where: str) -> tuple[int, int]:
+    return (int(_num(it.get("bytes_in", 0), f"{where}.bytes_in")),
+            int(_num(it.get("bytes_out", 0), f"{where}.bytes_out")))  # fmt: skip
+
+
+def _costs(raw: Any, source: str) -> MachineCosts:
+    if not isinstance(raw, Mapping):
+        raise TraceError(f"{source}: 'costs' must be an object")
+    known = {f.name for f in fields(MachineCosts)}
+    for k in raw:
+        if k not in known:
+            raise TraceError(f"{source}: unknown costs.{k} (known: {', '.join(sorted(known))})")
+    vals = {k: _num(v, f"{source}: costs.{k}") for k, v in raw.items()}
+    if "shm_ref_bytes" in vals:
+        vals["shm_ref_bytes"] = int(vals["shm_ref_bytes"])
+    if vals.get("switch_interval_s", 1.0) <= 0:
+        raise TraceError(f"{source}: costs.switch_interval_s must be > 0")
+    return MachineCosts(**vals)  # type: ignore[arg-type]
+
+
+def trace_with_costs(
+    workload: str,
+    items: list[ItemCost],
+    costs: MachineCosts | None = None,
+) -> dict[str, Any]:
+    """A trace document (schema 1 with the optional fields) from measured ``ItemCost``s."""
+    doc: dict[str, Any] = {
+        "schema": SCHEMA,
+        "workload": workload,
+        "workers": 1,
+        "items": [
+            {
+                "service_s": it.service_s,
+                "io_s": it.io_s,
+                "gil_s": it.gil_s,
+                "released_s": it.released_s,
+                "bytes_in": it.bytes_in,
+                "bytes_out": it.bytes_out,
+            }
+            for it in items
+        ],  # fmt: skip
+    }
+    if costs is not None:
+        doc["costs"] = asdict(costs)
+    return doc
 
 
 def load_trace(path: str | os.PathLike[str]) -> Trace:

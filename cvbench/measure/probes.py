@@ -89,6 +89,7 @@ class Probes:
         self.begun_ns = 0
         self.ended_ns = 0
         self.worker_tids: list[list[int]] = []
+        self.worker_pids: list[int] = []  # worker processes: what a watchdog may kill
         self._worker_of: dict[int, int] = {}
         self._before: _Snapshot | None = None
         self._after: _Snapshot | None = None
@@ -101,6 +102,7 @@ class Probes:
 
     def place_processes(self, pids: list[int]) -> None:
         """Worker i is process pids[i], with all of its threads."""
+        self.worker_pids = list(pids)
         self._place([procfs.tids(p) or [p] for p in pids], pids)
 
     def _place(self, groups: list[list[int]], ids: list[int]) -> None:

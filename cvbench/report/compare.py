@@ -8,7 +8,7 @@ import math
 from rich.markup import escape
 from rich.table import Table
 
-from cvbench.gate import Comparison, GroupResult
+from cvbench.analysis.gate import Comparison, GroupResult
 from cvbench.results.write import md_escape
 
 

@@ -1,7 +1,7 @@
 """A metric over many results files (a history), with the fitted levels and change points.
 
 Unlike the other charts this one takes several files: a ``History`` from
-``cvbench.history.build_history`` (or the file paths, analysed with the default metric).
+``cvbench.analysis.history.build_history`` (or the file paths, analysed with the default metric).
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import math
 from collections.abc import Sequence
 from pathlib import Path
 
-from cvbench.history import History, build_history
+from cvbench.analysis.history import History, build_history
 from cvbench.report.charts.style import _figure, _grid, _legend_right, _save, model_colour
 
 _WORKER_STYLES = ("-", "--", ":", "-.")

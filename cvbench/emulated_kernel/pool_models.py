@@ -1,0 +1,418 @@
+"""Predict every pool model from measured per-item costs: the GIL and transfer, simulated.
+
+Why: replaying only the sequential service times (``trace.predict_processes``) predicts a
+process pool that pickles for free and says nothing about threads.  Here each model is built
+from the threads it really runs -- a ThreadPoolExecutor's workers and submitting thread, a
+ProcessPoolExecutor's parent and worker processes, an event loop feeding either -- as
+``gil.Thread`` programs on the simulator's cores, so the GIL (one per interpreter), the
+pickling on both sides of the pipe and the loop's per-item offload cost are paid where the
+real model pays them, and the OS policy (eevdf by default) shares the cores among them.
+
+Units: seconds and bytes in the public dataclasses, integer nanoseconds inside.
+
+What each model pays per item (``c`` = ``pickle_pipe_s_per_byte``, ``rt`` = ``round_trip_s``):
+
+- inline (``sequential`` and the cooperative one-thread models): one thread runs every item
+  back to back: ``io_s + gil_s + released_s`` plus ``switch_s`` (not for ``sequential``).
+- ``threads``: ``workers`` threads of one interpreter share ONE GIL: ``gil_s`` (half before
+  and half after the cv2 call) needs the GIL, ``released_s`` runs in parallel; the submitting
+  thread pays ``submit_s`` per item holding the GIL (run_pool submits every item up front).
+- ``X+threads`` (asyncio, uvloop, trio, curio, gevent): the same pool fed by an event loop
+  thread that keeps one item in flight per worker task and pays ``offload_s`` per item (half
+  at the submit, half at the completion) holding the GIL, instead of ``submit_s``.
+- ``processes``: one GIL per worker (never contended); the parent (one serialized thread: its
+  threads share its GIL) pays ``bytes_in*c + rt/4`` to send an item and ``bytes_out*c + rt/4``
+  to receive its result; the worker pays ``bytes_in*c + rt/2`` to receive it and
+  ``bytes_out*c`` to send the result back.  At most ``2*workers + 1`` items are out at once
+  (ProcessPoolExecutor's call queue holds ``workers + 1``).
+- ``processes+shm``: the same, but the input crosses as a reference of ``shm_ref_bytes``.
+- ``X+processes`` (asyncio, trio, curio): processes fed by an event loop: ``workers`` items in
+  flight and ``offload_s`` per item on the parent.
+
+The makespan is when the submitting/parent/loop thread has the last result.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from .gil import EMPTY, SWITCH_INTERVAL_NS, Cpu, Get, Gil, Io, Put, Py, Queue, Thread, TryGet
+from .gil import ThreadBody as Body
+from .sim import ProgramSpec, SimResult, simulate
+
+INLINE_MODELS = ("sequential", "asyncio", "uvloop", "trio", "curio", "greenlet", "gevent", "kernel")
+THREAD_MODELS = ("threads",)
+OFFLOAD_THREAD_MODELS = (
+    "asyncio+threads",
+    "uvloop+threads",
+    "trio+threads",
+    "curio+threads",
+    "gevent+threads",
+)
+PROCESS_MODELS = ("processes", "processes+shm")
+OFFLOAD_PROCESS_MODELS = ("asyncio+processes", "trio+processes", "curio+processes")
+#: every model name predict_model() accepts
+MODELS: tuple[str, ...] = (
+    INLINE_MODELS + THREAD_MODELS + OFFLOAD_THREAD_MODELS + PROCESS_MODELS + OFFLOAD_PROCESS_MODELS
+)
+#: models whose prediction needs the split of the service into gil_s and released_s
+GIL_MODELS: tuple[str, ...] = THREAD_MODELS + OFFLOAD_THREAD_MODELS
+
+
+@dataclass(frozen=True)
+class ItemCost:
+    """What one work item costs, measured in a run (seconds, bytes).
+
+    ``gil_s``: CPU time holding the GIL (the pure-Python part around the cv2 call);
+    ``released_s``: CPU time inside cv2 with the GIL released; ``io_s``: blocking wait before
+    the CPU work (file read), off-CPU; ``bytes_in``/``bytes_out``: pickled size of the item
+    sent to a process worker and of the result sent back.
+    """
+
+    gil_s: float
+    released_s: float = 0.0
+    io_s: float = 0.0
+    bytes_in: int = 0
+    bytes_out: int = 0
+
+    @property
+    def service_s(self) -> float:
+        return self.gil_s + self.released_s
+
+
+@dataclass(frozen=True)
+class MachineCosts:
+    """This machine's per-item and per-byte costs, measured by a calibration (seconds).
+
+    ``pickle_pipe_s_per_byte``: pickling + pipe + unpickling cost per byte, paid once on the
+    sending and once on the receiving side (so a ping-pong of a B-byte payload and a tiny
+    reply takes ``round_trip_s + 2*B*pickle_pipe_s_per_byte``).  ``round_trip_s``: the
+    per-item fixed cost of a process pool (submit, future, result) with a tiny payload.
+    ``offload_s``: per item, an event loop's run_in_executor (future + thread wake-up + the
+    awaiting task resumed), on the loop thread.  ``submit_s``: per item, a thread pool's
+    submit + result in the submitting thread (0 if not measured).  ``switch_s``: per item, a
+    cooperative model's switch (yield) cost.  ``shm_ref_bytes``: what processes+shm pickles
+    instead of the input.  ``switch_interval_s``: ``sys.getswitchinterval()``.
+    """
+
+    pickle_pipe_s_per_byte: float = 0.0
+    round_trip_s: float = 0.0
+    offload_s: float = 0.0
+    submit_s: float = 0.0
+    switch_s: float = 0.0
+    shm_ref_bytes: int = 0
+    switch_interval_s: float = SWITCH_INTERVAL_NS / 1e9
+
+    @classmethod
+    def from_round_trips(
+        cls, small_bytes: int, small_s: float, large_bytes: int, large_s: float, **kw: Any
+    ) -> MachineCosts:
+        """Costs from two timed ping-pongs (one item at a time, tiny reply) of two payload
+        sizes: ``T(B) = round_trip_s + 2*B*pickle_pipe_s_per_byte``.  ``kw``: other fields."""
+        if large_bytes <= small_bytes:
+            raise ValueError("the large payload must be larger than the small one")
+        per_byte = max(0.0, (large_s - small_s) / (2 * (large_bytes - small_bytes)))
+        rt = max(0.0, small_s - 2 * small_bytes * per_byte)
+        return cls(pickle_pipe_s_per_byte=per_byte, round_trip_s=rt, **kw)
+
+
+@dataclass(frozen=True)
+class ModelPrediction:
+    """The simulator's prediction for one model, worker count and core count.
+
+    ``bottleneck``: what the model waits on -- "GIL" (held >= 90 % of the run), "parent"
+    (the process pool's parent busy >= 90 %: transfer), "cores" (>= 90 % utilization),
+    "workers" (none of those: too few workers, or I/O), or "one thread" (inline models).
+    """
+
+    model: str
+    workers: int
+    cores: int
+    items: int
+    policy: str
+    makespan_s: float
+    throughput_per_s: float
+    utilization: float
+    gil_busy: float | None  # fraction of the run the (shared) GIL was held
+    gil_wait_max_s: float | None  # longest single wait for the GIL
+    gil_forced_switches: int | None  # drops requested by the switch interval
+    parent_busy: float | None  # fraction of the run a process pool's parent was busy
+    bottleneck: str
+    notes: tuple[str, ...] = ()
+    result: SimResult | None = field(default=None, repr=False, compare=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A results-row-like dict (``predicted: true``) plus the model's diagnostics."""
+        return {
+            "model": self.model,
+            "workers": self.workers,
+            "cores": self.cores,
+            "items": self.items,
+            "wall_s": self.makespan_s,
+            "throughput_per_s": self.throughput_per_s,
+            "policy": self.policy,
+            "predicted": True,
+            "utilization": self.utilization,
+            "gil_busy": self.gil_busy,
+            "gil_wait_max_s": self.gil_wait_max_s,
+            "gil_forced_switches": self.gil_forced_switches,
+            "parent_busy": self.parent_busy,
+            "bottleneck": self.bottleneck,
+            "notes": list(self.notes),
+        }
+
+
+# --------------------------------------------------------------------------- internals
+def _ns(x: float) -> int:
+    return round(x * 1e9)
+
+
+@dataclass(frozen=True)
+class _Item:
+    """An item in integer ns, with the transfer costs it incurs."""
+
+    io: int
+    gil_pre: int
+    released: int
+    gil_post: int
+    send_in: int  # bytes_in * per-byte cost (each side pays it)
+    send_out: int  # bytes_out * per-byte cost (each side pays it)
+
+    @property
+    def service(self) -> int:
+        return self.gil_pre + self.released + self.gil_post
+
+
+def _items(items: Sequence[ItemCost], costs: MachineCosts, shm: bool) -> list[_Item]:
+    out = []
+    for it in items:
+        gil = _ns(it.gil_s)
+        b_in = costs.shm_ref_bytes if shm else it.bytes_in
+        out.append(
+            _Item(
+                io=_ns(it.io_s),
+                gil_pre=gil // 2,
+                released=_ns(it.released_s),
+                gil_post=gil - gil // 2,
+                send_in=_ns(b_in * costs.pickle_pipe_s_per_byte),
+                send_out=_ns(it.bytes_out * costs.pickle_pipe_s_per_byte),
+            )
+        )
+    return out
+
+
+def _inline(items: list[_Item], switch: int) -> Body:
+    for it in items:
+        if it.io:
+            yield Io(it.io)
+        yield Cpu(it.service + switch)
+
+
+def _thread_worker(workq: Queue, doneq: Queue) -> Body:
+    while True:
+        it = yield Get(workq)
+        if it is None:
+            return
+        if it.io:
+            yield Io(it.io)
+        yield Py(it.gil_pre)
+        yield Cpu(it.released)
+        yield Py(it.gil_post)
+        yield Put(doneq, it)
+
+
+def _submitter(items: list[_Item], workers: int, submit: int, workq: Queue, doneq: Queue) -> Body:
+    """run_pool: submit every item, then wait for each result (the GIL to take it)."""
+    for it in items:
+        yield Py(submit)
+        yield Put(workq, it)
+    for _ in items:
+        yield Get(doneq)
+        yield Py(0)
+    for _ in range(workers):
+        yield Put(workq, None)
+
+
+def _loop(
+    items: list[_Item], workers: int, offload: int, inq: Queue, outq: Queue, stop: Any
+) -> Body:
+    """An event loop with ``workers`` tasks, each awaiting one offloaded item at a time."""
+    half = offload // 2
+    n = len(items)
+    nxt = min(workers, n)
+    for it in items[:nxt]:
+        yield Py(half)
+        yield Put(inq, it)
+    for _ in range(n):
+        yield Get(outq)
+        yield Py(offload - half)
+        if nxt < n:
+            yield Py(half)
+            yield Put(inq, items[nxt])
+            nxt += 1
+    for _ in range(workers):
+        yield Put(inq, stop)
+
+
+def _parent(
+    items: list[_Item], workers: int, limit: int, rt: int, extra: int, callq: Queue, resq: Queue
+) -> Body:
+    """A process pool's parent: send up to ``limit`` items ahead, take results first."""
+    n = len(items)
+    rt_half, ex_half = rt // 2, extra // 2
+    sent = done = 0
+    while done < n:
+        r = yield TryGet(resq)
+        if r is EMPTY:
+            if sent < n and sent - done < limit:
+                it = items[sent]
+                sent += 1
+                yield Py(ex_half + it.send_in + rt_half)
+                yield Put(callq, it)
+                continue
+            r = yield Get(resq)
+        yield Py(extra - ex_half + r.send_out + rt - rt_half)
+        done += 1
+    for _ in range(workers):
+        yield Put(callq, None)
+
+
+def _proc_worker(callq: Queue, resq: Queue, rt: int) -> Body:
+    """A worker process: its own GIL, so receive, compute and send are plain CPU."""
+    while True:
+        it = yield Get(callq)
+        if it is None:
+            return
+        recv = it.send_in + rt
+        if it.io:
+            yield Cpu(recv)
+            yield Io(it.io)
+            yield Cpu(it.service + it.send_out)
+        else:
+            yield Cpu(recv + it.service + it.send_out)
+        yield Put(resq, it)
+
+
+def _build(
+    model: str, items: list[_Item], costs: MachineCosts, workers: int
+) -> tuple[list[tuple[str, Thread]], Gil | None]:
+    """The threads of ``model``: (name, program) with the coordinating thread first."""
+    if model in INLINE_MODELS:
+        switch = 0 if model == "sequential" else _ns(costs.switch_s)
+        return [("main", Thread(_inline(items, switch), None))], None
+    if model in THREAD_MODELS or model in OFFLOAD_THREAD_MODELS:
+        gil = Gil(_ns(costs.switch_interval_s))
+        workq, doneq = Queue(), Queue()
+        if model in THREAD_MODELS:
+            head = _submitter(items, workers, _ns(costs.submit_s), workq, doneq)
+        else:
+            head = _loop(items, workers, _ns(costs.offload_s), workq, doneq, None)
+        threads = [("main", Thread(head, gil))]
+        threads += [
+            (f"thread{k}", Thread(_thread_worker(workq, doneq), gil)) for k in range(workers)
+        ]
+        return threads, gil
+    callq, resq = Queue(), Queue()
+    rt = _ns(costs.round_trip_s)
+    rt_parent, rt_worker = rt // 2, rt - rt // 2
+    if model in PROCESS_MODELS:
+        parent = _parent(items, workers, 2 * workers + 1, rt_parent, 0, callq, resq)
+    else:
+        parent = _parent(items, workers, workers, rt_parent, _ns(costs.offload_s), callq, resq)
+    threads = [("parent", Thread(parent, None))]
+    threads += [
+        (f"proc{k}", Thread(_proc_worker(callq, resq, rt_worker), None)) for k in range(workers)
+    ]
+    return threads, None
+
+
+def _bottleneck(gil_busy: float | None, parent_busy: float | None, util: float) -> str:
+    cands = [("GIL", gil_busy or 0.0), ("parent", parent_busy or 0.0), ("cores", util)]
+    name, frac = max(cands, key=lambda x: x[1])
+    return name if frac >= 0.9 else "workers"
+
+
+def predict_model(
+    model: str,
+    items: Sequence[ItemCost],
+    costs: MachineCosts | None = None,
+    workers: int = 1,
+    cores: int = 1,
+    policy: str = "eevdf",
+    *,
+    hz: int = 250,
+    ctx_switch_ns: int = 0,
+    slice_ns: int | None = None,
+) -> ModelPrediction:
+    """Predict ``model`` running ``items`` with ``workers`` workers on ``cores`` CPUs.
+
+    ``model``: one of ``MODELS``; ``costs`` None = all zero (no transfer, no offload: a lower
+    bound).  ``policy``, ``hz``, ``ctx_switch_ns``, ``slice_ns``: the OS scheduler, as in
+    ``sim.simulate``.  Deterministic.  ValueError on an unknown model or bad numbers.
+    """
+    if model not in MODELS:
+        raise ValueError(f"no prediction for model {model!r}; supported: {', '.join(MODELS)}")
+    if workers <= 0 or cores <= 0:
+        raise ValueError("workers and cores must be > 0")
+    if not items:
+        raise ValueError("no items to predict")
+    for it in items:
+        nums = (it.gil_s, it.released_s, it.io_s, it.bytes_in, it.bytes_out)
+        if any(not math.isfinite(x) or x < 0 for x in nums):
+            raise ValueError(f"item costs must be finite and >= 0: {it}")
+    costs = costs or MachineCosts()
+    inline = model in INLINE_MODELS
+    w = 1 if inline else workers
+    threads, gil = _build(model, _items(items, costs, model == "processes+shm"), costs, w)
+    specs = [ProgramSpec(th, name=name) for name, th in threads]
+    res = simulate(
+        [], cores, policy, programs=specs, hz=hz, ctx_switch_ns=ctx_switch_ns, slice_ns=slice_ns
+    )
+    head = res.tasks[0]
+    if head.finish_ns is None:  # cannot happen unless a model above is wrong
+        raise RuntimeError(f"{model}: the simulation ended before the last result")
+    span = head.finish_ns
+    makespan = span / 1e9
+    util = res.total_cpu_ns / (cores * span) if span else 0.0
+    gil_busy = gil.held_ns / span if gil is not None and span else None
+    parent_busy = (
+        head.cpu_ns / span if span and model in PROCESS_MODELS + OFFLOAD_PROCESS_MODELS else None
+    )
+    notes: list[str] = []
+    if inline and workers != 1:
+        notes.append(f"{model} runs every item on one thread: workers={workers} changes nothing")
+    return ModelPrediction(
+        model=model,
+        workers=workers,
+        cores=cores,
+        items=len(items),
+        policy=policy,
+        makespan_s=makespan,
+        throughput_per_s=len(items) / makespan if makespan > 0 else math.inf,
+        utilization=util,
+        gil_busy=gil_busy,
+        gil_wait_max_s=gil.wait_max_ns / 1e9 if gil is not None else None,
+        gil_forced_switches=gil.forced if gil is not None else None,
+        parent_busy=parent_busy,
+        bottleneck="one thread" if inline else _bottleneck(gil_busy, parent_busy, util),
+        notes=tuple(notes),
+        result=res,
+    )
+
+
+__all__ = [
+    "GIL_MODELS",
+    "INLINE_MODELS",
+    "MODELS",
+    "OFFLOAD_PROCESS_MODELS",
+    "OFFLOAD_THREAD_MODELS",
+    "PROCESS_MODELS",
+    "THREAD_MODELS",
+    "ItemCost",
+    "MachineCosts",
+    "ModelPrediction",
+    "predict_model",
+]

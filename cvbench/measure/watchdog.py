@@ -1,0 +1,95 @@
+"""A repetition that stops making progress fails its row instead of hanging the run.
+
+Round one waited forever on a SIGSTOPped pool worker and then wrote the 90 s repetition as
+ok. Here every repetition runs under a deadline (--item-timeout, default derived from the
+cell's own warm-up). When it passes, the processes the repetition started (its pool's
+workers, found as new descendants even before the model placed them) are continued and killed
+(the pool then fails the repetition, whose row names the timeout) and the run goes on. Threads
+cannot be killed: a hung in-process model is interrupted in the main thread instead, which
+works while the main thread waits and cannot free a thread stuck inside a C call.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import threading
+from collections.abc import Iterator
+
+import psutil
+
+from cvbench.measure.probes import Probes
+
+FLOOR_S = 30.0  # never less: a shared CI machine can stall a healthy repetition for seconds
+FACTOR = 20.0  # x the cell's last repetition (warm-up included)
+UNKNOWN_S = 600.0  # a cell with nothing to go by yet
+
+
+class RepetitionTimeout(Exception):
+    """Raised in the main thread when an in-process model overruns its deadline."""
+
+
+def deadline_s(last_cost_s: float, fixed_s: float | None) -> float:
+    """--item-timeout if given, else FACTOR x the cell's last repetition, at least FLOOR_S."""
+    if fixed_s is not None:
+        return fixed_s
+    if last_cost_s <= 0:
+        return UNKNOWN_S
+    return max(FLOOR_S, FACTOR * last_cost_s)
+
+
+class Watchdog:
+    """Arms a timer for one repetition; on expiry stops the workers the probes placed."""
+
+    def __init__(self, probes: Probes, limit_s: float) -> None:
+        self.probes, self.limit_s = probes, limit_s
+        self.fired = False
+        self._timer = threading.Timer(limit_s, self._expire)
+        self._timer.daemon = True
+        self._main = threading.main_thread().ident
+        self._before = self._descendants()
+
+    @staticmethod
+    def _descendants() -> set[int]:
+        try:
+            return {p.pid for p in psutil.Process().children(recursive=True)}
+        except psutil.Error:
+            return set()
+
+    def _new_descendants(self) -> list[int]:
+        """Processes this repetition started (its pool's workers, a cluster's nannies), not
+        the long-lived forkserver and resource tracker that were there before it."""
+        return sorted(self._descendants() - self._before)
+
+    def _expire(self) -> None:
+        self.fired = True
+        pids = list(dict.fromkeys([*self.probes.worker_pids, *self._new_descendants()]))
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGCONT)  # a stopped process must be able to die
+                os.kill(pid, signal.SIGKILL)
+        if not pids and self._main is not None:
+            signal.pthread_kill(self._main, signal.SIGUSR1)
+
+    @property
+    def reason(self) -> str:
+        return f"no progress for {self.limit_s:g} s (--item-timeout): workers killed"
+
+    @contextlib.contextmanager
+    def armed(self) -> Iterator[Watchdog]:
+        previous = signal.getsignal(signal.SIGUSR1)
+
+        def interrupt(signum: int, frame: object) -> None:
+            raise RepetitionTimeout(self.reason)
+
+        in_main = threading.current_thread() is threading.main_thread()
+        if in_main:
+            signal.signal(signal.SIGUSR1, interrupt)
+        self._timer.start()
+        try:
+            yield self
+        finally:
+            self._timer.cancel()
+            if in_main:
+                signal.signal(signal.SIGUSR1, previous)
