@@ -174,6 +174,7 @@ class Runner:
     def run(self) -> RunResult:
         cfg = self.config
         lifeline.mark_main()  # every process started from here on dies with this one
+        lifeline.quiet_resource_tracker()
         self.result.env = envmod.collect(cfg.command)
         self.result.env["procfs_unavailable"] = procfs.available()
         restrict_process(os.getpid(), list(cfg.placement.cpus))

@@ -69,3 +69,26 @@ def worker_setup() -> None:
     with contextlib.suppress(ValueError):  # not the main thread: nothing to ignore there
         signal.signal(signal.SIGINT, signal.SIG_IGN)
     watch_main()
+
+
+def quiet_resource_tracker() -> None:
+    """Start multiprocessing's resource tracker with its stderr on /dev/null.
+
+    When the watchdog or a fault kills a pool worker, CPython's tracker receives an unregister
+    for a semaphore it no longer lists and prints a KeyError traceback into the user's
+    terminal: noise about a death cvbench already reports in the row. cvbench checks its own
+    shared memory itself (tests look in /dev/shm), so nothing of value is hidden.
+    """
+    from multiprocessing import resource_tracker
+
+    if getattr(resource_tracker._resource_tracker, "_fd", None) is not None:
+        return  # already running: too late to redirect, harmless
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        resource_tracker.ensure_running()
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
