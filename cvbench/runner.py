@@ -159,6 +159,7 @@ class _WorkloadState:
     job: Job
     reference: str | None = None  # the first model's output digest
     reference_items: list[str] = field(default_factory=list)  # its per-item digests
+    pending: list[tuple[dict[str, Any], list[str]]] = field(default_factory=list)
     seq_wall: list[float] = field(default_factory=list)
     bare_wall: list[float] = field(default_factory=list)
     trace: dict[str, Any] | None = None
@@ -174,10 +175,10 @@ class Runner:
     def run(self) -> RunResult:
         cfg = self.config
         lifeline.mark_main()  # every process started from here on dies with this one
+        restrict_process(os.getpid(), list(cfg.placement.cpus))  # before any child exists
         lifeline.quiet_resource_tracker()
         self.result.env = envmod.collect(cfg.command)
         self.result.env["procfs_unavailable"] = procfs.available()
-        restrict_process(os.getpid(), list(cfg.placement.cpus))
         try:
             with contextlib.ExitStack() as stack:
                 for spec in cfg.workloads:
@@ -367,23 +368,12 @@ class Runner:
         row = measured_row(base, cell.job, records, probes)
         if row.get("dask_workers") and getattr(cell.model, "external", lambda: False)():
             row["workers"] = row["dask_workers"]  # an existing cluster: its own worker count
-        digest = row["output_digest"]
         items = [r.digest for r in sorted(records, key=lambda r: r.index)]
-        if state.reference is None:
-            state.reference, state.reference_items = digest, items
-        elif digest != state.reference:
-            differ = [
-                i
-                for i, (a, b) in enumerate(zip(items, state.reference_items, strict=False))
-                if a != b
-            ]
-            shown = ", ".join(map(str, differ[:5])) + (" …" if len(differ) > 5 else "")
-            row.update(ok=False, status="failed")
-            row["error"] = (
-                f"output differs from the first model's at {len(differ)} of {len(items)} "
-                f"items ({shown}): digest {digest} vs {state.reference}; a non-deterministic "
-                "op, or a model that did different work"
-            )
+        if state.reference is None and (cell.is_reference or not self._has_reference(cell)):
+            # the reference is sequential's output (the first model's when there is none),
+            # whatever order the shuffled round ran them in
+            state.reference, state.reference_items = row["output_digest"], items
+        self._check_digest(row, items, state)
         if row["ok"] and row["throughput_per_s"]:
             cell.throughputs.append(row["throughput_per_s"])
         if cell.is_reference and row["ok"]:
@@ -393,6 +383,33 @@ class Runner:
                 state.bare_wall.append(bare_loop_s(cell.job))
         self.result.items.append(_items_doc(base, records, probes))
         self._emit(row)
+
+    def _has_reference(self, cell: Cell) -> bool:
+        return any(m.name == "sequential" for m in self.config.models) or (
+            self.config.models[0].name != cell.model.name
+        )
+
+    def _check_digest(self, row: dict[str, Any], items: list[str], state: _WorkloadState) -> None:
+        """Mark a row whose output differs from the reference; rows that ran before the
+        reference existed are checked when it arrives (see _pair_round)."""
+        state.pending.append((row, items))
+        if state.reference is None:
+            return
+        for pending, digests in state.pending:
+            if pending["output_digest"] != state.reference and pending["ok"]:
+                differ = [
+                    i
+                    for i, (a, b) in enumerate(zip(digests, state.reference_items, strict=False))
+                    if a != b
+                ]
+                shown = ", ".join(map(str, differ[:5])) + (" …" if len(differ) > 5 else "")
+                pending.update(ok=False, status="failed")
+                pending["error"] = (
+                    f"output differs from the reference model's at {len(differ)} of "
+                    f"{len(digests)} items ({shown}): digest {pending['output_digest']} vs "
+                    f"{state.reference}; a non-deterministic op, or a model that did other work"
+                )
+        state.pending.clear()
 
     def _pair_round(self, round_index: int) -> None:
         """speedup = throughput / the same round's sequential throughput, per workload."""

@@ -162,7 +162,7 @@ def test_a_non_deterministic_function_is_marked_with_what_differed(user_dir, ima
     procs = next(r for r in _rows(out) if r["model"] == "processes")
     assert (
         procs["ok"] == "false"
-        and "differs from the first model's at 6 of 6 items" in procs["error"]
+        and "differs from the reference model's at 6 of 6 items" in procs["error"]
     )
 
 

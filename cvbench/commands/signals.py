@@ -40,13 +40,10 @@ class StopRequest:
 
 @contextlib.contextmanager
 def stop_on_signals() -> Iterator[StopRequest]:
-    """Install the handlers for the duration of a run; restore the old ones after."""
+    """Install the handlers for the rest of the command. They are not restored: a second
+    Ctrl-C while the tables print or the files are written must not kill the process with
+    a traceback (or click's "Aborted!") after the first one asked for an orderly stop."""
     request = StopRequest()
-    previous = {sig: signal.getsignal(sig) for sig in STOP_SIGNALS}
     for sig in STOP_SIGNALS:
         signal.signal(sig, request.handle)
-    try:
-        yield request
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+    yield request
