@@ -65,7 +65,7 @@ def quick_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         "run", "--quick",
         "--workload", ",".join(SHARED_RUN_WORKLOADS),
         "--models", ",".join(SHARED_RUN_MODELS),
-        "--workers", "1,2", "--repeat", "3", "--out", str(d),
+        "--workers", "1,2", "--repeat", "3", "--warmup", "0", "--out", str(d),
         "--csv", str(files["csv"]), "--json", str(files["json"]),
         "--markdown", str(files["md"]), "--gab", str(files["gab"]),
     )  # fmt: skip

@@ -165,7 +165,7 @@ def test_missing_matplotlib_is_a_clear_error(monkeypatch: pytest.MonkeyPatch, do
 
 
 def test_cli_plot_writes_charts(real_run, tmp_path: Path) -> None:
-    r = CliRunner().invoke(plot_cmd, [str(real_run["json"]), "--out", str(tmp_path / "c")])
+    r = CliRunner().invoke(plot_cmd, [str(real_run["csv"]), "--out", str(tmp_path / "c")])
     assert r.exit_code == 0, r.output
     assert {Path(x).name for x in r.stdout.split()} >= {"scaling.png", "scaling.svg"}
 

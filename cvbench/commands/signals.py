@@ -40,10 +40,17 @@ class StopRequest:
 
 @contextlib.contextmanager
 def stop_on_signals() -> Iterator[StopRequest]:
-    """Install the handlers for the rest of the command. They are not restored: a second
-    Ctrl-C while the tables print or the files are written must not kill the process with
-    a traceback (or click's "Aborted!") after the first one asked for an orderly stop."""
+    """Install the handlers for the run. Once a signal has asked for an orderly stop they stay
+    (a second Ctrl-C while the tables print or the files are written is only counted, never a
+    traceback or click's "Aborted!"); after an undisturbed run the previous ones come back,
+    so that a process that calls the command in-process keeps its own Ctrl-C."""
     request = StopRequest()
+    previous = {sig: signal.getsignal(sig) for sig in STOP_SIGNALS}
     for sig in STOP_SIGNALS:
         signal.signal(sig, request.handle)
-    yield request
+    try:
+        yield request
+    finally:
+        if request.signum is None:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
