@@ -22,10 +22,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cvbench.config import RunConfig
-from cvbench.emulated_kernel import predict
+from cvbench.emulated_kernel import pool_models, predict
+from cvbench.emulated_kernel.trace import trace_with_costs
 from cvbench.measure import env as envmod
 from cvbench.measure import noise, procfs
 from cvbench.measure.affinity import restrict_process
+from cvbench.measure.costs import calibrate
 from cvbench.measure.probes import Probes
 from cvbench.measure.row import measured_row
 from cvbench.measure.watchdog import Watchdog, deadline_s
@@ -38,6 +40,8 @@ from cvbench.work.item import auto_chunksize
 from cvbench.work.job import Job
 from cvbench.workloads.sources import JobOptions, build_job
 
+# Pool models the emulated kernel predicts from measured costs (inline ones are trivially 1x).
+PREDICTABLE = frozenset(pool_models.MODELS) - frozenset(pool_models.INLINE_MODELS)
 ITEM_EXTRAS = ("task_stream", "schedule")  # probes.extra kept in the JSON's per-run items
 NOISE_SAMPLE_S = 0.3  # what `cvbench doctor` checks, sampled before the first repetition
 
@@ -161,6 +165,7 @@ class _WorkloadState:
     reference_items: list[str] = field(default_factory=list)  # its per-item digests
     pending: list[tuple[dict[str, Any], list[str]]] = field(default_factory=list)
     seq_wall: list[float] = field(default_factory=list)
+    seq_records: list[list] = field(default_factory=list)  # every ok sequential repetition
     bare_wall: list[float] = field(default_factory=list)
     trace: dict[str, Any] | None = None
 
@@ -171,6 +176,8 @@ class Runner:
         self.cb = callbacks or Callbacks()
         self.result = RunResult(seed=config.seed)
         self.states: dict[str, _WorkloadState] = {}
+        self.calibration = None
+        self.calibration_error = ""
 
     def run(self) -> RunResult:
         cfg = self.config
@@ -190,6 +197,7 @@ class Runner:
                     self.result.prep_s[spec.name] = time.perf_counter() - t0
                     self.states[spec.name] = _WorkloadState(job)
                 cells = self._cells()
+                self._calibrate()
                 before = noise.collect_noise(NOISE_SAMPLE_S)
                 window = noise.NoiseWindow()
                 try:
@@ -379,6 +387,7 @@ class Runner:
         if cell.is_reference and row["ok"]:
             state.trace = state.trace or predict.trace_doc(cell.workload, records)
             state.seq_wall.append(row["wall_s"])
+            state.seq_records.append(records)
             if cell.job.arrivals_ns is None and len(state.bare_wall) < cfg.min_rounds:
                 state.bare_wall.append(bare_loop_s(cell.job))
         self.result.items.append(_items_doc(base, records, probes))
@@ -464,19 +473,34 @@ class Runner:
                     "samples": len(state.bare_wall),
                 }
 
+    def _calibrate(self) -> None:
+        """The machine's transfer and offload costs, when a pool model will be predicted."""
+        if not any(m.name in PREDICTABLE for m in self.config.models):
+            return
+        try:
+            self.calibration = calibrate()
+            self.result.env["calibration"] = self.calibration.to_dict()
+        except Exception as exc:  # noqa: BLE001 - no calibration: predictions say why
+            self.calibration_error = f"calibration failed: {type(exc).__name__}: {exc}"
+            self.result.env["calibration"] = {"error": self.calibration_error}
+
     def _predict(self, workload: str, state: _WorkloadState) -> None:
-        """Trace file and the emulated kernel's processes rows, from the sequential records."""
+        """Trace file and the emulated kernel's rows for every pool model, from the sequential
+        records (per-item medians over its repetitions) and this run's calibration."""
         cfg = self.config
         if state.trace is None:
             return
+        items = predict.median_item_costs(
+            [predict.item_costs(r, state.job.payloads) for r in state.seq_records]
+        )
         if cfg.trace_path is not None:
             path = cfg.trace_path
             if len(cfg.workloads) > 1:
                 path = path.with_name(f"{path.stem}-{workload}{path.suffix}")
-            predict.write_trace(path, state.trace)
-        if state.job.arrivals_ns is not None or not any(m.name == "processes" for m in cfg.models):
+            costs = predict.machine_costs(self.calibration) if self.calibration else None
+            predict.write_trace(path, trace_with_costs(workload, items, costs))
+        if state.job.arrivals_ns is not None:
             return  # a stream's pace is set by its arrivals, not by the pool
-        base = dict(self._columns(workload), error=None, inline=False, status="ok")
         seq = [
             r["throughput_per_s"]
             for r in self.result.rows
@@ -484,7 +508,20 @@ class Runner:
         ]
         if not seq:
             return
+        base = dict(self._columns(workload), error=None, inline=False, status="ok")
         cores = len(cfg.placement.cpus)
-        for workers in cfg.workers:
-            row = predict.predicted_row(state.trace, workers, cores, base, statistics.median(seq))
-            self.result.rows.append(row)
+        for model in cfg.models:
+            if model.name not in PREDICTABLE:
+                continue
+            for workers in cfg.workers:
+                size = 1
+                if model.batches:
+                    size = cfg.chunksize or auto_chunksize(state.job.items, workers)
+                costs = predict.machine_costs(self.calibration, size) if self.calibration else None
+                row = predict.predicted_model_row(
+                    model.name, items, costs, workers, cores, base, statistics.median(seq)
+                )
+                row["chunksize"] = size
+                if self.calibration_error:
+                    row["notes"] = f"{row['notes']}; {self.calibration_error}"
+                self.result.rows.append(row)

@@ -80,3 +80,78 @@ def predicted_model_row(
         speedup=pred.throughput_per_s / seq_throughput if seq_throughput else None,
         notes="; ".join(notes),
     )
+
+
+RESULT_BYTES = 160  # a pickled ItemResult: index, ids, stamps, a 24-char digest
+SHM_REF_BYTES = 120  # what processes+shm pickles instead of an array: name, offset, shape, dtype
+
+
+def payload_bytes(payload: Any) -> int:
+    """What a process pool pickles for one item's argument: an array's buffer plus its
+    header, anything else as pickle measures it."""
+    import pickle
+
+    import numpy as np
+
+    if isinstance(payload, np.ndarray):
+        return int(payload.nbytes) + 160
+    return len(pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL))
+
+
+def item_costs(records: list, payloads: tuple[Any, ...]) -> list[ItemCost]:  # noqa: ANN001
+    """The cost model's items from one sequential repetition: service split into GIL-held and
+    GIL-released (measured around the cv2 calls), file I/O, and bytes each way."""
+    out = []
+    for r in sorted(records, key=lambda r: r.index):
+        io_s = r.io_ns / 1e9
+        service_s = max(0.0, (r.finished_ns - r.started_ns) / 1e9 - io_s)
+        released_s = min(service_s, r.released_ns / 1e9)
+        out.append(
+            ItemCost(
+                gil_s=service_s - released_s,
+                released_s=released_s,
+                io_s=io_s,
+                bytes_in=payload_bytes(payloads[r.index]),
+                bytes_out=RESULT_BYTES,
+            )
+        )
+    return out
+
+
+def machine_costs(calibration: Any, chunksize: int = 1) -> MachineCosts:  # noqa: ANN401
+    """Calibrated costs; the fixed per-task costs are shared by the items of a chunk."""
+    c = max(1, chunksize)
+    base = MachineCosts.from_round_trips(
+        calibration.small_bytes,
+        calibration.small_round_trip_s,
+        calibration.large_bytes,
+        calibration.large_round_trip_s,
+    )
+    return MachineCosts(
+        pickle_pipe_s_per_byte=base.pickle_pipe_s_per_byte,
+        round_trip_s=base.round_trip_s / c,
+        offload_s=calibration.offload_s / c,
+        submit_s=calibration.submit_s / c,
+        shm_ref_bytes=SHM_REF_BYTES,
+    )
+
+
+def median_item_costs(runs: list[list[ItemCost]]) -> list[ItemCost]:
+    """Per item, the median of each cost over the sequential repetitions (one noisy
+    repetition must not become the prediction)."""
+    import statistics
+
+    if not runs:
+        return []
+    out = []
+    for costs in zip(*runs, strict=True):
+        out.append(
+            ItemCost(
+                gil_s=statistics.median(c.gil_s for c in costs),
+                released_s=statistics.median(c.released_s for c in costs),
+                io_s=statistics.median(c.io_s for c in costs),
+                bytes_in=costs[0].bytes_in,
+                bytes_out=costs[0].bytes_out,
+            )
+        )
+    return out

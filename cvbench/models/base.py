@@ -34,6 +34,7 @@ class ItemRecord:
     digest: str
     detail: int
     io_ns: int = 0
+    released_ns: int = 0  # GIL released (cv2 calls, hashing): the cost model's released_s
 
     @classmethod
     def of(cls, r: ItemResult, worker: int, arrival_ns: int, submitted_ns: int) -> ItemRecord:
@@ -47,6 +48,7 @@ class ItemRecord:
             r.digest,
             r.detail,
             r.io_ns,
+            r.released_ns,
         )
 
 

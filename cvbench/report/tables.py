@@ -198,38 +198,44 @@ def print_all(console: Console, summary: list[dict[str, Any]], detail: bool = Tr
 
 
 def prediction_table(rows: list[dict[str, Any]]) -> Table | None:
-    """Measured processes rows beside the emulated kernel's prediction (predicted=true)."""
+    """Every model the emulated kernel predicted (predicted=true rows) beside its measurement."""
     predicted = [r for r in rows if r.get("predicted")]
     if not predicted:
         return None
     table = Table(
-        title="Emulated kernel (eevdf simulator) vs measured: processes model",
-        caption="The prediction replays the sequential per-item service times as a process "
-        "pool; it leaves out pickling and start-up, so it is a lower bound on wall time.",
+        title="Emulated kernel (eevdf simulator + GIL + transfer costs) vs measured",
+        caption="Predictions replay the sequential model's per-item service, split into GIL-held "
+        "and GIL-released time (timed around the cv2 calls), with this run's calibrated pickling, "
+        "pipe and offload costs; pool start-up is left out. error = measured vs predicted.",
         title_justify="left",
         caption_justify="left",
     )
-    for header in ("workload", "workers", "predicted items/s", "measured items/s", "error"):
-        table.add_column(header, justify="left" if header == "workload" else "right")
+    for header in ("workload", "model", "workers", "predicted items/s", "measured items/s",
+                   "error", "bottleneck"):  # fmt: skip
+        table.add_column(header, justify="left" if header in ("workload", "model") else "right")
     for p in predicted:
         measured = [
             r["throughput_per_s"]
             for r in rows
             if not r.get("predicted")
             and r.get("ok")
-            and r["model"] == "processes"
+            and r["model"] == p["model"]
             and r["workload"] == p["workload"]
             and r["workers"] == p["workers"]
+            and r.get("throughput_per_s")
         ]
         med = statistics.median(measured) if measured else None
-        err = (
-            "–" if med is None else f"{(med - p['throughput_per_s']) / p['throughput_per_s']:+.0%}"
-        )
+        pred = p.get("throughput_per_s")
+        err = "–" if med is None or not pred else f"{(med - pred) / pred:+.0%}"
+        notes = str(p.get("notes") or "")
+        bottleneck = notes.split(";")[0].removeprefix("bottleneck ") if notes else "–"
         table.add_row(
             p["workload"],
+            p["model"],
             str(p["workers"]),
-            f"{p['throughput_per_s']:,.1f}",
+            "–" if not pred else f"{pred:,.1f}",
             "–" if med is None else f"{med:,.1f}",
             err,
+            bottleneck,
         )
     return table

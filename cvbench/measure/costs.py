@@ -1,0 +1,96 @@
+"""What this machine charges for moving work between threads and processes: a short
+calibration at the start of `cvbench run`, so the emulated kernel can predict every pool model
+from the run's own per-item costs (issue: predictions that left out pickling missed `processes`
+on threshold by -74 %).
+
+- a process pool round trip, one item at a time, of a ~100 B and a ~1 MB payload through a
+  1-worker forkserver pool: gives the fixed cost per item and the pickle + pipe cost per byte;
+- ThreadPoolExecutor.submit and an event loop's run_in_executor, many in flight, total / N:
+  the CPU each costs per item on the submitting thread, with the GIL held.
+
+Everything is recorded in the run's JSON. A calibration that cannot run degrades to no
+prediction, with the reason, never a crash.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import statistics
+import time
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+from typing import Any
+
+SMALL_BYTES = 100
+LARGE_BYTES = 1 << 20
+PING_PONGS = 15
+BULK_ITEMS = 2000
+
+
+@dataclass(frozen=True)
+class Calibration:
+    small_bytes: int
+    small_round_trip_s: float
+    large_bytes: int
+    large_round_trip_s: float
+    submit_s: float  # ThreadPoolExecutor.submit + result, per item, many in flight
+    offload_s: float  # asyncio run_in_executor (future + wake-up), per item, many in flight
+    took_s: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _nothing() -> None:
+    return None
+
+
+def _round_trip_s(pool: ProcessPoolExecutor, payload: bytes, times: int) -> float:
+    samples = []
+    for _ in range(times):
+        t0 = time.perf_counter()
+        pool.submit(len, payload).result()
+        samples.append(time.perf_counter() - t0)
+    return statistics.median(samples)
+
+
+def _submit_s(n: int) -> float:
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(_nothing).result()
+        t0 = time.perf_counter()
+        futures = [pool.submit(_nothing) for _ in range(n)]
+        for f in futures:
+            f.result()
+        return (time.perf_counter() - t0) / n
+
+
+def _offload_s(n: int) -> float:
+    async def bulk() -> float:
+        loop = asyncio.get_running_loop()
+        with ThreadPoolExecutor(1) as pool:
+            await loop.run_in_executor(pool, _nothing)
+            t0 = time.perf_counter()
+            await asyncio.gather(*(loop.run_in_executor(pool, _nothing) for _ in range(n)))
+            return (time.perf_counter() - t0) / n
+
+    return asyncio.run(bulk())
+
+
+def calibrate() -> Calibration:
+    """About half a second; raises OSError/RuntimeError where processes cannot be started."""
+    t0 = time.perf_counter()
+    ctx = multiprocessing.get_context("forkserver")
+    with ProcessPoolExecutor(1, mp_context=ctx) as pool:
+        pool.submit(len, b"").result()  # start-up is not a per-item cost
+        small = _round_trip_s(pool, bytes(SMALL_BYTES), PING_PONGS)
+        large = _round_trip_s(pool, bytes(LARGE_BYTES), PING_PONGS)
+    return Calibration(
+        small_bytes=SMALL_BYTES,
+        small_round_trip_s=small,
+        large_bytes=LARGE_BYTES,
+        large_round_trip_s=large,
+        submit_s=_submit_s(BULK_ITEMS),
+        offload_s=_offload_s(BULK_ITEMS),
+        took_s=time.perf_counter() - t0,
+    )
