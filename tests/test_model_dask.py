@@ -15,6 +15,8 @@ from pathlib import Path
 import psutil
 import pytest
 
+from cvbench.measure.probes import BACKGROUND
+from cvbench.models import MODELS
 from cvbench.models.dask_ import SCHEDULER_ENV, Dask
 from cvbench.models.sequential import Sequential
 from cvbench.work.item import Fault
@@ -47,9 +49,27 @@ def _check_run(job, probes, records, workers: int) -> None:  # noqa: ANN001
 
 def test_local_cluster(quick_jobs):
     job, probes = quick_jobs["faces"], new_probes()
-    records = Dask().run(job, 2, probes)
-    _check_run(job, probes, records, 2)
-    assert probes.startup_s > 0.1  # the cluster's start-up is outside the timed region
+    model = Dask()
+    try:
+        records = model.run(job, 2, probes)
+        _check_run(job, probes, records, 2)
+        assert probes.startup_s > 0.1  # the cluster's start-up is outside the timed region
+        # kept for the run: the second repetition reuses it, and its processes stay out of
+        # other cells' counters while idle
+        cluster_pids = set(BACKGROUND)
+        assert len(cluster_pids) >= 2
+        again = new_probes()
+        _check_run(job, again, model.run(job, 2, again), 2)
+        assert again.startup_s < probes.startup_s
+        other = new_probes()
+        MODELS["threads"]().run(job, 2, other)
+        assert not cluster_pids & other.counted_pids
+    finally:
+        model.close()
+    assert not BACKGROUND & cluster_pids
+    time.sleep(1)
+    assert not [p for p in cluster_pids if psutil.pid_exists(p) and
+                psutil.Process(p).status() != psutil.STATUS_ZOMBIE]  # fmt: skip
 
 
 def test_existing_cluster_from_the_environment(quick_jobs, monkeypatch, tmp_path):
@@ -106,7 +126,11 @@ def test_a_dying_worker_fails_the_run(quick_jobs):
     job = dataclasses.replace(job, fn=dataclasses.replace(job.fn, fault=Fault(1, "kill")))
     t0 = time.monotonic()
     with pytest.raises(Exception, match="KilledWorker|died|Attempted to run task"):
-        Dask().run(job, 1, new_probes())
+        model = Dask()
+        try:
+            model.run(job, 1, new_probes())
+        finally:
+            model.close()
     assert time.monotonic() - t0 < 60  # failed, not retried forever
 
 

@@ -37,7 +37,11 @@ def _model_params() -> list:
 def test_every_model_matches_sequential(model, workload, quick_jobs, sequential_digests):
     job = quick_jobs[workload]
     probes = new_probes()
-    records = MODELS[model]().run(job, 2, probes)
+    instance = MODELS[model]()
+    try:
+        records = instance.run(job, 2, probes)
+    finally:
+        getattr(instance, "close", lambda: None)()  # a kept cluster ends with its model
     assert sorted(r.index for r in records) == list(range(job.items))
     assert run_digest(records) == sequential_digests[workload]
     # every item ran inside the timed region, on a known worker

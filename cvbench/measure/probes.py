@@ -45,16 +45,22 @@ class _Snapshot:
     kid_cpu: dict[int, tuple[float, float]]
 
 
-def _children() -> list[psutil.Process]:
+# Processes a model keeps alive between its repetitions (dask's LocalCluster, per worker
+# count): idle while other cells run, so they are left out of every other cell's counters.
+BACKGROUND: set[int] = set()
+
+
+def _children(keep: set[int] | frozenset[int] = frozenset()) -> list[psutil.Process]:
     try:
-        return psutil.Process().children(recursive=True)
+        kids = psutil.Process().children(recursive=True)
     except psutil.Error:
         return []
+    return [k for k in kids if k.pid not in BACKGROUND or k.pid in keep]
 
 
-def _snapshot(procfs_ok: bool) -> _Snapshot:
+def _snapshot(procfs_ok: bool, keep: set[int] | frozenset[int] = frozenset()) -> _Snapshot:
     kids, kid_cpu = {}, {}
-    for child in _children():
+    for child in _children(keep):
         try:
             times = child.cpu_times()
         except psutil.Error:
@@ -117,7 +123,7 @@ class Probes:
     # -- timed region ------------------------------------------------------------------------
     def begin(self, thread_heartbeat: bool = False) -> None:
         """Start of the timed region (end of start-up)."""
-        self._before = _snapshot(self.procfs_reason is None)
+        self._before = _snapshot(self.procfs_reason is None, frozenset(self.worker_pids))
         if thread_heartbeat:
             self._hb_thread = ThreadHeartbeat(self.heartbeat)
             self._hb_thread.start()
@@ -127,7 +133,12 @@ class Probes:
         self.ended_ns = time.perf_counter_ns()
         if self._hb_thread is not None:
             self._hb_thread.stop()
-        self._after = _snapshot(self.procfs_reason is None)
+        self._after = _snapshot(self.procfs_reason is None, frozenset(self.worker_pids))
+
+    @property
+    def counted_pids(self) -> set[int]:
+        """The child processes whose counters this region summed."""
+        return set(self._after.kids) if self._after is not None else set()
 
     @property
     def startup_s(self) -> float:

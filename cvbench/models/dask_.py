@@ -33,7 +33,7 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
-from cvbench.measure.probes import Probes
+from cvbench.measure.probes import BACKGROUND, Probes
 from cvbench.models.base import ItemRecord, Model, run_pool
 from cvbench.work.job import Job
 
@@ -88,6 +88,20 @@ def _start(client: Any, job: Job, probes: Probes) -> list[str]:
     return addresses
 
 
+def _cluster_pids(client: Any) -> set[int]:  # noqa: ANN401
+    """The local cluster's worker processes and their nannies."""
+    import psutil
+
+    pids: set[int] = set()
+    with contextlib.suppress(Exception):
+        for pid in client.run(os.getpid).values():
+            pids.add(pid)
+            with contextlib.suppress(psutil.Error):
+                pids.add(psutil.Process(pid).ppid())
+    pids.discard(os.getpid())
+    return pids
+
+
 def _task_stream(
     stream: list[dict], keys: dict[str, int], addresses: list[str], begun_unix: float
 ) -> tuple[dict[str, Any], dict[int, int]]:
@@ -122,23 +136,66 @@ class Dask(Model):
         """On an existing cluster (--dask-scheduler) the workers are the cluster's: one cell."""
         return bool(os.environ.get(SCHEDULER_ENV))
 
+    def __init__(self) -> None:
+        # worker count -> (client, what closes it): one LocalCluster per worker count for the
+        # whole run. Starting and closing one takes 2-3 s, more than the work it runs; its
+        # start-up is in the first repetition's startup_s, and while other cells run its idle
+        # processes are left out of their counters (probes.BACKGROUND).
+        self._kept: dict[int, tuple[Any, contextlib.ExitStack]] = {}
+
+    def _kept_client(self, workers: int) -> Any:  # noqa: ANN401
+        kept = self._kept.get(workers)
+        if kept is None:
+            stack = contextlib.ExitStack()
+            try:
+                client = stack.enter_context(_client(workers))
+            except BaseException:
+                stack.close()
+                raise
+            kept = self._kept[workers] = (client, stack)
+            BACKGROUND.update(_cluster_pids(client))
+        return kept[0]
+
+    def _drop(self, workers: int) -> None:
+        kept = self._kept.pop(workers, None)
+        if kept is not None:
+            pids = _cluster_pids(kept[0])
+            with contextlib.suppress(Exception):
+                kept[1].close()
+            BACKGROUND.difference_update(pids)
+
+    def close(self) -> None:
+        """End every kept cluster (the runner calls this once, at the end of the run)."""
+        for workers in list(self._kept):
+            self._drop(workers)
+
     def run(self, job: Job, workers: int, probes: Probes) -> list[ItemRecord]:
-        with _client(workers) as client:
-            addresses = _start(client, job, probes)
-            futures: list[Any] = []
-            run_id = uuid.uuid4().hex[:8]  # keys unique per run, readable in errors and streams
+        if self.external():
+            with _client(workers) as client:
+                return self._run(client, job, probes)
+        client = self._kept_client(workers)
+        try:
+            return self._run(client, job, probes)
+        except BaseException:
+            self._drop(workers)  # a cluster that failed (a dead worker) is not reused
+            raise
 
-            def submit(fn: Any, i: int, payload: Any) -> Any:  # noqa: ANN401
-                key = f"cvbench-item-{i}-{run_id}"
-                futures.append(client.submit(fn, i, payload, key=key, pure=False))
-                return futures[-1]
+    def _run(self, client: Any, job: Job, probes: Probes) -> list[ItemRecord]:  # noqa: ANN401
+        addresses = _start(client, job, probes)
+        futures: list[Any] = []
+        run_id = uuid.uuid4().hex[:8]  # keys unique per run, readable in errors and streams
 
-            records = run_pool(job, probes, submit)
-            # the workers' task stream is in wall-clock time: align it with begun_ns
-            begun_unix = time.time() - (time.perf_counter_ns() - probes.begun_ns) / 1e9
-            keys = {f.key: i for i, f in enumerate(futures)}
-            stream, worker_of = _task_stream(
-                client.get_task_stream(start=begun_unix - 1), keys, addresses, begun_unix
-            )
-            probes.extra["task_stream"] = stream
-            return [dataclasses.replace(r, worker=worker_of.get(r.index, -1)) for r in records]
+        def submit(fn: Any, i: int, payload: Any) -> Any:  # noqa: ANN401
+            key = f"cvbench-item-{i}-{run_id}"
+            futures.append(client.submit(fn, i, payload, key=key, pure=False))
+            return futures[-1]
+
+        records = run_pool(job, probes, submit)
+        # the workers' task stream is in wall-clock time: align it with begun_ns
+        begun_unix = time.time() - (time.perf_counter_ns() - probes.begun_ns) / 1e9
+        keys = {f.key: i for i, f in enumerate(futures)}
+        stream, worker_of = _task_stream(
+            client.get_task_stream(start=begun_unix - 1), keys, addresses, begun_unix
+        )
+        probes.extra["task_stream"] = stream
+        return [dataclasses.replace(r, worker=worker_of.get(r.index, -1)) for r in records]
