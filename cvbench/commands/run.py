@@ -84,10 +84,10 @@ class _Exports(Callbacks):
         full = now - self.last_full >= JSON_EVERY_S
         if full:
             self.last_full = now
-        write_exports(self.cfg, result, full=full)
+        write_exports(self.cfg, result, full=full, final=False)
 
     def round_done(self, result: RunResult) -> None:
-        write_exports(self.cfg, result, full=False)  # the round's paired speedups
+        write_exports(self.cfg, result, full=False, final=False)  # the round's paired speedups
 
 
 JSON_EVERY_S = 3.0
@@ -111,13 +111,18 @@ def _try_write(path: Path, make: Callable[[], str], option: str) -> None:
         _write_errors.pop(option, None)
 
 
-def write_exports(cfg: RunConfig, result: RunResult, full: bool = True) -> None:
+def write_exports(
+    cfg: RunConfig, result: RunResult, full: bool = True, final: bool = True
+) -> None:
+    """The CSV (always), the JSON (``full``), and with ``final`` the summary, findings,
+    Markdown and github-action-benchmark files: those bootstrap every group, which is too
+    slow to redo every few seconds of a run (it cost a quick run half its time)."""
     if cfg.csv_path:
         _try_write(cfg.csv_path, lambda: write.csv_text(result.rows), "--csv")
     if not full:
         return
-    summary = summarize_rows(result.rows)
-    lines = findings(result.rows)
+    summary = summarize_rows(result.rows) if final else []
+    lines = findings(result.rows) if final else []
     if cfg.json_path:
         extra = {
             "harness_overhead": result.overhead,
@@ -128,12 +133,15 @@ def write_exports(cfg: RunConfig, result: RunResult, full: bool = True) -> None:
             "stop_reason": result.stop_reason,
             "not_converged": result.not_converged,
             "findings": lines,
+            "complete": final,  # false: written during the run, summary and findings to come
         }
         _try_write(
             cfg.json_path,
             lambda: write.json_text(result.rows, summary, result.env, result.items, extra),
             "--json",
         )
+    if not final:
+        return
     if cfg.gab_path:
         _try_write(cfg.gab_path, lambda: gab.gab_text(result.rows, cfg.gab_metric), "--gab")
     if cfg.markdown_path:
