@@ -280,7 +280,12 @@ def _fail(message: str) -> None:
     type=click.Path(file_okay=False),
     help="Folder to import --op (and op = in a TOML) from; the current folder always is.",
 )
-@click.option("--quick", is_flag=True, help="Small sizes, a short time budget: a CI run in ~20 s.")
+@click.option(
+    "--quick",
+    is_flag=True,
+    help="Small sizes, a short time budget and one model of each family (unless --models "
+    "says otherwise): a CI run in ~20 s.",
+)
 @click.option(
     "--preset",
     type=click.Choice(["default", "quick", "ch8"]),
@@ -529,6 +534,22 @@ def reserve_result_names(out: Path, stamp: str) -> tuple[Path, Path]:
     raise AssertionError  # unreachable: _fail raises
 
 
+# --quick's models: one of each family (a pool of threads, of processes with and without
+# copies, each event loop inline and offloading, greenlets), so that a CI job's run stays
+# within ~20 s; `--quick -m all` runs every model.
+QUICK_MODELS = (
+    "sequential", "threads", "processes", "processes+shm", "asyncio", "asyncio+threads",
+    "asyncio+processes", "trio+threads", "greenlet", "gevent",
+)  # fmt: skip
+
+
+def ctx_source(name: str) -> str:
+    """How an option got its value (DEFAULT, COMMANDLINE, ENVIRONMENT)."""
+    ctx = click.get_current_context(silent=True)
+    source = ctx.get_parameter_source(name) if ctx is not None else None
+    return source.name if source is not None else "DEFAULT"
+
+
 def _chunksize(text: str) -> int | None:
     """auto -> None (the runner applies Pool.map's rule per cell); N -> N."""
     if str(text).strip().lower() == "auto":
@@ -570,12 +591,14 @@ def build_config(opts: dict[str, Any]) -> RunConfig:
     """Validate everything up front: bad input exits 2 before any work starts."""
     try:
         add_paths(opts["pythonpath"])
-        explicit = click.get_current_context().get_parameter_source("workload").name != "DEFAULT"
+        explicit = ctx_source("workload") != "DEFAULT"
         if opts["op"] and explicit:
             _fail("give --op or --workload, not both")
         if opts["op"] and ":" not in opts["op"]:
             _fail(f"--op {opts['op']!r}: expected package.module:function")
         workloads = [user_spec(opts["op"])] if opts["op"] else resolve_workloads(opts["workload"])
+        if opts["quick"] and ctx_source("models") == "DEFAULT":
+            opts = {**opts, "models": ",".join(QUICK_MODELS)}
         add_paths([*opts["pythonpath"], *(s.folder for s in workloads if s.folder and s.user_op)])
         for spec in workloads:
             if spec.user_op:
