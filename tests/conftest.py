@@ -86,7 +86,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 def shared_run_rows() -> tuple[int, int]:
     """(measured, predicted) row counts the shared quick run must produce: sequential once,
     every other model at 1 and 2 workers, 3 repetitions, per workload; the emulated kernel
-    predicts processes at 1 and 2 workers for each batch workload (not the frame stream)."""
+    predicts every pool model at 1 and 2 workers for each batch workload (not the stream)."""
+    from cvbench.runner import PREDICTABLE
+
     measured = len(SHARED_RUN_WORKLOADS) * 3 * (1 + 2 * (len(SHARED_RUN_MODELS) - 1))
     batch = [w for w in SHARED_RUN_WORKLOADS if w != "frames"]
-    return measured, 2 * len(batch) if "processes" in SHARED_RUN_MODELS else 0
+    predictable = [m for m in SHARED_RUN_MODELS if m in PREDICTABLE]
+    return measured, 2 * len(batch) * len(predictable)

@@ -133,5 +133,7 @@ def test_incremental_csv_is_valid_after_each_row(tmp_path):
             seen.add(len(_rows(out)))
         time.sleep(0.01)
     assert proc.returncode == 0
-    assert len(_rows(out)) == 18
+    rows = _rows(out)
+    assert len([r for r in rows if r["predicted"] == "false"]) == 18  # 6 rounds x 3 cells
+    assert {r["model"] for r in rows if r["predicted"] == "true"} == {"threads"}
     assert len(seen) > 1  # we did look while it grew

@@ -36,18 +36,22 @@ def test_trace_and_predicted_rows(tmp_path):
     assert "Emulated kernel" in res.stdout
     trace = load_trace(tmp_path / "t.json")
     doc = json.loads((tmp_path / "r.json").read_text())
-    seq_items = next(i for i in doc["items"] if i["model"] == "sequential")
-    # the trace is the sequential model's first measured repetition, item by item
-    services = [(rec[5] - rec[4]) / 1e6 for rec in seq_items["records"]]
-    assert len(trace.items) == len(services)
-    for (service_s, io_s), measured in zip(trace.items, services, strict=True):
-        assert abs(service_s + io_s - measured) < 2e-6
+    seq_reps = [i for i in doc["items"] if i["model"] == "sequential"]
+    # the trace is, item by item, the median of the sequential model's repetitions
+    per_item = list(
+        zip(*[[(r[5] - r[4]) / 1e6 for r in rep["records"]] for rep in seq_reps], strict=True)
+    )
+    assert len(trace.items) == len(per_item) and len(seq_reps) == 2
+    for (service_s, io_s), measured in zip(trace.items, per_item, strict=True):
+        assert min(measured) - 2e-6 <= service_s + io_s <= max(measured) + 2e-6
+    services = [s + io for s, io in trace.items]
     rows = list(csv.DictReader((tmp_path / "r.csv").open()))
     predicted = {int(r["workers"]): r for r in rows if r["predicted"] == "true"}
     assert set(predicted) == {1, 2}
     assert all(r["model"] == "processes" and r["ok"] == "true" for r in predicted.values())
-    # one worker: the pool runs the items back to back, so the makespan is their sum
-    assert abs(float(predicted[1]["wall_s"]) - sum(services)) < 0.01 * sum(services)
+    assert all("bottleneck" in r["notes"] for r in predicted.values())
+    # one worker: the items back to back, plus what shipping them costs: never less
+    assert float(predicted[1]["wall_s"]) >= sum(services) * 0.999
     # two workers on at most two cores never beat a perfect split, never lose to one worker
     w1, w2 = float(predicted[1]["wall_s"]), float(predicted[2]["wall_s"])
     assert w1 / 2 - 1e-6 <= w2 <= w1 + 1e-6

@@ -35,6 +35,10 @@ class StopRequest:
         self.count += 1
         if self.signum is None:
             self.signum = signum
+            # later ones are ignored at the C level: even during interpreter shutdown, where a
+            # Python handler is gone and a late Ctrl-C would kill the process with -SIGINT
+            for sig in STOP_SIGNALS:
+                signal.signal(sig, signal.SIG_IGN)
             raise KeyboardInterrupt(signal.Signals(signum).name)
 
 

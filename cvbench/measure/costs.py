@@ -15,12 +15,17 @@ prediction, with the reason, never a crash.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import multiprocessing
+import os
+import signal
 import statistics
 import time
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from typing import Any
+
+from cvbench.work.lifeline import worker_setup
 
 SMALL_BYTES = 100
 LARGE_BYTES = 1 << 20
@@ -46,11 +51,14 @@ def _nothing() -> None:
     return None
 
 
+TIMEOUT_S = 20.0  # a hung calibration worker must not hang the run: no prediction instead
+
+
 def _round_trip_s(pool: ProcessPoolExecutor, payload: bytes, times: int) -> float:
     samples = []
     for _ in range(times):
         t0 = time.perf_counter()
-        pool.submit(len, payload).result()
+        pool.submit(len, payload).result(timeout=TIMEOUT_S)
         samples.append(time.perf_counter() - t0)
     return statistics.median(samples)
 
@@ -81,10 +89,19 @@ def calibrate() -> Calibration:
     """About half a second; raises OSError/RuntimeError where processes cannot be started."""
     t0 = time.perf_counter()
     ctx = multiprocessing.get_context("forkserver")
-    with ProcessPoolExecutor(1, mp_context=ctx) as pool:
-        pool.submit(len, b"").result()  # start-up is not a per-item cost
+    pool = ProcessPoolExecutor(1, mp_context=ctx, initializer=worker_setup)
+    try:
+        pool.submit(len, b"").result(timeout=TIMEOUT_S)  # start-up is not a per-item cost
         small = _round_trip_s(pool, bytes(SMALL_BYTES), PING_PONGS)
         large = _round_trip_s(pool, bytes(LARGE_BYTES), PING_PONGS)
+    except BaseException:
+        for proc in list(getattr(pool, "_processes", {}).values()):
+            with contextlib.suppress(Exception):
+                os.kill(proc.pid, signal.SIGCONT)
+                proc.kill()
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
     return Calibration(
         small_bytes=SMALL_BYTES,
         small_round_trip_s=small,
