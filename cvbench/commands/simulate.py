@@ -35,6 +35,9 @@ from cvbench.emulated_kernel.sim import SimResult, TaskSpec, simulate
 from cvbench.emulated_kernel.trace import Trace, TraceError, load_trace, pool_spec
 from cvbench.report.console import fmt_time, make_console
 
+MAX_TASKS = 1_000_000  # checked before anything is allocated (10 M tasks took 12 GB)
+MAX_BURSTS = 100_000
+
 
 def _summary_table(title: str, r: SimResult) -> Table:
     tab = Table(title=title, show_header=False)
@@ -292,10 +295,10 @@ def simulate_cmd(
         if cores_s is not None
         else [len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1]
     )
-    if tasks <= 0:
-        raise click.BadParameter("must be > 0", param_hint="--tasks")
-    if bursts <= 0:
-        raise click.BadParameter("must be > 0", param_hint="--bursts")
+    if not 0 < tasks <= MAX_TASKS:
+        raise click.BadParameter(f"must be between 1 and {MAX_TASKS:,}", param_hint="--tasks")
+    if not 0 < bursts <= MAX_BURSTS:
+        raise click.BadParameter(f"must be between 1 and {MAX_BURSTS:,}", param_hint="--bursts")
     if hz <= 0:
         raise click.BadParameter("must be > 0", param_hint="--hz")
     burst = as_param(parse_duration, burst_s, "--burst", allow_inf=True)
