@@ -112,9 +112,17 @@ class Prediction:
         }
 
 
-def _num(v: Any, where: str) -> float:
+MAX_SECONDS = 86_400.0  # one item longer than a day is not a measurement (1e300 overflowed ns)
+
+
+MAX_BYTES = float(1 << 40)
+
+
+def _num(v: Any, where: str, limit: float = MAX_SECONDS) -> float:
     if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v) or v < 0:
         raise TraceError(f"{where} must be a finite number >= 0, got {v!r}")
+    if v > limit:
+        raise TraceError(f"{where} = {v!r}: above {limit:g}, not a measurement")
     return float(v)
 
 
@@ -172,8 +180,8 @@ def _split(it: Mapping[str, Any], where: str) -> tuple[float, float]:
 
 
 def _sizes(it: Mapping[str, Any], where: str) -> tuple[int, int]:
-    return (int(_num(it.get("bytes_in", 0), f"{where}.bytes_in")),
-            int(_num(it.get("bytes_out", 0), f"{where}.bytes_out")))  # fmt: skip
+    return (int(_num(it.get("bytes_in", 0), f"{where}.bytes_in", MAX_BYTES)),
+            int(_num(it.get("bytes_out", 0), f"{where}.bytes_out", MAX_BYTES)))  # fmt: skip
 
 
 def _costs(raw: Any, source: str) -> MachineCosts:
