@@ -65,10 +65,29 @@ def watch_main() -> bool:
 
 
 def worker_setup() -> None:
-    """Everything a pool worker does first: leave SIGINT to the parent, die with the run."""
+    """Everything a pool worker does first: leave SIGINT to the parent, die with the run.
+
+    A worker forked by the forkserver also asks the kernel for SIGKILL when the forkserver
+    dies (PR_SET_PDEATHSIG; the forkserver is single-threaded, so its only thread exiting
+    means it died): a worker the watchdog or a user SIGSTOPped cannot run its watcher thread,
+    and would otherwise stay stopped for ever once the run is gone.
+    """
     with contextlib.suppress(ValueError):  # not the main thread: nothing to ignore there
         signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if os.getppid() != main_pid():
+        die_with_parent()
     watch_main()
+
+
+def die_with_parent(sig: int = signal.SIGKILL) -> bool:
+    """PR_SET_PDEATHSIG: the kernel sends ``sig`` when this process's parent exits."""
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc.prctl(1, int(sig), 0, 0, 0) == 0  # 1 = PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return False
 
 
 def quiet_resource_tracker() -> None:
