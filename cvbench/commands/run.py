@@ -111,9 +111,7 @@ def _try_write(path: Path, make: Callable[[], str], option: str) -> None:
         _write_errors.pop(option, None)
 
 
-def write_exports(
-    cfg: RunConfig, result: RunResult, full: bool = True, final: bool = True
-) -> None:
+def write_exports(cfg: RunConfig, result: RunResult, full: bool = True, final: bool = True) -> None:
     """The CSV (always), the JSON (``full``), and with ``final`` the summary, findings,
     Markdown and github-action-benchmark files: those bootstrap every group, which is too
     slow to redo every few seconds of a run (it cost a quick run half its time)."""

@@ -159,7 +159,6 @@ def identify(_: object = None) -> tuple[int, int]:
     return os.getpid(), threading.get_native_id()
 
 
-
 @dataclass(frozen=True)
 class ChunkFn:
     """Several items per task, as Pool.map ships them: one submit, one round trip and one
@@ -180,6 +179,7 @@ def auto_chunksize(items: int, workers: int) -> int:
 def chunks(payloads: tuple[Any, ...], size: int) -> list[list[tuple[int, Any]]]:
     indexed = list(enumerate(payloads))
     return [indexed[i : i + size] for i in range(0, len(indexed), size)]
+
 
 # The forkserver preloads this module: it watches the benchmark too, and dies with it.
 lifeline.watch_main()
