@@ -268,13 +268,18 @@ class Runner:
                     job = dataclasses.replace(job, fn=dataclasses.replace(job.fn, fault=cfg.fault))
                 external = getattr(model, "external", lambda: False)()
                 for workers in cfg.workers if model.sweeps_workers and not external else [1]:
-                    size = 1
-                    if model.batches and job.arrivals_ns is None:  # a stream keeps 1: fair
-                        size = cfg.chunksize or auto_chunksize(job.items, workers)
+                    size = self._chunksize(model, job, workers)
                     cells.append(
                         Cell(workload, model, workers, dataclasses.replace(job, chunksize=size))
                     )
         return cells
+
+    def _chunksize(self, model: Model, job: Job, workers: int) -> int:
+        """Items per pool task: --chunksize, else Pool.map's rule; 1 for models that do not
+        batch, and for a stream (one item per task is the latency-fair choice)."""
+        if not model.batches or job.arrivals_ns is not None:
+            return 1
+        return self.config.chunksize or auto_chunksize(job.items, workers)
 
     # -- warm-up and rounds --------------------------------------------------------------------
     def _warmup(self, cells: list[Cell]) -> None:
@@ -377,9 +382,9 @@ class Runner:
         if row.get("dask_workers") and getattr(cell.model, "external", lambda: False)():
             row["workers"] = row["dask_workers"]  # an existing cluster: its own worker count
         items = [r.digest for r in sorted(records, key=lambda r: r.index)]
-        if state.reference is None and (cell.is_reference or not self._has_reference(cell)):
-            # the reference is sequential's output (the first model's when there is none),
-            # whatever order the shuffled round ran them in
+        if state.reference is None and cell.model is self.config.models[0]:
+            # the reference is the first model's output (sequential: resolve_models puts it
+            # first), whatever order the shuffled round ran them in
             state.reference, state.reference_items = row["output_digest"], items
         self._check_digest(row, items, state)
         if row["ok"] and row["throughput_per_s"]:
@@ -392,11 +397,6 @@ class Runner:
                 state.bare_wall.append(bare_loop_s(cell.job))
         self.result.items.append(_items_doc(base, records, probes))
         self._emit(row)
-
-    def _has_reference(self, cell: Cell) -> bool:
-        return any(m.name == "sequential" for m in self.config.models) or (
-            self.config.models[0].name != cell.model.name
-        )
 
     def _check_digest(self, row: dict[str, Any], items: list[str], state: _WorkloadState) -> None:
         """Mark a row whose output differs from the reference; rows that ran before the
@@ -514,9 +514,7 @@ class Runner:
             if model.name not in PREDICTABLE:
                 continue
             for workers in cfg.workers:
-                size = 1
-                if model.batches:
-                    size = cfg.chunksize or auto_chunksize(state.job.items, workers)
+                size = self._chunksize(model, state.job, workers)
                 costs = predict.machine_costs(self.calibration, size) if self.calibration else None
                 row = predict.predicted_model_row(
                     model.name, items, costs, workers, cores, base, statistics.median(seq)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import sys
+from typing import Any
 
 import click
 from rich.console import Console
@@ -50,7 +51,7 @@ def validate_cmd(
     json_file: str | None, real_work: bool,
 ) -> None:  # fmt: skip
     """Check simulated CFS/EEVDF CPU shares against this Linux kernel (busy children, 1 core)."""
-    from cvbench.emulated_kernel.validate import ValidateError, run_validation
+    from cvbench.emulated_kernel.validate import run_validation
 
     if tolerance is None:
         tolerance = 2.0 if real_work else 1.0
@@ -66,14 +67,7 @@ def validate_cmd(
     if real_work:
         _real_work(console, seconds, tolerance, cpu, policies or ("cfs", "eevdf"), json_file)
         return
-    try:
-        rep = run_validation(seconds, tolerance, cpu=cpu, policies=policies or ("cfs", "eevdf"),
-                             progress=lambda m: console.print(f"[dim]{m}[/dim]"))  # fmt: skip
-    except ValidateError as e:
-        console.print(f"validate: cannot run here: {e}")
-        sys.exit(3)
-    except ValueError as e:
-        raise click.UsageError(str(e)) from None
+    rep = _measure(console, run_validation, seconds, tolerance, cpu, policies or ("cfs", "eevdf"))
 
     tab = Table(
         title=f"measured vs predicted, cpu {rep.cpu}, {rep.seconds:g} s, kernel {rep.kernel} "
@@ -119,27 +113,31 @@ def validate_cmd(
     sys.exit(0 if rep.ok else 1)
 
 
-def _real_work(
-    console: Console, seconds: float, tolerance: float, cpu: int | None,
-    policies: tuple[str, ...], json_file: str | None,
-) -> None:  # fmt: skip
-    """``--real-work``: Linux and kernel-proc side by side on the same cv2 workers."""
+def _measure(
+    console: Console, run: Any, seconds: float, tolerance: float, cpu: int | None,
+    policies: tuple[str, ...],
+) -> Any:  # fmt: skip
+    """Run one validation; a machine that cannot run it exits 3, bad values exit 2."""
     from cvbench.emulated_kernel.validate import ValidateError
-    from cvbench.emulated_kernel.validate_proc import run_real_work_validation
 
     try:
-        rep = run_real_work_validation(
-            seconds,
-            tolerance,
-            cpu=cpu,
-            policies=policies,
-            progress=lambda m: console.print(f"[dim]{m}[/dim]"),
-        )
+        return run(seconds, tolerance, cpu=cpu, policies=policies,
+                   progress=lambda m: console.print(f"[dim]{m}[/dim]"))  # fmt: skip
     except ValidateError as e:
         console.print(f"validate: cannot run here: {e}")
         sys.exit(3)
     except ValueError as e:
         raise click.UsageError(str(e)) from None
+
+
+def _real_work(
+    console: Console, seconds: float, tolerance: float, cpu: int | None,
+    policies: tuple[str, ...], json_file: str | None,
+) -> None:  # fmt: skip
+    """``--real-work``: Linux and kernel-proc side by side on the same cv2 workers."""
+    from cvbench.emulated_kernel.validate_proc import run_real_work_validation
+
+    rep = _measure(console, run_real_work_validation, seconds, tolerance, cpu, policies)
     tab = Table(
         title=f"cv2 workers (faces), cpu {rep.cpu}, {rep.seconds:g} s, kernel {rep.kernel} "
         f"({rep.kernel_policy}), HZ {rep.hz}, slice {fmt_ms(rep.slice_ns)} ms; "
