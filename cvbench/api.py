@@ -1,19 +1,21 @@
 """The Python API: `cvbench.run(...)` and `cvbench.compare(...)`, returning plain objects.
 
-`run` goes through exactly the validation of `cvbench run` (its options are the CLI's, with
-underscores), so the command line is a thin layer over the same code; bad input raises
-ValueError with the same one-line message the CLI prints.
+`run` builds the same RunOptions as `cvbench run` and goes through the same validation and
+pipeline (cvbench/config, cvbench/pipeline) without the CLI; bad input raises ValueError
+(ConfigError) with the one-line message the command prints.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import inspect
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import click
+from cvbench.config.options import RunOptions
 
 
 @dataclass
@@ -38,46 +40,28 @@ class Results:
         return pd.DataFrame(self.rows)
 
 
-def _argv(options: dict[str, Any]) -> list[str]:
-    argv: list[str] = []
-    for key, value in options.items():
-        if value is None or value is False:
-            continue
-        flag = "--" + key.replace("_", "-")
-        if value is True:
-            argv.append(flag)
-        elif isinstance(value, list | tuple):
-            for v in value:
-                argv += [flag, str(v)]
-        else:
-            argv += [flag, str(value)]
-    return argv
-
-
 def run(**options: Any) -> Results:
-    """Run a benchmark, e.g. ``cvbench.run(workload="faces", models="threads,processes",
-    workers="1,2", quick=True)``; any `cvbench run` option, with underscores."""
-    from cvbench.commands.run import build_config
-    from cvbench.commands.run import run as run_cmd
+    """Run a benchmark and return its Results; the files are written as `cvbench run` writes
+    them (the CSV and the JSON in ``out_dir``, or where ``csv_path``/``json_path`` say).
+
+    Example: ``cvbench.run(workload="faces", models="threads,processes", workers="1,2",
+    quick=True)``. The keyword arguments are the `cvbench run` options with underscores (see
+    the signature, or `cvbench run --help`); bad input raises ValueError with the one line
+    the command prints. Call it under ``if __name__ == "__main__":`` in a script: process
+    workers re-import the script, and a call at its top level is refused.
+    """
+    from cvbench.config import build_config
+    from cvbench.pipeline import RunSession
+    from cvbench.pipeline.script_guard import check_caller
     from cvbench.report.findings import findings
     from cvbench.results.summary import summarize_rows
-    from cvbench.runner import Runner
-    from cvbench.stats import Summary
 
-    options.setdefault("out", str(Path("results")))
-    try:
-        ctx = run_cmd.make_context("cvbench run", _argv(options))
-        with ctx:
-            cfg = build_config(dict(ctx.params))
-    except click.ClickException as exc:
-        raise ValueError(exc.format_message()) from None
-    result = Runner(cfg).run()
-    from cvbench.commands.run import write_exports
-
-    write_exports(cfg, result)
+    check_caller(sys._getframe(1))
+    cfg = build_config(RunOptions.from_mapping(options))
+    result = RunSession(cfg).run()
 
     def plain(value: Any) -> Any:
-        if isinstance(value, Summary):
+        if dataclasses.is_dataclass(value) and not isinstance(value, type):
             return dataclasses.asdict(value)
         if isinstance(value, dict):
             return {k: plain(v) for k, v in value.items()}
@@ -92,6 +76,16 @@ def run(**options: Any) -> Results:
         seed=result.seed,
         interrupted=result.interrupted,
     )
+
+
+run.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+    [
+        inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=f.default)
+        for f in dataclasses.fields(RunOptions)
+        if f.name != "command"
+    ],
+    return_annotation=Results,
+)
 
 
 def compare(

@@ -182,6 +182,8 @@ class Runner:
     def run(self) -> RunResult:
         cfg = self.config
         lifeline.mark_main()  # every process started from here on dies with this one
+        for model in cfg.models:
+            model.configure(cfg)
         restrict_process(os.getpid(), list(cfg.placement.cpus))  # before any child exists
         lifeline.quiet_resource_tracker()
         self.result.env = envmod.collect(cfg.command)
@@ -215,10 +217,8 @@ class Runner:
             self.result.stop_reason = "interrupted"
         finally:
             for model in cfg.models:
-                close = getattr(model, "close", None)
-                if close is not None:
-                    with contextlib.suppress(Exception):
-                        close()
+                with contextlib.suppress(Exception):
+                    model.close()
         self._finish()
         return self.result
 
@@ -246,7 +246,7 @@ class Runner:
         cells = []
         for workload, state in self.states.items():
             for model in cfg.models:
-                reason = model.unavailable() if hasattr(model, "unavailable") else None
+                reason = model.unavailable()
                 if reason:
                     self._emit(
                         blank_row(
@@ -266,8 +266,8 @@ class Runner:
                 job = state.job
                 if cfg.fault is not None and cfg.fault_model == model.name:
                     job = dataclasses.replace(job, fn=dataclasses.replace(job.fn, fault=cfg.fault))
-                external = getattr(model, "external", lambda: False)()
-                for workers in cfg.workers if model.sweeps_workers and not external else [1]:
+                swept = model.sweeps_workers and not model.external
+                for workers in cfg.workers if swept else [1]:
                     size = self._chunksize(model, job, workers)
                     cells.append(
                         Cell(workload, model, workers, dataclasses.replace(job, chunksize=size))
@@ -379,7 +379,7 @@ class Runner:
             self._emit(blank_row(**base, items=cell.job.items))
             return
         row = measured_row(base, cell.job, records, probes)
-        if row.get("dask_workers") and getattr(cell.model, "external", lambda: False)():
+        if row.get("dask_workers") and cell.model.external:
             row["workers"] = row["dask_workers"]  # an existing cluster: its own worker count
         items = [r.digest for r in sorted(records, key=lambda r: r.index)]
         if state.reference is None and cell.model is self.config.models[0]:

@@ -17,7 +17,7 @@ import pytest
 
 from cvbench.measure.probes import BACKGROUND
 from cvbench.models import MODELS
-from cvbench.models.dask_ import SCHEDULER_ENV, Dask
+from cvbench.models.dask_ import Dask
 from cvbench.models.sequential import Sequential
 from cvbench.work.item import Fault
 from tests.conftest import ROOT, new_probes, run_digest
@@ -93,13 +93,14 @@ def test_existing_cluster_from_the_environment(quick_jobs, monkeypatch, tmp_path
 
         with Client(address, timeout="30s") as client:
             client.wait_for_workers(1, timeout=60)
-        monkeypatch.setenv(SCHEDULER_ENV, address)
         job, probes = quick_jobs["faces"], new_probes()
-        records = Dask().run(job, 3, probes)  # 3 asked; the cluster has 1: 1 is reported
+        model = Dask()
+        model.scheduler = address  # what configure() takes from --dask-scheduler
+        assert model.external
+        records = model.run(job, 3, probes)  # 3 asked; the cluster has 1: 1 is reported
         _check_run(job, probes, records, 1)
         assert worker.poll() is None and scheduler.poll() is None  # not ours to stop
         # the same through the CLI: one dask cell, labelled with the cluster's worker count
-        monkeypatch.delenv(SCHEDULER_ENV)
         from tests.conftest import cvbench
 
         out = tmp_path / "r.csv"

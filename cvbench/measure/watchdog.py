@@ -48,6 +48,7 @@ class Watchdog:
         self._timer = threading.Timer(limit_s, self._expire)
         self._timer.daemon = True
         self._main = threading.main_thread().ident
+        self._can_interrupt = False  # only where our SIGUSR1 handler is installed
         self._before = self._descendants()
 
     @staticmethod
@@ -69,7 +70,9 @@ class Watchdog:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(pid, signal.SIGCONT)  # a stopped process must be able to die
                 os.kill(pid, signal.SIGKILL)
-        if not pids and self._main is not None:
+        if not pids and self._main is not None and self._can_interrupt:
+            # never a signal to a thread without our handler: the default action of SIGUSR1
+            # would end the caller's whole program (cvbench.run() called from a thread)
             signal.pthread_kill(self._main, signal.SIGUSR1)
 
     @property
@@ -86,10 +89,12 @@ class Watchdog:
         in_main = threading.current_thread() is threading.main_thread()
         if in_main:
             signal.signal(signal.SIGUSR1, interrupt)
+            self._can_interrupt = True
         self._timer.start()
         try:
             yield self
         finally:
             self._timer.cancel()
             if in_main:
+                self._can_interrupt = False
                 signal.signal(signal.SIGUSR1, previous)

@@ -14,11 +14,14 @@ import threading
 import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cvbench.measure.probes import Probes
 from cvbench.work.item import ChunkFn, ItemResult, chunks
 from cvbench.work.job import Job
+
+if TYPE_CHECKING:
+    from cvbench.config import RunConfig
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +71,16 @@ class Model(ABC):
     #: distributions it needs beyond cvbench's core (import name = dist name with "_" for "-");
     #: () means the standard library. A missing one makes the model unavailable, not broken.
     requires: tuple[str, ...] = ()
+    #: runs on workers it does not start (dask on an existing cluster): one cell, and its
+    #: rows' ``workers`` is the pool's own size, not a swept count
+    external: bool = False
+
+    def configure(self, cfg: RunConfig) -> None:  # noqa: B027 - optional hook, no-op default
+        """Take what the model needs from the run's configuration (default: nothing)."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook, no-op default
+        """Release what the model keeps between repetitions (the runner calls it once, at the
+        end of the run; default: nothing is kept)."""
 
     @classmethod
     def cores(cls) -> str:

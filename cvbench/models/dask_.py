@@ -3,7 +3,7 @@
 By default the model starts a LocalCluster of `workers` single-threaded worker processes
 (spawned by dask's nannies, no dashboard, dask's statistical profiler off: it samples every
 worker's stack every 10 ms, which would be measured as ours), all in start-up, outside the
-timed region. With CVBENCH_DASK_SCHEDULER=tcp://HOST:PORT it connects to that scheduler
+timed region. With --dask-scheduler tcp://HOST:PORT it connects to that scheduler
 instead; the worker count is then the cluster's (probes.extra["dask_workers"]), not
 `workers`.
 
@@ -31,13 +31,15 @@ import socket
 import time
 import uuid
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cvbench.measure.probes import BACKGROUND, Probes
 from cvbench.models.base import ItemRecord, Model, run_pool
 from cvbench.work.job import Job
 
-SCHEDULER_ENV = "CVBENCH_DASK_SCHEDULER"
+if TYPE_CHECKING:
+    from cvbench.config import RunConfig
+
 CONFIG = {
     "distributed.worker.profile.enabled": False,
     "distributed.scheduler.allowed-failures": 0,
@@ -45,13 +47,12 @@ CONFIG = {
 
 
 @contextlib.contextmanager
-def _client(workers: int) -> Iterator[Any]:
-    """A Client on the cluster named by the environment, or on a new LocalCluster."""
+def _client(workers: int, address: str | None = None) -> Iterator[Any]:
+    """A Client on the cluster at ``address``, or on a new LocalCluster."""
     import dask
     from distributed import Client, LocalCluster
 
     with dask.config.set(CONFIG):
-        address = os.environ.get(SCHEDULER_ENV)
         if address:
             with Client(address, timeout="30s") as client:
                 yield client
@@ -131,12 +132,16 @@ class Dask(Model):
     def cores(cls) -> str:
         return "N workers (or the cluster's)"
 
-    @staticmethod
-    def external() -> bool:
+    @property
+    def external(self) -> bool:  # type: ignore[override]
         """On an existing cluster (--dask-scheduler) the workers are the cluster's: one cell."""
-        return bool(os.environ.get(SCHEDULER_ENV))
+        return self.scheduler is not None
+
+    def configure(self, cfg: RunConfig) -> None:
+        self.scheduler = cfg.dask_scheduler
 
     def __init__(self) -> None:
+        self.scheduler: str | None = None  # tcp://HOST:PORT of an existing cluster
         # worker count -> (client, what closes it): one LocalCluster per worker count for the
         # whole run. Starting and closing one takes 2-3 s, more than the work it runs; its
         # start-up is in the first repetition's startup_s, and while other cells run its idle
@@ -170,8 +175,8 @@ class Dask(Model):
             self._drop(workers)
 
     def run(self, job: Job, workers: int, probes: Probes) -> list[ItemRecord]:
-        if self.external():
-            with _client(workers) as client:
+        if self.scheduler is not None:
+            with _client(workers, self.scheduler) as client:
                 return self._run(client, job, probes)
         client = self._kept_client(workers)
         try:

@@ -64,6 +64,11 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
+def document_json(doc: dict[str, Any]) -> str:
+    """A results document (pipeline/document.py) as compact JSON."""
+    return json.dumps(_jsonable(doc), separators=(",", ":"), default=str)
+
+
 def json_text(
     rows: list[dict[str, Any]],
     summary: list[dict[str, Any]],
@@ -71,15 +76,9 @@ def json_text(
     items: list[dict[str, Any]],
     extra: dict[str, Any],
 ) -> str:
-    doc = {
-        "schema_version": SCHEMA_VERSION,
-        "environment": env,
-        **extra,
-        "rows": rows,
-        "summary": _jsonable(summary),
-        "items": items,
-    }
-    return json.dumps(doc, separators=(",", ":"), default=str)
+    """A document from its parts (readers' tests and hand-made files)."""
+    doc = {"schema_version": SCHEMA_VERSION, "environment": env, **extra}
+    return document_json({**doc, "rows": rows, "summary": summary, "items": items})
 
 
 def _fmt(value: float | None, digits: int = 3) -> str:

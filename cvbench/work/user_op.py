@@ -8,6 +8,7 @@ cvbench digests what it returns, so that every model is proved to have done the 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib
 import inspect
@@ -15,7 +16,7 @@ import json
 import numbers
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -37,15 +38,29 @@ def is_user_op(op: str) -> bool:
     return ":" in op
 
 
-def add_paths(paths: Sequence[str]) -> None:
-    """Put the current directory and --pythonpath on sys.path *and* PYTHONPATH, so that
-    process workers (forkserver, spawn, dask) import the user's module the same way."""
-    wanted = [os.getcwd(), *(os.path.abspath(p) for p in paths)]
-    for p in reversed(wanted):
-        if p not in sys.path:
-            sys.path.insert(0, p)
-    current = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
-    os.environ["PYTHONPATH"] = os.pathsep.join(dict.fromkeys([*wanted, *current]))
+def search_paths(paths: Sequence[str]) -> tuple[str, ...]:
+    """The current directory and the given folders, absolute: where the op is imported from
+    (resolved once, so an op that changes directory cannot move them)."""
+    return tuple(dict.fromkeys([os.getcwd(), *(os.path.abspath(p) for p in paths)]))
+
+
+@contextlib.contextmanager
+def import_paths(paths: Sequence[str]) -> Iterator[None]:
+    """Put ``paths`` first on sys.path *and* PYTHONPATH while a run validates or runs, so that
+    process workers (forkserver, spawn, dask) import the user's module the same way; both are
+    restored afterwards, so an API caller's interpreter is left as it was found."""
+    saved_path, saved_env = list(sys.path), os.environ.get("PYTHONPATH")
+    sys.path[:0] = [p for p in paths if p not in sys.path]
+    current = [p for p in (saved_env or "").split(os.pathsep) if p]
+    os.environ["PYTHONPATH"] = os.pathsep.join(dict.fromkeys([*paths, *current]))
+    try:
+        yield
+    finally:
+        sys.path[:] = saved_path
+        if saved_env is None:
+            os.environ.pop("PYTHONPATH", None)
+        else:
+            os.environ["PYTHONPATH"] = saved_env
 
 
 def resolve(op: str) -> Callable[[np.ndarray], Any]:

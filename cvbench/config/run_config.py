@@ -1,18 +1,20 @@
-"""What one `cvbench run` was asked to do, validated before any work starts."""
+"""What one run was asked to do, validated before any work starts (config/build.py makes it)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from cvbench.measure.affinity import Placement
-from cvbench.models import Model
-from cvbench.work.item import Fault
-from cvbench.workloads import WorkloadSpec
+if TYPE_CHECKING:  # annotations only: `cvbench compare` imports this without cv2
+    from cvbench.measure.affinity import Placement
+    from cvbench.models.base import Model
+    from cvbench.work.item import Fault
+    from cvbench.workloads import WorkloadSpec
 
 
 class ConfigError(ValueError):
-    """Bad command-line input; the message names the option and the problem."""
+    """Bad input to a run; the message is one line naming the option and the problem."""
 
 
 @dataclass(frozen=True)
@@ -41,7 +43,11 @@ class RunConfig:
     markdown_path: Path | None = None
     trace_path: Path | None = None
     gab_path: Path | None = None
+    html_path: Path | None = None
     gab_metric: str = "throughput_per_s"
     fault: Fault | None = None
     fault_model: str | None = None
+    dask_scheduler: str | None = None  # tcp://HOST:PORT: the dask model on that cluster
+    plots_dir: Path | None = None
+    pythonpath: tuple[str, ...] = ()  # absolute folders the op and workers import from
     command: list[str] = field(default_factory=list)

@@ -1,0 +1,102 @@
+"""One run from a RunConfig, the same for the CLI, the Python API and an A/B side: the runner,
+its files rewritten as rows complete, and the caller's process left as it was found (import
+paths, PYTHONPATH, the lifeline variable, CPU affinity of the caller's threads)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from cvbench.config import RunConfig
+from cvbench.measure.affinity import tids
+from cvbench.pipeline.document import run_document
+from cvbench.pipeline.exports import ExportWriter
+from cvbench.runner import Callbacks, Runner, RunResult
+from cvbench.work.lifeline import MAIN_PID_ENV
+from cvbench.work.user_op import import_paths
+
+JSON_EVERY_S = 3.0  # the JSON holds every item's timestamps: rewritten at most this often
+
+
+def _stderr_line(line: str) -> None:
+    print(line, file=sys.stderr)
+
+
+@contextlib.contextmanager
+def caller_state_kept() -> Iterator[None]:
+    """The environment variables and the CPU masks of this process's threads, restored after
+    the run (a run restricts every thread to --cpus; the caller must not stay pinned)."""
+    env = os.environ.get(MAIN_PID_ENV)
+    masks: dict[int, set[int]] = {}
+    for tid in tids(os.getpid()):
+        with contextlib.suppress(OSError):
+            masks[tid] = os.sched_getaffinity(tid)
+    try:
+        yield
+    finally:
+        if env is None:
+            os.environ.pop(MAIN_PID_ENV, None)
+        else:
+            os.environ[MAIN_PID_ENV] = env
+        for tid, mask in masks.items():
+            with contextlib.suppress(OSError):
+                os.sched_setaffinity(tid, mask)
+
+
+class _Exporting(Callbacks):
+    """The caller's progress callbacks, plus files rewritten after every row and round."""
+
+    def __init__(self, session: RunSession, inner: Callbacks | None) -> None:
+        self.session = session
+        self.inner = inner or Callbacks()
+        self.last_full = time.monotonic()
+
+    def cell(self, label: str) -> None:
+        self.inner.cell(label)
+
+    def advance(self) -> None:
+        self.inner.advance()
+
+    def row(self, row: dict[str, Any], result: RunResult) -> None:
+        now = time.monotonic()
+        full = now - self.last_full >= JSON_EVERY_S
+        if full:
+            self.last_full = now
+        self.session.write(result, full=full, final=False)
+
+    def round_done(self, result: RunResult) -> None:
+        self.session.write(result, full=False, final=False)  # the round's paired speedups
+
+
+class RunSession:
+    """Build once, ``run()`` once. ``result`` holds what was measured even if run() raised."""
+
+    def __init__(
+        self,
+        cfg: RunConfig,
+        progress: Callbacks | None = None,
+        on_write_error: Callable[[str], None] = _stderr_line,
+    ) -> None:
+        self.cfg = cfg
+        self.exports = ExportWriter(cfg, on_write_error)
+        self.runner = Runner(cfg, _Exporting(self, progress))
+
+    @property
+    def result(self) -> RunResult:
+        return self.runner.result
+
+    def run(self) -> RunResult:
+        """Measure; the files are final when this returns (also after an interrupt)."""
+        with caller_state_kept(), import_paths(self.cfg.pythonpath):
+            result = self.runner.run()
+        self.write(result)
+        return result
+
+    def write(self, result: RunResult | None = None, full: bool = True, final: bool = True) -> None:
+        """Rewrite the files from what has been measured so far."""
+        measured = result if result is not None else self.result
+        self.exports.write(lambda fin: run_document(measured, fin), full=full, final=final)
