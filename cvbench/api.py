@@ -7,6 +7,8 @@ pipeline (cvbench/config, cvbench/pipeline) without the CLI; bad input raises Va
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import dataclasses
 import inspect
 import sys
@@ -58,7 +60,16 @@ def run(**options: Any) -> Results:
 
     check_caller(sys._getframe(1))
     cfg = build_config(RunOptions.from_mapping(options))
-    result = RunSession(cfg).run()
+    session = RunSession(cfg)
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        result = session.run()
+    else:
+        # called from a coroutine: the event-loop models need a thread without a running loop
+        # (the call blocks the caller's loop, as any synchronous call does)
+        with concurrent.futures.ThreadPoolExecutor(1, "cvbench-run") as pool:
+            result = pool.submit(session.run).result()
 
     def plain(value: Any) -> Any:
         if dataclasses.is_dataclass(value) and not isinstance(value, type):
