@@ -115,7 +115,7 @@ def test_two_ctrl_c_in_quick_succession_during_a_process_pool(tmp_path):
 @pytest.mark.slow
 def test_outputs_follow_symlinks_and_write_through_devices(tmp_path):
     target = tmp_path / "real.csv"
-    target.write_text("old\n")
+    target.write_text("workload,model,workers\n")  # an earlier result: ours to replace
     link = tmp_path / "link.csv"
     link.symlink_to(target)
     res = cvbench(
@@ -126,6 +126,28 @@ def test_outputs_follow_symlinks_and_write_through_devices(tmp_path):
     assert link.is_symlink() and link.resolve() == target
     assert target.read_text().startswith("workload,")
     assert Path("/dev/null").is_char_device()
+
+
+def test_a_file_that_is_not_ours_is_never_replaced(tmp_path):
+    """The user's own files named as outputs: refused with one line (an input always, another
+    existing file unless --force), before any work."""
+    mine = tmp_path / "notes.csv"
+    mine.write_text("my,own\ndata,1\n")
+    module = tmp_path / "myop.py"
+    module.write_text("def f(img):\n    return img.sum()\n")
+    link = tmp_path / "link.json"
+    link.symlink_to(mine)
+    for args, needle in (
+        (["--csv", str(mine)], "not a cvbench result"),
+        (["--csv", str(tmp_path / "x.csv"), "--json", str(link)], "through the symlink"),
+        (["--op", "myop:f", "--pythonpath", str(tmp_path), "--csv", str(module)], "an input"),
+        (["--op", "myop:f", "--pythonpath", str(tmp_path), "--csv", str(module), "--force"],
+         "an input"),
+    ):  # fmt: skip
+        res = cvbench("run", "--quick", "-m", "sequential", *args)
+        assert res.returncode == 2 and needle in res.stderr, (args, res.stderr)
+        assert "Traceback" not in res.stderr
+    assert mine.read_text() == "my,own\ndata,1\n" and "def f" in module.read_text()
 
 
 @pytest.mark.slow

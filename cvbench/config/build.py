@@ -37,7 +37,7 @@ from cvbench.work.item import Fault
 from cvbench.work.user_op import UserOpError, import_paths, search_paths
 from cvbench.work.user_op import resolve as resolve_user_op
 from cvbench.workloads import resolve_workloads
-from cvbench.workloads.sources import parse_grid, read_inputs
+from cvbench.workloads.sources import input_files, parse_grid, read_inputs
 from cvbench.workloads.spec import WorkloadError, user_spec
 
 __all__ = ["ConfigError", "build_config"]
@@ -202,7 +202,7 @@ def build_config(opts: RunOptions) -> RunConfig:
             "--trace records the sequential model's items: add sequential to --models"
         )
     if opts.input:
-        sources.append(Path(opts.input))
+        sources += input_files(opts.input)  # the files it reads (checked above: no error)
     out: OutputPaths = plan_outputs(opts, sources)
     return RunConfig(
         workloads=workloads,

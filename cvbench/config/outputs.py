@@ -65,7 +65,7 @@ def check_not_theirs(option: str, path: Path, sources: list[Path], force: bool) 
     link = f" (through the symlink {path})" if path.is_symlink() else ""
     for source in sources:
         src = Path(os.path.realpath(source))
-        if real == src or src in real.parents:
+        if real == src:
             raise ConfigError(
                 f"{option} {path}: is an input of this run{link}; choose another file"
             )
