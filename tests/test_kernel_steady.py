@@ -1,4 +1,4 @@
-"""The simulator's decoupled-cores fast path (emulated_kernel/steady.py) changes no result.
+"""The simulator's decoupled-cores fast path (emulated_kernel/sim/steady.py) changes no result.
 
 The golden hashes in test_kernel_sim.py record segments or check invariants, which need the
 global event order, so they never take this path: these tests compare the two paths directly.
@@ -14,8 +14,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import cvbench.emulated_kernel.sim as sim_mod
-from cvbench.emulated_kernel import sim_types
+import cvbench.emulated_kernel.sim.data as sim_types
+import cvbench.emulated_kernel.sim.engine as sim_mod
 from cvbench.emulated_kernel.sim import PoolSpec, TaskSpec, simulate
 
 MS = 1_000_000

@@ -1,4 +1,4 @@
-"""Deterministic discrete-event simulator of N cores running the policies of ``policies/``.
+"""Deterministic discrete-event simulator of N cores running the policies of ``../policies/``.
 
 Time is integer nanoseconds on a virtual clock; events sit in one heap ordered by
 (time, sequence number), so the same input gives bit-identical output.  Stale events
@@ -16,10 +16,10 @@ from collections import deque
 from collections.abc import Callable, Iterable, MutableSequence, Sequence
 from typing import Any
 
-from .policies import MIGRATE, SLEEP, WAKEUP, Policy, make_policy
+from ..policies import MIGRATE, SLEEP, WAKEUP, Policy, make_policy
 
-# the data types live in sim_types; imported here for the simulator and re-exported
-from .sim_types import (
+# the data types live in data.py (the package re-exports them)
+from .data import (
     BLOCK,
     INF_NS,
     PoolSpec,
@@ -37,7 +37,7 @@ _WAKE, _DONE, _CHECK, _CALL = 0, 1, 2, 3
 
 
 class _Control:
-    """``sim_types.Control`` for the programs of one run: closures over the run's state."""
+    """``data.Control`` for the programs of one run: closures over the run's state."""
 
     __slots__ = ("wake", "call_at", "interrupt", "finish")
 
@@ -595,7 +595,7 @@ class Simulator:
         start: list[int],
         rqs: list[Any],
     ) -> _Control:
-        """The ``Control`` handed to programs; see ``sim_types.Control`` for the contract."""
+        """The ``Control`` handed to programs; see ``data.Control`` for the contract."""
         ctl = _Control()
 
         def wake(t: SimTask, at: int, burst: int) -> None:
@@ -717,7 +717,7 @@ def simulate(
     fast_forward: bool = True,
 ) -> SimResult:
     """Simulate ``tasks`` (and process ``pools``, and ``programs``: tasks driven step by step
-    by a ``sim_types.Program``, e.g. the GIL model's threads) on ``cores`` cores under ``policy``.
+    by a ``data.Program``, e.g. the GIL model's threads) on ``cores`` cores under ``policy``.
 
     ``slice_ns``: rr quantum, eevdf base slice, cfs min_granularity (None: Linux defaults,
     scaled by ``scale_cpus`` or ``cores``).  ``duration_ns`` stops the virtual clock (needed
