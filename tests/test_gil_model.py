@@ -1,4 +1,5 @@
-"""The GIL and transfer model (emulated_kernel/predict/: gil.py, pool_models.py): checks that fail.
+"""The GIL and transfer model (emulated_kernel/predict/gil.py, pool_models.py): checks that can
+fail.
 
 Every number here is a deterministic simulation; the whole file runs in a few seconds.
 """

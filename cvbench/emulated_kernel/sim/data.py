@@ -77,7 +77,7 @@ class Control(Protocol):
 
 
 class Program(Protocol):
-    """Drives one task step by step: the hook the pool models (``gil.py``) build on.
+    """Drives one task step by step: the hook the pool models (``predict/gil.py``) build on.
 
     ``first`` is called once at the task's arrival, ``next`` each time a burst of the task
     ends (completed or interrupted); both return the next ``Step``.
