@@ -22,8 +22,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cvbench.config import RunConfig
-from cvbench.emulated_kernel import pool_models, predict
-from cvbench.emulated_kernel.trace import trace_with_costs
+from cvbench.emulated_kernel import predict
+from cvbench.emulated_kernel.predict import pool_models
+from cvbench.emulated_kernel.predict.trace import trace_with_costs
 from cvbench.measure import env as envmod
 from cvbench.measure import noise, procfs
 from cvbench.measure.affinity import restrict_process

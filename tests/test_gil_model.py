@@ -1,4 +1,5 @@
-"""The GIL and transfer model (emulated_kernel/gil.py, pool_models.py): checks that can fail.
+"""The GIL and transfer model (emulated_kernel/predict/gil.py, pool_models.py): checks that can
+fail.
 
 Every number here is a deterministic simulation; the whole file runs in a few seconds.
 """
@@ -9,16 +10,11 @@ import itertools
 
 import pytest
 
-from cvbench.emulated_kernel.gil import Gil, Io, Py, Thread
-from cvbench.emulated_kernel.pool_models import (
-    GIL_MODELS,
-    MODELS,
-    ItemCost,
-    MachineCosts,
-    predict_model,
-)
+from cvbench.emulated_kernel.predict.costs import ItemCost, MachineCosts
+from cvbench.emulated_kernel.predict.gil import Gil, Io, Py, Thread
+from cvbench.emulated_kernel.predict.pool_models import GIL_MODELS, MODELS, predict_model
+from cvbench.emulated_kernel.predict.trace import TraceError, parse_trace, predict_processes
 from cvbench.emulated_kernel.sim import ProgramSpec, simulate
-from cvbench.emulated_kernel.trace import TraceError, parse_trace, predict_processes
 
 MS = 1_000_000
 
@@ -90,7 +86,7 @@ def test_switch_interval_bounds_the_wait_for_a_pure_python_holder(cores, interva
 
 def test_released_gil_is_handed_to_the_waiter_at_once():
     gil = Gil()
-    from cvbench.emulated_kernel.gil import Cpu
+    from cvbench.emulated_kernel.predict.gil import Cpu
 
     def a():
         yield Py(2 * MS)
@@ -234,7 +230,7 @@ def test_trace_split_and_costs():
 @pytest.mark.parametrize("pol", ["eevdf", "cfs", "rr"])
 def test_simulator_invariants_hold_and_every_thread_exits(model, pol):
     """Work conservation and affinity after every event (check=True), with the GIL at play."""
-    from cvbench.emulated_kernel import pool_models as pm
+    from cvbench.emulated_kernel.predict import pool_models as pm
 
     items = [ItemCost(0.0004 * (i % 4), 0.001 + 0.0005 * (i % 3), 0.0005 * (i % 2), 20_000, 16)
              for i in range(24)]  # fmt: skip

@@ -12,11 +12,11 @@ import greenlet
 import numpy as np
 import pytest
 
-from cvbench.emulated_kernel.live import DEFERRED_NS, LiveKernel
+from cvbench.emulated_kernel.live.greenlets import DEFERRED_NS, LiveKernel
 from cvbench.emulated_kernel.policies import make_policy
 from cvbench.measure.affinity import Placement, allowed_cpus
 from cvbench.measure.probes import Probes
-from cvbench.models.emulated_kernel import EmulatedKernel
+from cvbench.models.kernel_greenlets import EmulatedKernel
 from cvbench.models.sequential import Sequential
 from cvbench.work import digest
 from cvbench.workloads import load_spec

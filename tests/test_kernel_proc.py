@@ -20,10 +20,10 @@ from pathlib import Path
 
 import pytest
 
-from cvbench.emulated_kernel.proc_kernel import segments
-from cvbench.emulated_kernel.validate_proc import measure_kernel_proc
+from cvbench.emulated_kernel.live.processes import segments
+from cvbench.emulated_kernel.validate.proc_vs_linux import measure_kernel_proc
 from cvbench.measure.affinity import allowed_cpus
-from cvbench.models.kernel_proc import KernelProc
+from cvbench.models.kernel_processes import KernelProc
 from cvbench.models.sequential import Sequential
 from cvbench.work.item import Fault
 from cvbench.work.job import Job
@@ -138,7 +138,7 @@ def test_failure_mid_run_raises_and_leaves_no_worker(fault, quick_jobs):
 
 _ORPHAN_SCRIPT = """
 import sys, threading, time, dataclasses
-from cvbench.models.kernel_proc import KernelProc
+from cvbench.models.kernel_processes import KernelProc
 from cvbench.workloads import load_spec
 from cvbench.workloads.sources import JobOptions, build_job
 from tests.conftest import new_probes

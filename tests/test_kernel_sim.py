@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 
 from cvbench.commands.parsing import parse_cores, parse_duration
 from cvbench.commands.simulate import simulate_cmd
+from cvbench.emulated_kernel.predict.trace import TraceError, parse_trace, predict_processes
 from cvbench.emulated_kernel.sim import TaskSpec, simulate
-from cvbench.emulated_kernel.trace import TraceError, parse_trace, predict_processes
 
 MS = 1_000_000
 S = 1_000_000_000

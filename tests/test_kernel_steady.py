@@ -1,4 +1,4 @@
-"""The simulator's decoupled-cores fast path (emulated_kernel/steady.py) changes no result.
+"""The simulator's decoupled-cores fast path (emulated_kernel/sim/steady.py) changes no result.
 
 The golden hashes in test_kernel_sim.py record segments or check invariants, which need the
 global event order, so they never take this path: these tests compare the two paths directly.
@@ -14,8 +14,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import cvbench.emulated_kernel.sim as sim_mod
-from cvbench.emulated_kernel import sim_types
+import cvbench.emulated_kernel.sim.data as sim_data
+import cvbench.emulated_kernel.sim.engine as sim_mod
 from cvbench.emulated_kernel.sim import PoolSpec, TaskSpec, simulate
 
 MS = 1_000_000
@@ -83,8 +83,8 @@ def test_finite_work_never_takes_the_fast_path(fast_path_calls):
 
 
 def test_chunked_percentiles_equal_sorted(monkeypatch):
-    monkeypatch.setattr(sim_types, "_CHUNK", 100)
+    monkeypatch.setattr(sim_data, "_CHUNK", 100)
     rng = random.Random(7)
     for n in (101, 250, 1000, 1001):
         vals = [rng.choice([rng.randint(0, 10**12), rng.randint(0, 5), 7]) for _ in range(n)]
-        assert sim_types.percentiles(array("q", vals)) == sim_types.percentiles(list(vals))
+        assert sim_data.percentiles(array("q", vals)) == sim_data.percentiles(list(vals))

@@ -8,7 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from cvbench.commands.validate import validate_cmd
-from cvbench.emulated_kernel.validate import (
+from cvbench.emulated_kernel.validate.sim_vs_linux import (
     kernel_hz,
     kernel_policy,
     predict,
@@ -49,7 +49,7 @@ def test_measured_shares_match_prediction(tmp_path):
 
 @pytest.mark.skipif(REASON is not None, reason=f"validate unsupported: {REASON}")
 def test_cli_validate_json(tmp_path, monkeypatch):
-    import cvbench.emulated_kernel.validate as v
+    import cvbench.emulated_kernel.validate.sim_vs_linux as v
 
     monkeypatch.setattr(v, "SCENARIOS", {"0 vs 1": (0, 1)})
     out = tmp_path / "v.json"

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from cvbench.emulated_kernel.trace import load_trace
+from cvbench.emulated_kernel.predict.trace import load_trace
 from tests.conftest import cvbench
 
 pytestmark = pytest.mark.slow

@@ -1,7 +1,7 @@
 """`cvbench simulate`: tasks or a run's trace on N emulated cores under fifo, rr, cfs or eevdf.
 
 With `--trace FILE --model NAMES` it predicts concurrency models from the trace's measured
-costs (emulated_kernel/pool_models.py: the GIL and pickling simulated), for a what-if over
+costs (emulated_kernel/predict/pool_models.py: the GIL and pickling simulated), for a what-if over
 `--cores 64..1024`: the speedup column shows where threads stop (bottleneck GIL) and where
 processes stop (bottleneck parent: transfer).
 
@@ -24,15 +24,15 @@ from rich.table import Table
 from cvbench.commands.output import write_or_fail
 from cvbench.commands.parsing import as_param, parse_cores, parse_cpu_list, parse_duration
 from cvbench.emulated_kernel.policies import POLICIES
-from cvbench.emulated_kernel.pool_models import (
+from cvbench.emulated_kernel.predict.costs import MachineCosts
+from cvbench.emulated_kernel.predict.pool_models import (
     INLINE_MODELS,
     MODELS,
-    MachineCosts,
     ModelPrediction,
     predict_model,
 )
+from cvbench.emulated_kernel.predict.trace import Trace, TraceError, load_trace, pool_spec
 from cvbench.emulated_kernel.sim import SimResult, TaskSpec, simulate
-from cvbench.emulated_kernel.trace import Trace, TraceError, load_trace, pool_spec
 from cvbench.report.console import fmt_time, make_console
 
 MAX_TASKS = 1_000_000  # checked before anything is allocated (10 M tasks took 12 GB)

@@ -51,7 +51,7 @@ def validate_cmd(
     json_file: str | None, real_work: bool,
 ) -> None:  # fmt: skip
     """Check simulated CFS/EEVDF CPU shares against this Linux kernel (busy children, 1 core)."""
-    from cvbench.emulated_kernel.validate import run_validation
+    from cvbench.emulated_kernel.validate.sim_vs_linux import run_validation
 
     if tolerance is None:
         tolerance = 2.0 if real_work else 1.0
@@ -118,7 +118,7 @@ def _measure(
     policies: tuple[str, ...],
 ) -> Any:  # fmt: skip
     """Run one validation; a machine that cannot run it exits 3, bad values exit 2."""
-    from cvbench.emulated_kernel.validate import ValidateError
+    from cvbench.emulated_kernel.validate.sim_vs_linux import ValidateError
 
     try:
         return run(seconds, tolerance, cpu=cpu, policies=policies,
@@ -135,7 +135,7 @@ def _real_work(
     policies: tuple[str, ...], json_file: str | None,
 ) -> None:  # fmt: skip
     """``--real-work``: Linux and kernel-proc side by side on the same cv2 workers."""
-    from cvbench.emulated_kernel.validate_proc import run_real_work_validation
+    from cvbench.emulated_kernel.validate.proc_vs_linux import run_real_work_validation
 
     rep = _measure(console, run_real_work_validation, seconds, tolerance, cpu, policies)
     tab = Table(

@@ -9,11 +9,11 @@ from cvbench.models.asyncio_ import Asyncio, AsyncioProcesses, AsyncioThreads
 from cvbench.models.base import ItemRecord, Model
 from cvbench.models.curio_ import Curio, CurioProcesses, CurioThreads
 from cvbench.models.dask_ import Dask
-from cvbench.models.emulated_kernel import EmulatedKernel
 from cvbench.models.free_threaded import FreeThreaded
 from cvbench.models.gevent_ import Gevent, GeventThreads
 from cvbench.models.greenlet_ import Greenlet
-from cvbench.models.kernel_proc import KernelProc
+from cvbench.models.kernel_greenlets import EmulatedKernel
+from cvbench.models.kernel_processes import KernelProc
 from cvbench.models.processes import Processes
 from cvbench.models.processes_shm import ProcessesShm
 from cvbench.models.sequential import Sequential

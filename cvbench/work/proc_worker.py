@@ -4,7 +4,7 @@ Why a pool of its own rather than ProcessPoolExecutor: the parent must know, at 
 whether a worker is blocked waiting for work (sleeping, for the policy) or has work to do
 (runnable), and it must never block on a worker it has just stopped with SIGSTOP.  So every
 worker owns two pipes: the parent writes one item at a time down the command pipe (without
-blocking: see ``emulated_kernel/proc_pool.py``) and the worker answers on its result pipe.
+blocking: see ``emulated_kernel/live/worker_pool.py``) and the worker answers on its result pipe.
 A worker blocks in exactly one place, reading its command pipe, so "has an unanswered item"
 is exactly "runnable".
 

@@ -14,7 +14,7 @@ from cvbench.report.charts.timeline import sequential_trace
 def plot_predicted(doc: Any, out_dir: str | Path) -> tuple[list[Path], list[str]]:
     """The processes model's measured throughput vs the simulator's prediction per worker
     count: the gap is what pool start-up, pickling and IPC cost beyond pure scheduling."""
-    from cvbench.emulated_kernel.trace import predict_processes
+    from cvbench.emulated_kernel.predict.trace import predict_processes
 
     data, notes = _split(doc)
     thr = _by_cell(data.rows, lambda r: r.get("throughput_per_s"))

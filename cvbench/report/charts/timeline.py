@@ -26,7 +26,7 @@ def sequential_trace(data: Data, workload: str, workers: int) -> Any:
     The item records carry no I/O split, so service is start → finish including any file
     I/O; the run's own ``--trace`` (and its predicted rows) subtract it.
     """
-    from cvbench.emulated_kernel.trace import parse_trace
+    from cvbench.emulated_kernel.predict.trace import parse_trace
 
     it = _first_rep(data, workload, "sequential", 1)
     if it is None:
@@ -50,8 +50,8 @@ def simulated_schedule(
     stop between items, so item boundaries are recovered by replaying the FIFO queue against
     each worker's accumulated CPU time (the same pull order the simulator uses).
     """
+    from cvbench.emulated_kernel.predict.trace import pool_spec
     from cvbench.emulated_kernel.sim import simulate
-    from cvbench.emulated_kernel.trace import pool_spec
 
     spec = pool_spec(trace, workers)
     res = simulate([], cores, policy, pools=[spec], record=True)

@@ -30,10 +30,10 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from .policies import RunQueue
-from .sim_types import INF_NS, SimTask
+from ..policies import RunQueue
+from .data import INF_NS, SimTask
 
-DONE, CHECK = 1, 2  # sim.py's event kinds of a burst end and a preemption check
+DONE, CHECK = 1, 2  # engine.py's event kinds of a burst end and a preemption check
 
 
 def is_closed(
@@ -85,14 +85,14 @@ def run_cores_to_end(
 ) -> tuple[int, bool]:
     """Run each core's preemption checks from ``checks`` until the next one is after ``end``.
 
-    The loop body is sim.py's check event (tick accounting, policy decision, switch, next
+    The loop body is engine.py's check event (tick accounting, policy decision, switch, next
     check) with the core's state in locals.  Returns (events processed, whether anything was
     due after ``end``) for the caller's counters.
     """
     events = 0
     beyond = False
     for c, now in checks:
-        if now > end:  # sim.py posts some checks past the end; popping one stops the run
+        if now > end:  # engine.py posts some checks past the end; popping one stops the run
             beyond = True
             continue
         rq = rqs[c]

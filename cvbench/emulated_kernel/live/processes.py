@@ -1,6 +1,6 @@
 """The process kernel: M emulated CPUs whose tasks are real processes, enforced by signals.
 
-Why: the greenlet kernel (``live.py``) cannot take the CPU from a running cv2 call, because
+Why: the greenlet kernel (``greenlets.py``) cannot take the CPU from a running cv2 call, because
 CPython runs signal handlers only between bytecodes.  A process can be stopped anywhere:
 SIGSTOP is handled by Linux, not by Python.  So here each task is a worker process, the same
 policy objects as the simulator and the live kernel decide which M of them hold an emulated
@@ -13,11 +13,11 @@ What this class does and does not do:
 * no I/O and no clock of its own: the caller says when a task wakes (it was given work) or
   blocks (it answered and now waits), passes ``now`` (``perf_counter_ns``) and calls
   :meth:`poll` at the time :meth:`poll` asked for (the policy's next check, on the tick grid
-  for cfs/eevdf exactly as in ``sim.py``), then :meth:`commit` to send the signals;
+  for cfs/eevdf exactly as in ``sim/engine.py``), then :meth:`commit` to send the signals;
 * tasks are charged the CPU time Linux gave them (the process-wide CPU clock of another
   process, one ``clock_gettime`` call), so time a worker spends preempted by the host, or by
   this parent, is charged to nobody, as in the live kernel;
-* placement, idle balancing and migration counting follow ``sim.py`` (see docs/kernel.md):
+* placement, idle balancing and migration counting follow ``sim/engine.py`` (see docs/kernel.md):
   a woken task goes to the idle CPU with the lowest id, else to the least loaded queue; a CPU
   that runs dry pulls the next task of the longest queue.  There is no affinity: an emulated
   CPU is not tied to a real core, Linux places the M running processes.
@@ -36,7 +36,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .policies import DEFAULT_HZ, MIGRATE, SLEEP, WAKEUP, Policy, SchedEntity, make_policy
+from ..policies import DEFAULT_HZ, MIGRATE, SLEEP, WAKEUP, Policy, SchedEntity, make_policy
 
 # task states
 SLEEPING, QUEUED, RUNNING, GONE = "sleeping", "queued", "running", "gone"

@@ -1,4 +1,4 @@
-"""Deterministic discrete-event simulator of N cores running the policies of ``policies/``.
+"""Deterministic discrete-event simulator of N cores running the policies of ``../policies/``.
 
 Time is integer nanoseconds on a virtual clock; events sit in one heap ordered by
 (time, sequence number), so the same input gives bit-identical output.  Stale events
@@ -13,31 +13,30 @@ import heapq
 import time
 from array import array
 from collections import deque
-from collections.abc import Callable, Iterable, MutableSequence, Sequence
+from collections.abc import Callable, MutableSequence, Sequence
 from typing import Any
 
-from .policies import MIGRATE, SLEEP, WAKEUP, Policy, make_policy
+from ..policies import MIGRATE, SLEEP, WAKEUP, Policy, make_policy
 
-# the data types live in sim_types; imported here for the simulator and re-exported
-from .sim_types import (
+# the data types live in data.py (the package re-exports them)
+from .data import (
     BLOCK,
     INF_NS,
     PoolSpec,
     ProgramSpec,
     SimResult,
     SimTask,
-    TaskResult,
     TaskSpec,
     _ns,
-    percentiles,
 )
+from .outcome import check_invariants, collect_result
 from .steady import is_closed, live_checks, run_cores_to_end
 
 _WAKE, _DONE, _CHECK, _CALL = 0, 1, 2, 3
 
 
 class _Control:
-    """``sim_types.Control`` for the programs of one run: closures over the run's state."""
+    """``data.Control`` for the programs of one run: closures over the run's state."""
 
     __slots__ = ("wake", "call_at", "interrupt", "finish")
 
@@ -379,7 +378,7 @@ class Simulator:
         events = 0
         now = 0
         stopped = False
-        checker = self._check_invariants if self.check else None
+        checker = check_invariants if self.check else None
         # steady.py: once cores cannot affect each other, run each to the end on its own
         decouple = (
             self.fast_forward and segments is None and checker is None and not self.has_programs
@@ -585,7 +584,17 @@ class Simulator:
                 leave(c, t, end_t)
             for q in rqs[c].queued():
                 q.wait_ns += end_t - q.ready_ns  # type: ignore[attr-defined]
-        return self._result(end_t, events, wall, waits, segments)
+        return collect_result(
+            self.tasks,
+            self.policy.describe(),
+            self.cores,
+            self.ctx_switch_ns,
+            end_t,
+            events,
+            wall,
+            waits,
+            segments,
+        )
 
     @staticmethod
     def _control(
@@ -595,7 +604,7 @@ class Simulator:
         start: list[int],
         rqs: list[Any],
     ) -> _Control:
-        """The ``Control`` handed to programs; see ``sim_types.Control`` for the contract."""
+        """The ``Control`` handed to programs; see ``data.Control`` for the contract."""
         ctl = _Control()
 
         def wake(t: SimTask, at: int, burst: int) -> None:
@@ -627,78 +636,6 @@ class Simulator:
         ctl.wake, ctl.call_at, ctl.interrupt, ctl.finish = wake, call_at, interrupt, finish
         return ctl
 
-    def _check_invariants(self, rqs: list[Any], curr: list[SimTask | None], now: int) -> None:
-        """Work conservation and affinity, checked after every event (tests only: slow)."""
-        queued = [(c, q) for c, rq in enumerate(rqs) for q in rq.queued()]
-        for c, t in enumerate(curr):
-            if t is None:
-                assert rqs[c].nr_queued == 0, f"t={now}: core {c} idle with its own queue full"
-                for oc, q in queued:
-                    assert not q.can_run_on(c), (
-                        f"t={now}: core {c} idle while task {q.tid} waits on core {oc}"
-                    )
-            else:
-                assert t.can_run_on(c), f"t={now}: task {t.tid} runs on forbidden core {c}"
-        for c, q in queued:
-            assert q.can_run_on(c), f"t={now}: task {q.tid} queued on forbidden core {c}"
-
-    def _result(
-        self,
-        end_t: int,
-        events: int,
-        wall: float,
-        waits: Iterable[int],
-        segments: list[tuple[int, int, int, int]] | None,
-    ) -> SimResult:
-        out = []
-        total_cpu = 0
-        finished = 0
-        makespan = 0
-        for t in self.tasks:
-            fin = t.finish_ns if t.finish_ns >= 0 else None
-            if fin is not None:
-                finished += 1
-                makespan = max(makespan, fin)
-            span = (fin if fin is not None else end_t) - t.arrival
-            total_cpu += t.cpu_ns
-            out.append(
-                TaskResult(
-                    tid=t.tid,
-                    name=t.name,
-                    nice=t.nice,
-                    affinity=sorted(t.allowed) if t.allowed is not None else None,
-                    arrival_ns=t.arrival,
-                    finish_ns=fin,
-                    turnaround_ns=None if fin is None else fin - t.arrival,
-                    cpu_ns=t.cpu_ns,
-                    wait_ns=t.wait_ns,
-                    voluntary=t.nvcsw,
-                    involuntary=t.nivcsw,
-                    migrations=t.migrations,
-                    timeslices=t.timeslices,
-                    cpu_share=t.cpu_ns / span if span > 0 else 0.0,
-                    items=t.items,
-                )
-            )
-        if finished < len(self.tasks):
-            makespan = end_t
-        return SimResult(
-            policy=self.policy.describe(),
-            cores=self.cores,
-            tasks=out,
-            makespan_ns=makespan,
-            end_ns=end_t,
-            finished=finished,
-            events=events,
-            wall_s=wall,
-            events_per_s=events / wall if wall > 0 else 0.0,
-            wait_percentiles_ns=percentiles(waits),
-            total_cpu_ns=total_cpu,
-            utilization=total_cpu / (self.cores * end_t) if end_t > 0 else 0.0,
-            ctx_switch_ns=self.ctx_switch_ns,
-            segments=segments,
-        )
-
 
 def simulate(
     tasks: Sequence[TaskSpec],
@@ -717,7 +654,7 @@ def simulate(
     fast_forward: bool = True,
 ) -> SimResult:
     """Simulate ``tasks`` (and process ``pools``, and ``programs``: tasks driven step by step
-    by a ``sim_types.Program``, e.g. the GIL model's threads) on ``cores`` cores under ``policy``.
+    by a ``data.Program``, e.g. the GIL model's threads) on ``cores`` cores under ``policy``.
 
     ``slice_ns``: rr quantum, eevdf base slice, cfs min_granularity (None: Linux defaults,
     scaled by ``scale_cpus`` or ``cores``).  ``duration_ns`` stops the virtual clock (needed

@@ -1,8 +1,8 @@
 """The simulator's data: its input specs, its per-task state and its results.
 
-Apart from ``sim.py`` so that the simulator module is only the event loop, and so that readers
-of results (commands, trace replay, validation) see the types without the engine.  ``sim.py``
-re-exports all of them.
+Apart from ``engine.py`` so that the engine module is only the event loop, and so that readers
+of results (commands, trace replay, validation) see the types without the engine.  The
+package (``emulated_kernel.sim``) re-exports them.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from .policies import SchedEntity
+from ..policies import SchedEntity
 
 INF_NS = 1 << 62  # an endless CPU burst
 
@@ -77,7 +77,7 @@ class Control(Protocol):
 
 
 class Program(Protocol):
-    """Drives one task step by step: the hook the pool models (``gil.py``) build on.
+    """Drives one task step by step: the hook the pool models (``predict/gil.py``) build on.
 
     ``first`` is called once at the task's arrival, ``next`` each time a burst of the task
     ends (completed or interrupted); both return the next ``Step``.

@@ -8,7 +8,7 @@ ProcessPoolExecutor's parent and worker processes, an event loop feeding either 
 pickling on both sides of the pipe and the loop's per-item offload cost are paid where the
 real model pays them, and the OS policy (eevdf by default) shares the cores among them.
 
-Units: seconds and bytes in the public dataclasses, integer nanoseconds inside.
+Units: seconds and bytes in the public dataclasses (and ``costs.py``), integer nanoseconds inside.
 
 What each model pays per item (``c`` = ``pickle_pipe_s_per_byte``, ``rt`` = ``round_trip_s``):
 
@@ -39,9 +39,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .gil import EMPTY, SWITCH_INTERVAL_NS, Cpu, Get, Gil, Io, Put, Py, Queue, Thread, TryGet
+from ..sim import ProgramSpec, SimResult, simulate
+from .costs import ItemCost, MachineCosts
+from .gil import EMPTY, Cpu, Get, Gil, Io, Put, Py, Queue, Thread, TryGet
 from .gil import ThreadBody as Body
-from .sim import ProgramSpec, SimResult, simulate
+from .rows import prediction_row
 
 INLINE_MODELS = ("sequential", "asyncio", "uvloop", "trio", "curio", "greenlet", "gevent", "kernel")
 THREAD_MODELS = ("threads",)
@@ -60,63 +62,6 @@ MODELS: tuple[str, ...] = (
 )
 #: models whose prediction needs the split of the service into gil_s and released_s
 GIL_MODELS: tuple[str, ...] = THREAD_MODELS + OFFLOAD_THREAD_MODELS
-
-
-@dataclass(frozen=True)
-class ItemCost:
-    """What one work item costs, measured in a run (seconds, bytes).
-
-    ``gil_s``: CPU time holding the GIL (the pure-Python part around the cv2 call);
-    ``released_s``: CPU time inside cv2 with the GIL released; ``io_s``: blocking wait before
-    the CPU work (file read), off-CPU; ``bytes_in``/``bytes_out``: pickled size of the item
-    sent to a process worker and of the result sent back.
-    """
-
-    gil_s: float
-    released_s: float = 0.0
-    io_s: float = 0.0
-    bytes_in: int = 0
-    bytes_out: int = 0
-
-    @property
-    def service_s(self) -> float:
-        return self.gil_s + self.released_s
-
-
-@dataclass(frozen=True)
-class MachineCosts:
-    """This machine's per-item and per-byte costs, measured by a calibration (seconds).
-
-    ``pickle_pipe_s_per_byte``: pickling + pipe + unpickling cost per byte, paid once on the
-    sending and once on the receiving side (so a ping-pong of a B-byte payload and a tiny
-    reply takes ``round_trip_s + 2*B*pickle_pipe_s_per_byte``).  ``round_trip_s``: the
-    per-item fixed cost of a process pool (submit, future, result) with a tiny payload.
-    ``offload_s``: per item, an event loop's run_in_executor (future + thread wake-up + the
-    awaiting task resumed), on the loop thread.  ``submit_s``: per item, a thread pool's
-    submit + result in the submitting thread (0 if not measured).  ``switch_s``: per item, a
-    cooperative model's switch (yield) cost.  ``shm_ref_bytes``: what processes+shm pickles
-    instead of the input.  ``switch_interval_s``: ``sys.getswitchinterval()``.
-    """
-
-    pickle_pipe_s_per_byte: float = 0.0
-    round_trip_s: float = 0.0
-    offload_s: float = 0.0
-    submit_s: float = 0.0
-    switch_s: float = 0.0
-    shm_ref_bytes: int = 0
-    switch_interval_s: float = SWITCH_INTERVAL_NS / 1e9
-
-    @classmethod
-    def from_round_trips(
-        cls, small_bytes: int, small_s: float, large_bytes: int, large_s: float, **kw: Any
-    ) -> MachineCosts:
-        """Costs from two timed ping-pongs (one item at a time, tiny reply) of two payload
-        sizes: ``T(B) = round_trip_s + 2*B*pickle_pipe_s_per_byte``.  ``kw``: other fields."""
-        if large_bytes <= small_bytes:
-            raise ValueError("the large payload must be larger than the small one")
-        per_byte = max(0.0, (large_s - small_s) / (2 * (large_bytes - small_bytes)))
-        rt = max(0.0, small_s - 2 * small_bytes * per_byte)
-        return cls(pickle_pipe_s_per_byte=per_byte, round_trip_s=rt, **kw)
 
 
 @dataclass(frozen=True)
@@ -145,24 +90,20 @@ class ModelPrediction:
     result: SimResult | None = field(default=None, repr=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
-        """A results-row-like dict (``predicted: true``) plus the model's diagnostics."""
-        return {
-            "model": self.model,
-            "workers": self.workers,
-            "cores": self.cores,
-            "items": self.items,
-            "wall_s": self.makespan_s,
-            "throughput_per_s": self.throughput_per_s,
-            "policy": self.policy,
-            "predicted": True,
-            "utilization": self.utilization,
-            "gil_busy": self.gil_busy,
-            "gil_wait_max_s": self.gil_wait_max_s,
-            "gil_forced_switches": self.gil_forced_switches,
-            "parent_busy": self.parent_busy,
-            "bottleneck": self.bottleneck,
-            "notes": list(self.notes),
-        }
+        """A results row (``rows.prediction_row``: predicted=true) plus the policy, the core
+        count and the model's diagnostics."""
+        return prediction_row(
+            self,
+            cores=self.cores,
+            policy=self.policy,
+            utilization=self.utilization,
+            gil_busy=self.gil_busy,
+            gil_wait_max_s=self.gil_wait_max_s,
+            gil_forced_switches=self.gil_forced_switches,
+            parent_busy=self.parent_busy,
+            bottleneck=self.bottleneck,
+            notes=list(self.notes),
+        )
 
 
 # --------------------------------------------------------------------------- internals
@@ -403,6 +344,32 @@ def predict_model(
     )
 
 
+def predicted_model_row(
+    model: str,
+    items: list[ItemCost],
+    costs: MachineCosts | None,
+    workers: int,
+    cores: int,
+    base: dict[str, Any],
+    seq_throughput: float,
+) -> dict[str, Any]:
+    """The simulator's row for ``model`` at ``workers`` on ``cores`` (eevdf) beside the measured
+    rows (``base``: the run's columns), from the run's measured per-item costs and calibration;
+    ValueError for a model it cannot predict."""
+    pred = predict_model(model, items, costs, workers, cores, "eevdf")
+    notes = [f"bottleneck {pred.bottleneck}", *pred.notes]
+    if costs is None:
+        notes.append("no calibration: transfer and offload free (lower bound)")
+    return prediction_row(
+        pred,
+        **base,
+        repetition=0,
+        ok=True,
+        speedup=pred.throughput_per_s / seq_throughput if seq_throughput else None,
+        notes="; ".join(notes),
+    )
+
+
 __all__ = [
     "GIL_MODELS",
     "INLINE_MODELS",
@@ -415,4 +382,5 @@ __all__ = [
     "MachineCosts",
     "ModelPrediction",
     "predict_model",
+    "predicted_model_row",
 ]

@@ -23,9 +23,9 @@ from collections import deque
 from collections.abc import Sequence
 from typing import Any
 
+from cvbench.emulated_kernel.live.processes import ProcKernel, ProcTask
+from cvbench.emulated_kernel.live.worker_pool import WorkerPool
 from cvbench.emulated_kernel.policies import DEFAULT_HZ, make_policy, nice_to_weight
-from cvbench.emulated_kernel.proc_kernel import ProcKernel, ProcTask
-from cvbench.emulated_kernel.proc_pool import WorkerPool
 from cvbench.measure.kernel_config import kernel_hz
 from cvbench.measure.probes import Probes
 from cvbench.models.base import ItemRecord, Model

@@ -1,7 +1,7 @@
 """``cvbench validate --real-work``: the process kernel against Linux, both on real cv2 work.
 
-``validate.py`` checks the *simulator* with spin loops.  This checks the *live* process kernel
-(``proc_kernel.py``, the ``kernel-proc`` model) where it matters: workers inside long cv2 calls
+``sim_vs_linux.py`` checks the *simulator* with spin loops.  This checks the *live* process kernel
+(``live/processes.py``, the ``kernel-proc`` model) where it matters: workers inside long cv2 calls
 (Haar detection, ~40 ms a call, ten ticks), which only a kernel that stops processes can
 preempt.  The same two (or more) workers spin on the same frame, pinned to ONE core, under:
 
@@ -12,7 +12,7 @@ preempt.  The same two (or more) workers spin on the same frame, pinned to ONE c
   the nice values, enforced with SIGSTOP/SIGCONT from this process.
 
 CPU shares, timeslices and run-queue waits come from ``/proc/<pid>/task/*/schedstat`` over a
-window after a settling time, as in ``validate.py``; kernel-proc rows also give the emulated
+window after a settling time, as in ``sim_vs_linux.py``; kernel-proc rows also give the emulated
 kernel's own view (its dispatches and the time a worker sat stopped in its run queue).
 """
 
@@ -26,10 +26,16 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from .policies import nice_to_weight
-from .proc_kernel import ProcKernel
-from .proc_pool import WorkerPool
-from .validate import ValidateError, kernel_hz, kernel_policy, kernel_slice_ns, unsupported_reason
+from ..live.processes import ProcKernel
+from ..live.worker_pool import WorkerPool
+from ..policies import nice_to_weight
+from .sim_vs_linux import (
+    ValidateError,
+    kernel_hz,
+    kernel_policy,
+    kernel_slice_ns,
+    unsupported_reason,
+)
 
 SETTLE_S = 0.3
 NICES = (0, 5)

@@ -14,7 +14,7 @@ import threading
 import time
 from typing import Any
 
-from cvbench.emulated_kernel.live import LiveKernel
+from cvbench.emulated_kernel.live.greenlets import LiveKernel
 from cvbench.emulated_kernel.policies import DEFAULT_HZ
 from cvbench.measure.probes import Probes, main_tid
 from cvbench.models.base import ItemRecord, Model

@@ -21,8 +21,8 @@ from typing import Any
 
 from cvbench.measure.kernel_config import kernel_hz as linux_hz
 
-from .policies import DEFAULT_HZ, nice_to_weight
-from .sim import TaskSpec, simulate
+from ..policies import DEFAULT_HZ, nice_to_weight
+from ..sim import TaskSpec, simulate
 
 SCENARIOS: dict[str, tuple[int, ...]] = {
     "0 vs 5": (0, 5),

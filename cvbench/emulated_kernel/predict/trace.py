@@ -31,8 +31,10 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from .pool_models import GIL_MODELS, ItemCost, MachineCosts
-from .sim import PoolSpec, SimResult, simulate
+from ..sim import PoolSpec, SimResult, simulate
+from .costs import ItemCost, MachineCosts
+from .pool_models import GIL_MODELS
+from .rows import prediction_row
 
 SCHEMA = 1
 
@@ -98,18 +100,11 @@ class Prediction:
     policy: str
     result: SimResult
 
+    model = "processes"  # a class attribute, not a field: what this prediction is of
+
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "workload": self.workload,
-            "model": "processes",
-            "workers": self.workers,
-            "cores": self.cores,
-            "items": self.items,
-            "wall_s": self.makespan_s,
-            "throughput_per_s": self.throughput_per_s,
-            "policy": self.policy,
-            "predicted": True,
-        }
+        """A results row (``rows.prediction_row``: predicted=true) plus the policy and cores."""
+        return prediction_row(self, workload=self.workload, cores=self.cores, policy=self.policy)
 
 
 MAX_SECONDS = 86_400.0  # one item longer than a day is not a measurement (1e300 overflowed ns)
@@ -224,6 +219,22 @@ def trace_with_costs(
     if costs is not None:
         doc["costs"] = asdict(costs)
     return doc
+
+
+def trace_doc(workload: str, records: list) -> dict[str, Any]:  # noqa: ANN001
+    """A trace document from the sequential model's item records: per item the CPU service
+    (start -> end minus file I/O) and the I/O, in item order."""
+    items = []
+    for r in sorted(records, key=lambda r: r.index):
+        io_s = r.io_ns / 1e9
+        items.append({"service_s": (r.finished_ns - r.started_ns) / 1e9 - io_s, "io_s": io_s})
+    return {"schema": SCHEMA, "workload": workload, "workers": 1, "items": items}
+
+
+def write_trace(path: Path, doc: dict[str, Any]) -> None:
+    from cvbench.results.write import atomic_write
+
+    atomic_write(path, json.dumps(doc, indent=1))
 
 
 def load_trace(path: str | os.PathLike[str]) -> Trace:

@@ -1,9 +1,9 @@
 """The live kernel: greenlets preempted by a timer interrupt, scheduled by a real policy.
 
 Why: the simulator says what a scheduler *should* do; this runs real Python code under the
-very same policy objects (``policies.py``) so that the difference between the emulation and
-real preemption shows.  All greenlets share one OS thread, so the live kernel is one emulated
-CPU (``ncpus=1``).
+very same policy objects (``emulated_kernel/policies/``) so that the difference between the
+emulation and real preemption shows.  All greenlets share one OS thread, so the live kernel is
+one emulated CPU (``ncpus=1``).
 
 How it works:
 
@@ -12,7 +12,7 @@ How it works:
   yield, exit, interrupt); the kernel does the policy's bookkeeping and switches to the pick.
 * the *interrupt* is ``signal.setitimer(ITIMER_REAL)`` + a SIGALRM handler.  The timer is
   one-shot and re-armed after every kernel entry for the earliest of: the policy's next check
-  of the running task (rounded up to the tick for cfs/eevdf, exact for rr, as in ``sim.py``)
+  of the running task (rounded up to the tick for cfs/eevdf, exact for rr, as in ``sim/engine.py``)
   and the earliest sleeper.  The handler runs inside whatever task is current and, unless the
   kernel is busy (the ``_in_kernel`` flag: its critical section), switches to the kernel.
 * clocks: tasks are charged the OS thread's CPU time (``time.thread_time_ns``), so a host
@@ -40,7 +40,7 @@ from typing import Any
 
 import greenlet
 
-from .policies import DEFAULT_HZ, SLEEP, WAKEUP, Policy, SchedEntity, make_policy
+from ..policies import DEFAULT_HZ, SLEEP, WAKEUP, Policy, SchedEntity, make_policy
 
 _now = time.perf_counter_ns  # wall clock: timers, sleepers, the tick grid
 _cpu = time.thread_time_ns  # the emulated CPU's clock: what tasks are charged

@@ -40,7 +40,7 @@ from collections import deque
 from collections.abc import Generator
 from typing import Any
 
-from .sim_types import BLOCK, Control, SimTask, Step
+from ..sim.data import BLOCK, Control, SimTask, Step
 
 SWITCH_INTERVAL_NS = 5_000_000  # CPython's default sys.getswitchinterval()
 
@@ -191,7 +191,7 @@ class Gil:
 
 
 class Thread:
-    """A ``sim_types.Program``: runs a ``ThreadBody`` generator in an interpreter.
+    """A ``sim.data.Program``: runs a ``ThreadBody`` generator in an interpreter.
 
     ``gil`` None is a thread that never contends (the only thread of its process): ``Py`` is
     then plain CPU.
@@ -212,7 +212,7 @@ class Thread:
         self.wait_since = 0
         self.blocked = False
 
-    # -- sim_types.Program ---------------------------------------------------------------
+    # -- sim.data.Program ----------------------------------------------------------------
     def first(self, task: SimTask, ctl: Control) -> Step:
         self.task, self.ctl = task, ctl
         if self.gil is not None:
