@@ -26,7 +26,7 @@ from cvbench.emulated_kernel import predict
 from cvbench.emulated_kernel.predict import pool_models
 from cvbench.emulated_kernel.predict.trace import trace_with_costs
 from cvbench.measure import env as envmod
-from cvbench.measure import noise, procfs
+from cvbench.measure import failure, noise, procfs
 from cvbench.measure.affinity import restrict_process
 from cvbench.measure.costs import calibrate
 from cvbench.measure.probes import Probes
@@ -60,6 +60,8 @@ class RunResult:
     not_converged: list[str] = field(default_factory=list)
     stop_reason: str = ""
     noise_warnings: list[str] = field(default_factory=list)
+    failures: list[dict[str, Any]] = field(default_factory=list)  # cell, error, tracebacks
+    thread_errors: list[str] = field(default_factory=list)  # frameworks' threads, not printed
 
 
 class Callbacks:
@@ -107,16 +109,21 @@ class _MainThreadState:
             os.setpriority(os.PRIO_PROCESS, 0, self.nice)
 
 
-def run_once(model: Model, job: Job, workers: int, probes: Probes) -> tuple[list, str | None]:
-    """One repetition; a failure of the model becomes an error string, not an exception."""
+def run_once(
+    model: Model, job: Job, workers: int, probes: Probes, traces: list[str] | None = None
+) -> tuple[list, str | None]:
+    """One repetition; a failure of the model becomes an error line, not an exception (and
+    its traceback goes to ``traces``, for the JSON)."""
     state = _MainThreadState()
     try:
         records = model.run(job, workers, probes)
     except (KeyboardInterrupt, SystemExit):
         raise
     except BaseException as exc:  # noqa: BLE001 - any model failure is a failed row
-        text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        return [], f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+        line, trace = failure.describe(exc)
+        if traces is not None:
+            traces.append(trace)
+        return [], line
     finally:
         state.restore()
     indices = sorted(r.index for r in records)
@@ -302,7 +309,10 @@ class Runner:
         for r in range(last):
             active = self._active(cells, fixed)
             if not active:
-                self.result.stop_reason = "every cell converged"
+                every_failed = all(c.broken for c in cells)
+                self.result.stop_reason = (
+                    "every cell failed" if every_failed else "every cell converged"
+                )
                 break
             order = active[:]
             rng.shuffle(order)
@@ -351,8 +361,9 @@ class Runner:
         )
         probes = Probes(cfg.placement, int(cfg.heartbeat_ms * 1e6))
         dog = Watchdog(probes, deadline_s(cell.last_cost_s, cfg.item_timeout_s))
+        traces: list[str] = []
         with dog.armed():
-            records, error = run_once(cell.model, cell.job, cell.workers, probes)
+            records, error = run_once(cell.model, cell.job, cell.workers, probes, traces)
         if dog.fired:
             error = (
                 f"{dog.reason}; then {error}" if error and dog.reason not in error else dog.reason
@@ -377,6 +388,7 @@ class Runner:
         )
         if error is not None:
             cell.broken = True  # one failed row, then the cell is out of the run
+            self.result.failures.append({"cell": cell.name, "error": error, "traceback": traces})
             self._emit(blank_row(**base, items=cell.job.items))
             return
         row = measured_row(base, cell.job, records, probes)

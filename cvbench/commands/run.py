@@ -319,7 +319,7 @@ def run(**opts: Any) -> None:
         sys.exit(1)
     failed = [r for r in result.rows if r.get("status") == "failed"]
     if failed:
-        err_console.print(f"{len(failed)} row(s) failed: see the error column")
+        err_console.print(f"{len(failed)} row(s) failed (their error column says why)")
         sys.exit(1)
 
 

@@ -98,8 +98,12 @@ def _start(job: Job, workers: int, probes: Probes, offload: bool) -> Any:  # noq
         job.fn.prepare()
         probes.place_threads([main_tid()])
         return None
+    import gevent
     from gevent.threadpool import ThreadPool
 
+    # a failed item reaches the waiting greenlet as its exception (a failed row); the hub
+    # would also print each one's traceback to stderr (dozens of lines per failed cell)
+    gevent.get_hub().exception_stream = None
     pool = ThreadPool(workers)
     barrier = threading.Barrier(workers)
     warm = [pool.spawn(barrier_prepare, job.fn, barrier) for _ in range(workers)]

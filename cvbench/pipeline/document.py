@@ -29,6 +29,8 @@ def run_document(result: RunResult, final: bool = True) -> dict[str, Any]:
         "stop_reason": result.stop_reason,
         "not_converged": result.not_converged,
         "findings": findings(result.rows) if final else [],
+        "failures": result.failures,  # one per failed cell: its line and full tracebacks
+        "thread_errors": result.thread_errors,
         "complete": final,
         "rows": result.rows,
         "summary": summarize_rows(result.rows) if final else [],

@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -24,6 +25,25 @@ JSON_EVERY_S = 3.0  # the JSON holds every item's timestamps: rewritten at most 
 
 def _stderr_line(line: str) -> None:
     print(line, file=sys.stderr)
+
+
+@contextlib.contextmanager
+def thread_errors_kept(into: list[str]) -> Iterator[None]:
+    """Exceptions that end a framework's own thread (curio's worker threads after a failed
+    item, say) go into the results, not onto the terminal: the failed row already says what
+    happened. The caller's hooks come back afterwards."""
+    previous_thread, previous_unraisable = threading.excepthook, sys.unraisablehook
+
+    def keep(args: Any) -> None:
+        exc = getattr(args, "exc_value", None)
+        where = getattr(getattr(args, "thread", None), "name", None) or "unraisable"
+        into.append(f"{where}: {type(exc).__name__}: {exc}"[:500])
+
+    threading.excepthook, sys.unraisablehook = keep, keep
+    try:
+        yield
+    finally:
+        threading.excepthook, sys.unraisablehook = previous_thread, previous_unraisable
 
 
 @contextlib.contextmanager
@@ -91,7 +111,11 @@ class RunSession:
 
     def run(self) -> RunResult:
         """Measure; the files are final when this returns (also after an interrupt)."""
-        with caller_state_kept(), import_paths(self.cfg.pythonpath):
+        with (
+            caller_state_kept(),
+            import_paths(self.cfg.pythonpath),
+            thread_errors_kept(self.result.thread_errors),
+        ):
             result = self.runner.run()
         self.write(result)
         return result

@@ -3,6 +3,7 @@ harness overhead. Rendering only: every number comes from the RunResult."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from rich.console import Console
@@ -20,8 +21,9 @@ def print_run(console: Console, err: Console, result: Any, cfg: Any, brief: bool
         console.print("[bold]Findings[/] (claims only where 95 % CIs separate)")
         for line in lines:
             console.print(f"  • {line}", markup=False, highlight=False)
-    if summary:
-        tables.print_all(console, summary, detail=not brief)
+    measured = [g for g in summary if g["ok"] or g["metrics"].get("throughput_per_s")]
+    if measured:
+        tables.print_all(console, measured, detail=not brief)
         predicted = None if brief else tables.prediction_table(result.rows)
         if predicted is not None:
             console.print(predicted)
@@ -37,6 +39,8 @@ def print_run(console: Console, err: Console, result: Any, cfg: Any, brief: bool
             "--repeat, on an idle machine, or pin with --cpus/--pin (as pyperf advises).",
             markup=False,
         )
+    for line in failure_lines(summary):
+        err.print(line, markup=False, highlight=False)
     for model, reason in unsupported(result.rows).items():
         console.print(f"unsupported here: {model}: {reason}", markup=False, highlight=False)
     console.print(
@@ -58,3 +62,35 @@ def print_run(console: Console, err: Console, result: Any, cfg: Any, brief: bool
             f"(sequential model {o['sequential_s']:.3f} s vs bare loop {o['bare_loop_s']:.3f} s)",
             markup=False,
         )
+
+
+MAX_FAILURE_LINES = 8
+ITEM = re.compile(r"item (\d+): ")  # where a user op failed, as ItemError words it
+
+
+def failure_lines(summary: list[dict[str, Any]]) -> list[str]:
+    """Failed groups on one screen: one line per distinct error, naming the cells it broke
+    (a broken op fails every model the same way: one line, not forty table rows)."""
+    by_error: dict[str, list[str]] = {}
+    items: dict[str, set[str]] = {}
+    for g in summary:
+        if g["ok"] or g.get("status") == "unsupported" or not g.get("errors"):
+            continue
+        error = g["errors"][0]
+        found = next(reversed(list(ITEM.finditer(error))), None)  # the innermost
+        key = error[found.end() :] if found else error  # the same failure at another item
+        by_error.setdefault(key, []).append(f"{g['model']}/{g['workers']}w")
+        if found:
+            items.setdefault(key, set()).add(found.group(1))
+    if not by_error:
+        return []
+    cells = sum(len(v) for v in by_error.values())
+    lines = [f"{cells} cell(s) failed (full tracebacks in the JSON's failures):"]
+    for error, names in list(by_error.items())[:MAX_FAILURE_LINES]:
+        shown = ", ".join(names[:6]) + (f" and {len(names) - 6} more" if len(names) > 6 else "")
+        at = sorted(items.get(error, ()), key=int)
+        where = f"item {', '.join(at[:5])}: " if at else ""
+        lines.append(f"  {where}{error}  [{shown}]")
+    if len(by_error) > MAX_FAILURE_LINES:
+        lines.append(f"  … and {len(by_error) - MAX_FAILURE_LINES} other error(s)")
+    return lines

@@ -16,6 +16,7 @@ import json
 import numbers
 import os
 import sys
+import traceback
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
@@ -24,6 +25,7 @@ import numpy as np
 from cvbench.work.digest import digest_array
 
 _resolved: dict[str, Callable[[np.ndarray], Any]] = {}
+MAX_TRACE_CHARS = 8000  # per failure, in the JSON
 
 
 class UserOpError(ValueError):
@@ -31,7 +33,15 @@ class UserOpError(ValueError):
 
 
 class ItemError(RuntimeError):
-    """A user function raised on one item: the row fails with the index and the summary."""
+    """A user function raised on one item: the row fails with the index and the summary; the
+    user's traceback travels with it (also from a worker process) for the JSON only."""
+
+    def __init__(self, message: str, trace: str = "") -> None:
+        super().__init__(message, trace)
+        self.message, self.trace = message, trace
+
+    def __str__(self) -> str:
+        return self.message
 
 
 def is_user_op(op: str) -> bool:
@@ -126,5 +136,9 @@ def call(op: str, index: int, image: np.ndarray) -> tuple[str, int]:
     try:
         result = fn(image)
     except Exception as exc:  # noqa: BLE001 - the user's code: any exception fails the row
-        raise ItemError(f"item {index}: {type(exc).__name__}: {_first(exc)}") from None
+        user_frames = exc.__traceback__.tb_next if exc.__traceback__ else None  # not call()'s
+        trace = "".join(traceback.format_exception(type(exc), exc, user_frames))
+        raise ItemError(
+            f"item {index}: {type(exc).__name__}: {_first(exc)}", trace[-MAX_TRACE_CHARS:]
+        ) from None
     return digest_result(result)
