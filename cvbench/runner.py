@@ -61,6 +61,7 @@ class RunResult:
     stop_reason: str = ""
     noise_warnings: list[str] = field(default_factory=list)
     failures: list[dict[str, Any]] = field(default_factory=list)  # cell, error, tracebacks
+    budget_note: str = ""  # the --max-time budget afforded fewer rounds than a CI needs
     thread_errors: list[str] = field(default_factory=list)  # frameworks' threads, not printed
 
 
@@ -71,6 +72,7 @@ class Callbacks:
     def advance(self) -> None: ...
     def row(self, row: dict[str, Any], result: RunResult) -> None: ...
     def round_done(self, result: RunResult) -> None: ...
+    def note(self, text: str) -> None: ...
 
 
 @dataclass
@@ -186,9 +188,11 @@ class Runner:
         self.states: dict[str, _WorkloadState] = {}
         self.calibration = None
         self.calibration_error = ""
+        self.started = time.monotonic()  # the --max-time budget counts from here
 
     def run(self) -> RunResult:
         cfg = self.config
+        self.started = time.monotonic()
         lifeline.mark_main()  # every process started from here on dies with this one
         for model in cfg.models:
             model.configure(cfg)
@@ -300,12 +304,45 @@ class Runner:
                 if not cell.broken:
                     self._repetition(cell, round_index=-1, position=-1)
 
+    def _plan(self, cells: list[Cell], fixed: bool) -> int:
+        """After the warm-up: how many rounds the --max-time budget (counted from the start
+        of the run, warm-up included) affords at the cost each cell just showed; said in a
+        note, never overrun silently. A fixed --repeat is kept, with its estimate."""
+        cfg = self.config
+        live = [c for c in cells if not c.broken]
+        per_round_s = sum(c.last_cost_s for c in live)
+        left_s = cfg.max_time_s - (time.monotonic() - self.started)
+        if not live or per_round_s <= 0:
+            return cfg.repeat if fixed else cfg.max_rounds
+        if fixed:
+            rounds = cfg.repeat or 0
+            self.cb.note(
+                f"after the warm-up: about {rounds * per_round_s:.0f} s left ({rounds} rounds "
+                f"of {len(live)} cells, ~{per_round_s:.1f} s each)"
+            )
+            return rounds
+        rounds = max(1, min(cfg.max_rounds, int(left_s // per_round_s)))
+        if rounds < cfg.min_rounds:
+            self.result.budget_note = (
+                f"the --max-time budget of {cfg.max_time_s:g} s affords {rounds} round(s) of "
+                f"{len(live)} cells (~{per_round_s:.1f} s each), fewer than {cfg.min_rounds}: "
+                "raise --max-time or name fewer --models/--workers for CIs"
+            )
+            self.cb.note(self.result.budget_note)
+        else:
+            self.cb.note(
+                f"after the warm-up: at most ~{min(left_s, rounds * per_round_s):.0f} s left "
+                f"(up to {rounds} rounds of {len(live)} cells, ~{per_round_s:.1f} s each; "
+                f"--max-time {cfg.max_time_s:g} s)"
+            )
+        return rounds
+
     def _rounds(self, cells: list[Cell]) -> None:
         cfg = self.config
         fixed = cfg.repeat is not None
-        last = cfg.repeat if fixed else cfg.max_rounds
+        last = self._plan(cells, fixed)
+        min_rounds = min(cfg.min_rounds, last)
         rng = random.Random(cfg.seed)
-        started = time.monotonic()
         for r in range(last):
             active = self._active(cells, fixed)
             if not active:
@@ -323,19 +360,25 @@ class Runner:
             self.cb.round_done(self.result)
             if fixed:
                 continue
-            if r + 1 >= cfg.min_rounds:
+            if r + 1 >= min_rounds:
                 for cell in cells:
                     cell.converged = (
                         len(cell.throughputs) >= cfg.min_rounds
                         and relative_ci_halfwidth(cell.throughputs) <= cfg.target_ci
                     )
-            elapsed = time.monotonic() - started
+            elapsed = time.monotonic() - self.started
             upcoming = sum(c.last_cost_s for c in self._active(cells, fixed))
-            if r + 1 >= cfg.min_rounds and elapsed + upcoming > cfg.max_time_s:
+            if r + 1 >= min_rounds and elapsed + upcoming > cfg.max_time_s:
                 self.result.stop_reason = f"time budget of {cfg.max_time_s:g} s"
                 break
         else:
-            self.result.stop_reason = f"{last} rounds" if fixed else f"at most {last} rounds"
+            self.result.stop_reason = (
+                f"{last} rounds"
+                if fixed
+                else f"time budget of {cfg.max_time_s:g} s ({last} rounds)"
+                if last < cfg.max_rounds
+                else f"at most {last} rounds"
+            )
         if not fixed:
             self.result.not_converged = [
                 c.name for c in cells if not c.broken and c.throughputs and not c.converged

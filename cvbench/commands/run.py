@@ -42,6 +42,9 @@ class _Progress(Callbacks):
     def advance(self) -> None:
         self.progress.advance(self.task)
 
+    def note(self, text: str) -> None:
+        self.progress.console.print(text, markup=False, highlight=False)
+
 
 def config_from_options(opts: dict[str, Any]) -> RunConfig:
     """click's values -> RunOptions -> RunConfig; a ConfigError is click's usage error (exit 2)."""
@@ -103,8 +106,9 @@ def config_from_options(opts: dict[str, Any]) -> RunConfig:
 @click.option(
     "--max-time",
     default=None,
-    help="--repeat auto: time budget for the measured rounds, e.g. 90s or 2min "
-    "[default: 75s, 12s with --quick].",
+    help="Time budget of the whole run (warm-up included), e.g. 90s or 2min: after the "
+    "warm-up the rounds are planned to fit and the plan is printed [default: 90s, 15s with "
+    "--quick].",
 )
 @click.option(
     "--cpus", default=None, help="Restrict every thread and child to these CPUs, e.g. 0-1."

@@ -11,8 +11,10 @@ from dataclasses import dataclass
 from typing import Any
 
 DEFAULT_WORKLOAD = "threshold,faces"
-DEFAULT_MAX_TIME_S = 75.0  # fitted so that the default run stays within ~2 minutes here
-QUICK_MAX_TIME_S = 12.0  # --quick: a CI job's run within ~20 s
+# --max-time bounds the whole run, warm-up included (round two bounded only the rounds, and a
+# slow user op overran its "75 s" budget sevenfold): the default run stays within ~2 minutes
+DEFAULT_MAX_TIME_S = 90.0
+QUICK_MAX_TIME_S = 15.0  # --quick: a CI job's run within ~20 s
 
 # One model of each family (a pool of threads, of processes with and without copies, each
 # event loop inline and offloading, greenlets): --quick's models, and the default for your own

@@ -81,6 +81,9 @@ class _Exporting(Callbacks):
     def advance(self) -> None:
         self.inner.advance()
 
+    def note(self, text: str) -> None:
+        self.inner.note(text)
+
     def row(self, row: dict[str, Any], result: RunResult) -> None:
         now = time.monotonic()
         full = now - self.last_full >= JSON_EVERY_S

@@ -48,6 +48,8 @@ def print_run(console: Console, err: Console, result: Any, cfg: Any, brief: bool
         + (f", stopped: {result.stop_reason}" if result.stop_reason else ""),
         markup=False,
     )
+    if result.budget_note:
+        err.print(f"WARNING: {result.budget_note}", markup=False)
     for line in result.noise_warnings:
         err.print(f"WARNING: {line}", markup=False)
     if result.not_converged:
