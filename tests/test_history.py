@@ -18,7 +18,7 @@ from click.testing import CliRunner
 
 from cvbench import cli as climod
 from cvbench.analysis.history import build_history, change_points
-from cvbench.commands.history import sparkline
+from cvbench.report.history import sparkline
 
 ROOT = Path(__file__).resolve().parents[1]
 BASELINE = ROOT / "results" / "baseline-quick.csv"

@@ -1,5 +1,6 @@
-"""What every command does with the files it is asked to write: check the folder before any
-work, write atomically, and turn an I/O error into one line with exit 2."""
+"""What every command does with errors, notes and the files it is asked to write: check the
+folder before any work, write atomically, print notes on stderr, and turn bad input or an I/O
+error into one line with exit 2 (``one_line_errors``)."""
 
 from __future__ import annotations
 
@@ -32,6 +33,12 @@ def one_line_errors(*errors: type[Exception], writing: str | Path | None = None)
         if writing is None:
             raise
         raise BadInput(f"cannot write {writing}: {exc.strerror or exc}") from None
+
+
+def echo_notes(notes: list[str]) -> None:
+    """Notes (what was skipped and why) go to stderr, so stdout stays the paths written."""
+    for n in notes:
+        click.echo(f"note: {n}", err=True)
 
 
 def check_writable(option: str, path: str | Path | None) -> None:

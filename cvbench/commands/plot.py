@@ -11,14 +11,9 @@ from pathlib import Path
 
 import click
 
-from cvbench.commands.output import BadInput, one_line_errors
+from cvbench.commands.output import BadInput, echo_notes, one_line_errors
 from cvbench.report.charts import PlotError, load_results, make_plots
 from cvbench.results.read import ResultsError
-
-
-def print_notes(notes: list[str]) -> None:
-    for n in notes:
-        click.echo(f"note: {n}", err=True)
 
 
 @click.command("plot")
@@ -38,7 +33,7 @@ def plot_cmd(results: Path, out_dir: Path | None) -> None:
     out = out_dir or results.with_name(results.stem + "-plots")
     with one_line_errors(PlotError, writing=out):
         paths, notes = make_plots(doc, out)
-    print_notes(notes)
+    echo_notes(notes)
     for p in paths:
         click.echo(str(p))
     if not paths:

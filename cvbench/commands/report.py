@@ -6,8 +6,7 @@ from pathlib import Path
 
 import click
 
-from cvbench.commands.output import BadInput, one_line_errors
-from cvbench.commands.plot import print_notes
+from cvbench.commands.output import BadInput, echo_notes, one_line_errors
 from cvbench.report.charts import PlotError
 from cvbench.results.read import ResultsError
 
@@ -43,5 +42,5 @@ def report_cmd(results: tuple[Path, ...], out_html: Path | None) -> None:
         raise BadInput(f"{out}: the report would overwrite a results file")
     with one_line_errors(ResultsError, PlotError, writing=out):
         path, notes = write_report(newest, out, history)
-    print_notes(notes)
+    echo_notes(notes)
     click.echo(str(path))
