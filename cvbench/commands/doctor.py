@@ -1,6 +1,6 @@
 """`cvbench doctor`: what makes numbers noisy on this machine, one line each, and what to do.
 
-It reads /proc and /sys only (the cvbench.measure.noise package), so it is quick and needs no cv2. Exit 0
+It reads /proc and /sys only (cvbench.measure.noise), so it is quick and needs no cv2. Exit 0
 whatever it finds: it advises; `run` and `compare` decide.
 """
 
