@@ -7,8 +7,9 @@ The tests and the bootstrap are scipy.stats', imported inside the functions: sci
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -83,25 +84,39 @@ def relative_ci_halfwidth(values: Sequence[float], confidence: float = 0.95) -> 
     return (ci[1] - ci[0]) / 2 / abs(med)
 
 
+def _resampled(
+    samples: tuple[np.ndarray, ...], statistic: Callable[..., Any], resamples: int, seed: int
+) -> np.ndarray:
+    """The statistic over ``resamples`` bootstrap resamples (each sample resampled alone),
+    drawn by scipy.stats.bootstrap. The bounds are taken here, not from scipy's interval:
+    its interpolated percentiles can step past the largest resampled value (measured:
+    [1, 2101.124727357406] gave 2101.1247273574063) and turn into NaN (inf - inf) when some
+    ratios are infinite (a base median of 0)."""
+    from scipy import stats  # ~0.45 s to import: only when a CI is wanted
+
+    with np.errstate(invalid="ignore"):
+        res = stats.bootstrap(
+            samples,
+            statistic,
+            n_resamples=resamples,
+            method="percentile",
+            vectorized=True,
+            rng=np.random.default_rng(seed),
+        )
+    return np.asarray(res.bootstrap_distribution)
+
+
 def bootstrap_ci(
     values: Sequence[float], confidence: float = 0.95, resamples: int = 2000, seed: int = 0
 ) -> tuple[float, float] | None:
-    """Percentile bootstrap CI of the median (scipy.stats.bootstrap); None with < 2 values."""
-    from scipy import stats  # ~0.45 s to import: only when a CI is wanted
-
+    """Percentile bootstrap CI of the median; None with fewer than two values."""
     arr = np.asarray(values, dtype=np.float64)
     if arr.size < 2:
         return None
-    res = stats.bootstrap(
-        (arr,),
-        np.median,
-        n_resamples=_budget(resamples, arr.size),
-        confidence_level=confidence,
-        method="percentile",
-        vectorized=True,
-        rng=np.random.default_rng(seed),
-    )
-    return float(res.confidence_interval.low), float(res.confidence_interval.high)
+    medians = _resampled((arr,), np.median, _budget(resamples, arr.size), seed)
+    alpha = (1 - confidence) / 2
+    lo, hi = np.percentile(medians, [100 * alpha, 100 * (1 - alpha)])
+    return float(lo), float(hi)
 
 
 # --- Mann-Whitney U ---------------------------------------------------------------------------
@@ -193,26 +208,12 @@ def bootstrap_ratio_ci(
 
     Seeded, so a CI job gives the same verdict for the same files. Large samples get fewer
     resamples (at least 300), so the work stays bounded (BOOTSTRAP_CELLS) for any file size.
-    scipy.stats.bootstrap draws the resamples; the bounds are order statistics of its
-    distribution, not scipy's interpolated percentiles, which turn into NaN (inf - inf) when
-    a base median of 0 makes some ratios infinite (measured: base [0, 0, 1]).
+    Order statistics, not interpolation: well defined even when some ratios are infinite.
     """
-    from scipy import stats  # ~0.45 s to import: only when a CI is wanted
-
     b = np.asarray(base, dtype=np.float64)
     c = np.asarray(current, dtype=np.float64)
     resamples = _budget(resamples, max(b.size, c.size))
-    with np.errstate(invalid="ignore"):
-        res = stats.bootstrap(
-            (b, c),
-            _median_ratio,
-            n_resamples=resamples,
-            confidence_level=confidence,
-            method="percentile",
-            vectorized=True,
-            rng=np.random.default_rng(seed),
-        )
-    ratios = np.sort(res.bootstrap_distribution)
+    ratios = np.sort(_resampled((b, c), _median_ratio, resamples, seed))
     tail = (1 - confidence) / 2
     lo = ratios[int(math.floor(tail * (resamples - 1)))]
     hi = ratios[int(math.ceil((1 - tail) * (resamples - 1)))]
