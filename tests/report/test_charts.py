@@ -54,7 +54,7 @@ def assert_png(path: Path) -> None:
     assert len(raw) > 5_000, f"{path}: only {len(raw)} bytes"
     img = mpimg.imread(path)
     assert img.ndim == 3 and img.shape[0] > 300 and img.shape[1] > 600, img.shape
-    colours = np.unique(img[..., :3].reshape(-1, 3), axis=0)
+    colours = np.unique(img[::4, ::4, :3].reshape(-1, 3), axis=0)  # every 4th pixel: enough
     assert len(colours) > 20, f"{path}: {len(colours)} colours: blank?"
 
 
