@@ -10,7 +10,7 @@ import time
 import pytest
 
 from cvbench.results.schema import ALL_COLUMNS
-from tests.conftest import CVBENCH, ROOT
+from tests.helpers import CVBENCH, ROOT
 
 pytestmark = pytest.mark.slow
 
@@ -33,7 +33,7 @@ def _rows(path) -> list[dict]:  # noqa: ANN001
     ],
 )
 def test_dead_worker_fails_one_row_others_run(tmp_path, model, action, reason):
-    from tests.conftest import cvbench
+    from tests.helpers import cvbench
 
     out = tmp_path / "r.csv"
     res = cvbench(

@@ -24,7 +24,7 @@ from cvbench.commands.run import config_from_options
 from cvbench.commands.run import run as run_cmd
 from cvbench.workloads import data
 from cvbench.workloads.spec import WorkloadError, load_spec
-from tests.conftest import CVBENCH, ROOT, cvbench
+from tests.helpers import CVBENCH, ROOT, cvbench
 
 QUICK = ["run", "--quick", "-w", "faces", "--workers", "2", "--warmup", "0"]
 
@@ -291,7 +291,7 @@ def test_hypothesis_toml_files_load_or_fail_with_one_line(
 def test_compare_markdown_escapes_pipes(tmp_path):
     from cvbench.analysis.gate import compare
     from cvbench.report.compare import markdown_text
-    from tests.test_rounds import rows_for
+    from tests.helpers import rows_for
 
     rows = rows_for({("sequential", 1): [100, 101, 99], ("a|b", 2): [150, 151, 149]})
     text = markdown_text(compare(rows, rows), "x|y.csv", "z.csv")

@@ -10,41 +10,8 @@ import pytest
 
 from cvbench.analysis.gate import compare, noise_floor
 from cvbench.report.findings import findings
-from cvbench.results.schema import SCHEMA_VERSION, blank_row
 from cvbench.results.summary import drift_note, summarize_rows
-from tests.conftest import cvbench
-
-
-def rows_for(speeds: dict[tuple[str, int], list[float]], inline: set[str] = frozenset()):  # noqa: ANN201
-    """Rows of one workload: per (model, workers) a throughput per round, paired speedups."""
-    seq = speeds[("sequential", 1)]
-    rows = []
-    for (model, workers), values in speeds.items():
-        for rnd, thr in enumerate(values):
-            rows.append(
-                blank_row(
-                    workload="w",
-                    model=model,
-                    workers=workers,
-                    repetition=rnd,
-                    round=rnd,
-                    position=0,
-                    seed=1,
-                    ok=True,
-                    status="ok",
-                    items=100,
-                    wall_s=100 / thr,
-                    throughput_per_s=thr,
-                    speedup=thr / seq[rnd],
-                    predicted=False,
-                    inline=model in inline,
-                    ctx_voluntary=10 * workers,
-                    ctx_involuntary=1,
-                    lag_p99_ms=50.0 if model in inline else 2.0 + rnd * 0.01,
-                    schema_version=SCHEMA_VERSION,
-                )  # fmt: skip
-            )
-    return rows
+from tests.helpers import cvbench, rows_for
 
 
 def test_drift_is_called_out_for_one_thread_beating_sequential():

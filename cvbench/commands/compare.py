@@ -13,7 +13,7 @@ from pathlib import Path
 import click
 
 from cvbench.analysis.gate import NORMALIZE, compare
-from cvbench.commands.output import BadInput
+from cvbench.commands.output import one_line_errors
 from cvbench.commands.parsing import Percent
 from cvbench.report.compare import comparison_table, describe_rule, markdown_text, summary_line
 from cvbench.report.console import make_console
@@ -125,7 +125,7 @@ def compare_cmd(
     significant (Mann-Whitney p < --alpha, or the bootstrap CI of the ratio of medians
     entirely beyond the threshold). Exit 0: no regression, 1: regression, 2: bad input.
     """
-    try:
+    with one_line_errors(ResultsError):
         # only the columns the gate (and --gab) read: memory follows what is kept
         keep = [metric]
         base_rows = load_results(base, required=[metric], keep=keep)
@@ -135,18 +135,15 @@ def compare_cmd(
         result = compare(
             base_rows, current_rows, metric, minimum, alpha, normalize, auto, noise_rows
         )
-    except ResultsError as exc:
-        raise BadInput(str(exc)) from None
     console = make_console()
     console.print(comparison_table(result))
     console.print(describe_rule(result), style="dim")
-    try:
-        if markdown_path:
+    if markdown_path:
+        with one_line_errors(writing=markdown_path):
             _write_markdown(Path(markdown_path), markdown_text(result, base, current))
-        if gab_path:
+    if gab_path:
+        with one_line_errors(writing=gab_path):
             gab.write_gab(gab_path, current_rows, metric)
-    except OSError as exc:
-        raise BadInput(f"{exc.filename}: cannot write: {exc.strerror}") from None
     line = summary_line(result)
     if result.regressions:
         console.print(line, style="bold red", soft_wrap=True, markup=False)

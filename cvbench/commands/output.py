@@ -1,9 +1,12 @@
-"""What every command does with the files it is asked to write: check the folder before any
-work, write atomically, and turn an I/O error into one line with exit 2."""
+"""What every command does with errors, notes and the files it is asked to write: check the
+folder before any work, write atomically, print notes on stderr, and turn bad input or an I/O
+error into one line with exit 2 (``one_line_errors``)."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
@@ -15,6 +18,27 @@ class BadInput(click.ClickException):
     """Unusable input or output: one line ("Error: ..."), exit 2, like click's usage errors."""
 
     exit_code = 2
+
+
+@contextmanager
+def one_line_errors(*errors: type[Exception], writing: str | Path | None = None) -> Iterator[None]:
+    """Inside: an error of the listed types (its message), and with ``writing`` (what is being
+    written: a path, or e.g. "--plots DIR") an OSError ("cannot write WRITING: reason"), become
+    BadInput: one line on stderr, exit 2, never a traceback."""
+    try:
+        yield
+    except errors as exc:
+        raise BadInput(str(exc)) from None
+    except OSError as exc:
+        if writing is None:
+            raise
+        raise BadInput(f"cannot write {writing}: {exc.strerror or exc}") from None
+
+
+def echo_notes(notes: list[str]) -> None:
+    """Notes (what was skipped and why) go to stderr, so stdout stays the paths written."""
+    for n in notes:
+        click.echo(f"note: {n}", err=True)
 
 
 def check_writable(option: str, path: str | Path | None) -> None:
@@ -34,7 +58,5 @@ def check_writable(option: str, path: str | Path | None) -> None:
 
 def write_or_fail(path: str | Path, text: str) -> None:
     """Atomic write; an OSError becomes one line naming the file."""
-    try:
+    with one_line_errors(writing=path):
         atomic_write(Path(path), text)
-    except OSError as exc:
-        raise BadInput(f"cannot write {path}: {exc.strerror or exc}") from None

@@ -8,25 +8,12 @@ never a traceback; so is a missing matplotlib.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import click
 
-from cvbench.commands.output import BadInput
+from cvbench.commands.output import BadInput, echo_notes, one_line_errors
 from cvbench.report.charts import PlotError, load_results, make_plots
 from cvbench.results.read import ResultsError
-
-
-def _load(path: Path) -> dict[str, Any]:
-    try:
-        return load_results(path)
-    except ResultsError as e:
-        raise BadInput(str(e)) from None
-
-
-def print_notes(notes: list[str]) -> None:
-    for n in notes:
-        click.echo(f"note: {n}", err=True)
 
 
 @click.command("plot")
@@ -41,15 +28,12 @@ def print_notes(notes: list[str]) -> None:
 )
 def plot_cmd(results: Path, out_dir: Path | None) -> None:
     """Draw the charts of a results file (JSON, or CSV for the row-based ones) as PNG + SVG."""
-    doc = _load(results)
+    with one_line_errors(ResultsError):
+        doc = load_results(results)
     out = out_dir or results.with_name(results.stem + "-plots")
-    try:
+    with one_line_errors(PlotError, writing=out):
         paths, notes = make_plots(doc, out)
-    except PlotError as e:
-        raise BadInput(str(e)) from None
-    except OSError as e:
-        raise BadInput(f"cannot write {out}: {e.strerror or e}") from None
-    print_notes(notes)
+    echo_notes(notes)
     for p in paths:
         click.echo(str(p))
     if not paths:

@@ -6,8 +6,7 @@ from pathlib import Path
 
 import click
 
-from cvbench.commands.output import BadInput
-from cvbench.commands.plot import print_notes
+from cvbench.commands.output import BadInput, echo_notes, one_line_errors
 from cvbench.report.charts import PlotError
 from cvbench.results.read import ResultsError
 
@@ -35,21 +34,13 @@ def report_cmd(results: tuple[Path, ...], out_html: Path | None) -> None:
     if len(results) > 1 or results[0].is_dir():
         from cvbench.analysis.history import build_history, discover
 
-        try:
+        with one_line_errors(ResultsError):
             history = build_history(discover(results))
-        except ResultsError as e:
-            raise BadInput(str(e)) from None
         newest = Path(history.files[-1].source)
     out = out_html or newest.with_suffix(".html")
     if out.resolve() in {p.resolve() for p in (*results, newest)}:
         raise BadInput(f"{out}: the report would overwrite a results file")
-    try:
+    with one_line_errors(ResultsError, PlotError, writing=out):
         path, notes = write_report(newest, out, history)
-    except ResultsError as e:
-        raise BadInput(str(e)) from None
-    except PlotError as e:
-        raise BadInput(str(e)) from None
-    except OSError as e:
-        raise BadInput(f"cannot write {out}: {e.strerror or e}") from None
-    print_notes(notes)
+    echo_notes(notes)
     click.echo(str(path))

@@ -5,7 +5,8 @@ costs (emulated_kernel/predict/pool_models.py: the GIL and pickling simulated), 
 `--cores 64..1024`: the speedup column shows where threads stop (bottleneck GIL) and where
 processes stop (bottleneck parent: transfer).
 
-Bad input is one line and exit code 2 (click.UsageError/BadParameter), never a traceback.
+Bad input is exit code 2, never a traceback: a bad option is click's usage error, a bad trace
+file one line.
 """
 
 from __future__ import annotations
@@ -19,9 +20,8 @@ import sys
 from typing import Any
 
 import click
-from rich.table import Table
 
-from cvbench.commands.output import write_or_fail
+from cvbench.commands.output import one_line_errors, write_or_fail
 from cvbench.commands.parsing import as_param, parse_cores, parse_cpu_list, parse_duration
 from cvbench.emulated_kernel.policies import POLICIES
 from cvbench.emulated_kernel.predict.costs import MachineCosts
@@ -33,62 +33,11 @@ from cvbench.emulated_kernel.predict.pool_models import (
 )
 from cvbench.emulated_kernel.predict.trace import Trace, TraceError, load_trace, pool_spec
 from cvbench.emulated_kernel.sim import SimResult, TaskSpec, simulate
-from cvbench.report.console import fmt_time, make_console
+from cvbench.report.console import make_console
+from cvbench.report.simulate import print_predictions, print_simulation
 
 MAX_TASKS = 1_000_000  # checked before anything is allocated (10 M tasks took 12 GB)
 MAX_BURSTS = 100_000
-
-
-def _summary_table(title: str, r: SimResult) -> Table:
-    tab = Table(title=title, show_header=False)
-    tab.add_column("stat")
-    tab.add_column("value", justify="right")
-    w = r.wait_percentiles_ns
-    for k, v in (
-        ("policy", ", ".join(f"{k}={v}" for k, v in r.policy.items() if k != "policy")),
-        ("cores / tasks / finished", f"{r.cores} / {len(r.tasks)} / {r.finished}"),
-        ("makespan", fmt_time(r.makespan_ns)),
-        ("utilization", f"{r.utilization:.1%}"),
-        ("run-queue wait p50 / p90 / p99 / max",
-         " / ".join(fmt_time(w[p]) for p in ("p50", "p90", "p99", "max"))),
-        ("switches vol / invol, migrations",
-         f"{sum(t.voluntary for t in r.tasks):,} / {sum(t.involuntary for t in r.tasks):,}, "
-         f"{sum(t.migrations for t in r.tasks):,}"),
-        ("events, events/s (simulator speed)", f"{r.events:,}, {r.events_per_s:,.0f}"),
-    ):  # fmt: skip
-        tab.add_row(k, v)
-    return tab
-
-
-def _sweep_table(title: str, results: list[SimResult]) -> Table:
-    base = results[0]
-    tab = Table(title=title)
-    for col in ("cores", "makespan", "speedup", "ideal", "effic.", "util", "wait p99",
-                "events/s"):  # fmt: skip
-        tab.add_column(col, justify="right")
-    for r in results:
-        sp = base.makespan_ns / r.makespan_ns if r.makespan_ns else 0.0
-        ideal = r.cores / base.cores
-        tab.add_row(
-            str(r.cores), fmt_time(r.makespan_ns), f"{sp:.2f}x", f"{ideal:.0f}x",
-            f"{sp / ideal:.0%}", f"{r.utilization:.0%}", fmt_time(r.wait_percentiles_ns["p99"]),
-            f"{r.events_per_s:,.0f}",
-        )  # fmt: skip
-    return tab
-
-
-def _task_table(r: SimResult, top: int) -> Table:
-    tab = Table(title=f"per task (first {min(top, len(r.tasks))} of {len(r.tasks)})")
-    for col in ("task", "nice", "cpu", "share", "turnaround", "wait", "vol", "invol",
-                "migr", "slices"):  # fmt: skip
-        tab.add_column(col, justify="left" if col == "task" else "right")
-    for t in r.tasks[:top]:
-        tab.add_row(
-            t.name, str(t.nice), fmt_time(t.cpu_ns), f"{t.cpu_share:.1%}",
-            fmt_time(t.turnaround_ns), fmt_time(t.wait_ns), str(t.voluntary),
-            str(t.involuntary), str(t.migrations), str(t.timeslices),
-        )  # fmt: skip
-    return tab
 
 
 def _parse_models(text: str) -> list[str]:
@@ -153,22 +102,6 @@ def _predict_models(
     return base, preds, list(dict.fromkeys(notes))
 
 
-def _model_table(title: str, base_s: float, preds: list[ModelPrediction]) -> Table:
-    tab = Table(title=title)
-    for col in ("model", "cores", "workers", "wall", "items/s", "speedup", "bottleneck",
-                "GIL busy", "parent busy", "GIL forced"):  # fmt: skip
-        tab.add_column(col, justify="left" if col in ("model", "bottleneck") else "right")
-    for p in preds:
-        tab.add_row(
-            p.model, str(p.cores), str(p.workers), fmt_time(round(p.makespan_s * 1e9)),
-            f"{p.throughput_per_s:,.1f}", f"{base_s / p.makespan_s:.2f}x", p.bottleneck,
-            "" if p.gil_busy is None else f"{p.gil_busy:.0%}",
-            "" if p.parent_busy is None else f"{p.parent_busy:.0%}",
-            "" if p.gil_forced_switches is None else f"{p.gil_forced_switches:,}",
-        )  # fmt: skip
-    return tab
-
-
 def _report_models(
     trace: Trace, models: list[str], explicit: bool, cores_list: list[int], workers: int | None,
     costs: MachineCosts | None, policy: str, kw: dict[str, Any], json_file: str | None,
@@ -177,12 +110,7 @@ def _report_models(
     base_s, preds, notes = _predict_models(
         trace, models, explicit, cores_list, workers, costs, policy, kw
     )
-    console = make_console()
-    console.print(_model_table(
-        f"predicted models: trace {trace.workload} ({len(trace.items)} items), policy "
-        f"{policy}; speedup vs sequential {base_s:.4f} s", base_s, preds))  # fmt: skip
-    for note in notes:
-        console.print(f"note: {note}")
+    print_predictions(make_console(), trace, policy, base_s, preds, notes)
     if json_file:
         payload = {"command": "simulate", "argv": sys.argv[1:], "policy": policy,
                    "trace": trace.source, "sequential_s": base_s, "notes": notes,
@@ -344,11 +272,9 @@ def simulate_cmd(
         raise click.UsageError("--cost changes what --model predicts: give --model too")
     models = _parse_models(models_s) if models_s else None
     if trace_file:
-        try:
+        with one_line_errors(TraceError, ValueError):  # the file, or --workers against it
             trace = load_trace(trace_file)
-            pool_spec(trace, workers or 1)  # validates --workers against the trace
-        except (TraceError, ValueError) as e:
-            raise click.UsageError(str(e)) from None
+            pool_spec(trace, workers or 1)
         if models is not None:
             kw = {"hz": hz, "ctx_switch_ns": cs, "slice_ns": slice_ns}
             _report_models(trace, models, models_s.strip() != "all", cores_list, workers,
@@ -374,7 +300,7 @@ def simulate_cmd(
             )
 
     console = make_console()
-    results: list[tuple[str, SimResult]] = []
+    results: list[SimResult] = []
     for n in cores_list:
         if trace is not None:
             pools = [pool_spec(trace, workers or n)]
@@ -383,34 +309,15 @@ def simulate_cmd(
                          ctx_switch_ns=cs, duration_ns=duration)  # fmt: skip
         except ValueError as e:
             raise click.UsageError(str(e)) from None
-        results.append((f"{policy}@{n}", r))
+        results.append(r)
 
-    what = (
-        f"trace {trace.workload} ({len(trace.items)} items, {workers or 'one per core'} workers)"
-        if trace
-        else f"{tasks} tasks"
-    )
-    title = f"simulate: {what}, policy {policy}"
-    if len(results) > 1:
-        console.print(_sweep_table(f"{title}: speedup vs {results[0][1].cores} cores",
-                                   [r for _, r in results]))  # fmt: skip
-    else:
-        console.print(_summary_table(title, results[0][1]))
-        console.print(_task_table(results[0][1], top))
-    if trace:
-        for _, r in results:
-            mk = r.makespan_ns / 1e9
-            thr = len(trace.items) / mk if mk else math.inf
-            console.print(
-                f"predicted processes model: {workers or r.cores} workers on {r.cores} cores: "
-                f"wall {mk:.4f} s, throughput {thr:,.1f} items/s (lower bound: no pool start-up)"
-            )
+    print_simulation(console, results, policy, top, tasks, trace, workers)
     if json_file:
         payload: dict[str, Any] = {
             "command": "simulate",
             "argv": sys.argv[1:],
             "policy": policy,
             "trace": trace_file,
-            "runs": [r.to_dict() for _, r in results],
+            "runs": [r.to_dict() for r in results],
         }
         write_or_fail(json_file, json.dumps(payload, indent=2) + "\n")

@@ -104,6 +104,11 @@ def validate_cmd(
                   for p in rep.policies]  # fmt: skip
         tab.add_row(*cells)
     console.print(tab)
+    _finish(console, rep, json_file)
+
+
+def _finish(console: Console, rep: Any, json_file: str | None) -> None:
+    """The verdict line, the JSON, and the exit code: 0 within the tolerance, 1 outside."""
     verdict = "within" if rep.ok else "OUTSIDE"
     console.print(
         f"worst share error {rep.worst_error:.2f} pts: {verdict} tolerance {rep.tolerance:g} pts"
@@ -159,10 +164,4 @@ def _real_work(
         "slices and rq wait: Linux's schedstat; under kernel-proc a stopped worker is not "
         "runnable for Linux, so its wait is the emulated one (last column)"
     )
-    verdict = "within" if rep.ok else "OUTSIDE"
-    console.print(
-        f"worst share error {rep.worst_error:.2f} pts: {verdict} tolerance {rep.tolerance:g} pts"
-    )
-    if json_file:
-        write_or_fail(json_file, json.dumps(rep.to_dict(), indent=2) + "\n")
-    sys.exit(0 if rep.ok else 1)
+    _finish(console, rep, json_file)

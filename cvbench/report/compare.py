@@ -1,5 +1,5 @@
 """How a comparison reads: the terminal table, the Markdown for a CI job summary, and the
-one-line verdict. The judgement itself lives in cvbench/gate.py."""
+one-line verdict. The judgement itself lives in cvbench/analysis/gate.py."""
 
 from __future__ import annotations
 

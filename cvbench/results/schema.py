@@ -2,7 +2,8 @@
 
 One table of columns is the single source of truth: the CSV/JSON writers, the typed readers,
 the summary, the regression gate, github-action-benchmark export and the charts all read it.
-Column names are a contract with CI jobs and reports (DESIGN.md): add, never rename.
+Column names are a contract with CI jobs and reports (README, "Results files"): add, never
+rename.
 Import-light on purpose (stdlib only): reading a results file must not load cv2 or psutil.
 """
 

@@ -11,7 +11,7 @@ from cvbench.models.sequential import Sequential
 from cvbench.work import digest
 from cvbench.work import ops as cv
 from cvbench.workloads import data
-from tests.conftest import new_probes, run_digest
+from tests.helpers import new_probes, run_digest
 
 WORKLOADS = ("threshold", "threshold-io", "faces", "frames")
 

@@ -18,6 +18,7 @@ pytest.importorskip("matplotlib", reason="the report needs the plot extra (matpl
 
 from cvbench.commands.report import report_cmd  # noqa: E402
 from cvbench.report.html import write_report  # noqa: E402
+from tests.helpers import QUICK_RUN  # noqa: E402
 
 VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source",
         "track", "wbr"}  # fmt: skip
@@ -51,8 +52,8 @@ class TagChecker(HTMLParser):
 
 
 @pytest.fixture(scope="session")
-def real_run(quick_run) -> dict[str, Path]:  # noqa: ANN001
-    return quick_run
+def real_run() -> dict[str, Path]:
+    return QUICK_RUN
 
 
 @pytest.fixture(scope="session")

@@ -7,19 +7,11 @@ from click.testing import CliRunner
 
 from cvbench import cli as climod
 from cvbench.measure import affinity
+from tests.helpers import assert_one_error_line
 
 
 def _run(args: list[str]):  # noqa: ANN202
     return CliRunner().invoke(climod.cli, ["run", *args])
-
-
-def _assert_one_line_error(result, *needles: str) -> None:  # noqa: ANN001
-    assert result.exit_code == 2, result.output
-    assert "Traceback" not in result.output
-    errors = [line for line in result.output.splitlines() if line.startswith("Error:")]
-    assert len(errors) == 1, result.output
-    for needle in needles:
-        assert needle in errors[0], result.output
 
 
 @pytest.mark.parametrize(
@@ -54,17 +46,17 @@ def _assert_one_line_error(result, *needles: str) -> None:  # noqa: ANN001
     ],
 )
 def test_bad_option_exits_2_with_one_line(args, needles):
-    _assert_one_line_error(_run(args), *needles)
+    assert_one_error_line(_run(args), *needles)
 
 
 def test_negative_nice_without_privilege(monkeypatch):
     monkeypatch.setattr(affinity, "has_cap_sys_nice", lambda: False)
     monkeypatch.setattr(affinity.resource, "getrlimit", lambda _: (0, 0))
-    _assert_one_line_error(_run(["--nice", "-5"]), "--nice -5", "CAP_SYS_NICE")
+    assert_one_error_line(_run(["--nice", "-5"]), "--nice -5", "CAP_SYS_NICE")
 
 
 def test_empty_input_folder(tmp_path):
-    _assert_one_line_error(_run(["--input", str(tmp_path)]), str(tmp_path), "no files")
+    assert_one_error_line(_run(["--input", str(tmp_path)]), str(tmp_path), "no files")
 
 
 def test_corrupt_image_is_named(tmp_path):
@@ -73,13 +65,13 @@ def test_corrupt_image_is_named(tmp_path):
 
     cv2.imwrite(str(tmp_path / "a_good.png"), np.zeros((40, 40, 3), np.uint8))
     (tmp_path / "b_broken.jpg").write_bytes(b"\xff\xd8 this is not a jpeg")
-    _assert_one_line_error(_run(["--input", str(tmp_path)]), "b_broken.jpg")
+    assert_one_error_line(_run(["--input", str(tmp_path)]), "b_broken.jpg")
 
 
 def test_bad_workload_definition(tmp_path):
     bad = tmp_path / "mine.toml"
     bad.write_text('name = "x"\nkernel = "sharpen"\nsource = "tiles"\n[sizes.default]\n')
-    _assert_one_line_error(_run(["--workload", str(bad)]), "mine.toml", "kernel")
+    assert_one_error_line(_run(["--workload", str(bad)]), "mine.toml", "kernel")
 
 
 def _run_on_input(input_path, workload: str, tmp_path) -> list[dict]:  # noqa: ANN001

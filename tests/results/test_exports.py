@@ -8,7 +8,7 @@ import json
 import pytest
 
 from cvbench.results.schema import ALL_COLUMNS, COLUMNS
-from tests.conftest import cvbench, shared_run_rows
+from tests.helpers import cvbench, shared_run_rows
 
 DESIGN_COLUMNS = [
     "workload",

@@ -1,6 +1,6 @@
 """The simulator's decoupled-cores fast path (emulated_kernel/sim/steady.py) changes no result.
 
-The golden hashes in test_kernel_sim.py record segments or check invariants, which need the
+The golden hashes in test_sim.py record segments or check invariants, which need the
 global event order, so they never take this path: these tests compare the two paths directly.
 """
 

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from cvbench.emulated_kernel.predict.trace import load_trace
-from tests.conftest import cvbench
+from tests.helpers import cvbench
 
 pytestmark = pytest.mark.slow
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 BROKEN = """import cv2
 def squares(img):
     gray = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY)

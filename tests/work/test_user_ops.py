@@ -18,7 +18,8 @@ import pytest
 import cvbench
 from cvbench.work import user_op
 from cvbench.workloads import data
-from tests.conftest import cvbench as cli
+from tests.helpers import assert_one_error_line
+from tests.helpers import cvbench as cli
 
 MODULE = textwrap.dedent(
     """
@@ -124,11 +125,7 @@ def test_user_function_under_dask_if_present(user_dir, images, tmp_path):
     ],
 )
 def test_bad_user_function_is_one_line_exit_2(user_dir, op, needle):
-    res = cli("run", "--op", op, "--pythonpath", str(user_dir), "--quick")
-    assert res.returncode == 2, res.stdout + res.stderr
-    assert "Traceback" not in res.stderr
-    errors = [ln for ln in res.stderr.splitlines() if ln.startswith("Error")]
-    assert len(errors) == 1 and needle in errors[0], res.stderr
+    assert_one_error_line(cli("run", "--op", op, "--pythonpath", str(user_dir), "--quick"), needle)
 
 
 @pytest.mark.slow

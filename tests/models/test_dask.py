@@ -20,7 +20,7 @@ from cvbench.models import MODELS
 from cvbench.models.dask_ import Dask
 from cvbench.models.sequential import Sequential
 from cvbench.work.item import Fault
-from tests.conftest import ROOT, new_probes, run_digest
+from tests.helpers import ROOT, new_probes, run_digest
 
 pytestmark = [
     pytest.mark.slow,
@@ -101,7 +101,7 @@ def test_existing_cluster_from_the_environment(quick_jobs, monkeypatch, tmp_path
         _check_run(job, probes, records, 1)
         assert worker.poll() is None and scheduler.poll() is None  # not ours to stop
         # the same through the CLI: one dask cell, labelled with the cluster's worker count
-        from tests.conftest import cvbench
+        from tests.helpers import cvbench
 
         out = tmp_path / "r.csv"
         res = cvbench(

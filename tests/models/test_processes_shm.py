@@ -19,7 +19,7 @@ import pytest
 from cvbench.models.processes_shm import ProcessesShm
 from cvbench.work import shm
 from cvbench.work.item import Fault
-from tests.conftest import ROOT, new_probes
+from tests.helpers import ROOT, new_probes
 
 SHM = Path("/dev/shm")
 
@@ -99,7 +99,7 @@ _LOOP = textwrap.dedent(
     from cvbench.models.processes_shm import ProcessesShm
     from cvbench.workloads import load_spec
     from cvbench.workloads.sources import JobOptions, build_job
-    from tests.conftest import new_probes
+    from tests.helpers import new_probes
 
     if __name__ == "__main__":
         with build_job(load_spec("threshold"), JobOptions(preset="quick")) as job:

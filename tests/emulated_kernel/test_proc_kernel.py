@@ -27,7 +27,7 @@ from cvbench.models.kernel_processes import KernelProc
 from cvbench.models.sequential import Sequential
 from cvbench.work.item import Fault
 from cvbench.work.job import Job
-from tests.conftest import ROOT, new_probes, run_digest
+from tests.helpers import ROOT, new_probes, run_digest
 
 
 def _state(pid: int) -> str | None:
@@ -141,7 +141,7 @@ import sys, threading, time, dataclasses
 from cvbench.models.kernel_processes import KernelProc
 from cvbench.workloads import load_spec
 from cvbench.workloads.sources import JobOptions, build_job
-from tests.conftest import new_probes
+from tests.helpers import new_probes
 
 def main():
     model, probes = KernelProc(cpus=1), new_probes()

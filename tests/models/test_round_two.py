@@ -1,6 +1,6 @@
 """Round-two models: gevent, uvloop, trio+processes, the unsupported rows, `cvbench models`.
 
-Digests of every model are checked in test_models_digest.py; here what is particular to each.
+Digests of every model are checked in test_digest.py; here what is particular to each.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from cvbench.models.trio_processes import TrioProcesses
 from cvbench.models.uvloop_ import Uvloop, UvloopThreads
 from cvbench.work.item import Fault, WorkFn
 from cvbench.work.job import Job
-from tests.conftest import new_probes
+from tests.helpers import new_probes
 
 NEW = ("processes+shm", "uvloop", "uvloop+threads", "trio+processes", "gevent")
 NEW += ("gevent+threads", "dask", "free-threaded", "subinterpreters")

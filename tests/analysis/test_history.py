@@ -18,9 +18,9 @@ from click.testing import CliRunner
 
 from cvbench import cli as climod
 from cvbench.analysis.history import build_history, change_points
-from cvbench.commands.history import sparkline
+from cvbench.report.history import sparkline
+from tests.helpers import QUICK_RUN, ROOT, assert_one_error_line
 
-ROOT = Path(__file__).resolve().parents[1]
 BASELINE = ROOT / "results" / "baseline-quick.csv"
 T0 = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
 N_FILES = 30
@@ -78,15 +78,6 @@ def _found(history) -> dict[str, list[int]]:  # noqa: ANN001
 
 def _history(args: list[str]):  # noqa: ANN202
     return CliRunner().invoke(climod.cli, ["history", *args])
-
-
-def _one_error_line(result, *needles: str) -> None:  # noqa: ANN001
-    assert result.exit_code == 2, result.output
-    assert "Traceback" not in result.output
-    errors = [line for line in result.output.splitlines() if line.startswith("Error:")]
-    assert len(errors) == 1, result.output
-    for needle in needles:
-        assert needle in errors[0], result.output
 
 
 # --- the goal: one 20 % step, found within +-1 file, and nothing else --------------------------
@@ -221,18 +212,18 @@ def test_bad_input_exits_2_with_one_line(tmp_path, make, args, needles):
     elif make == "history":
         write_history(tmp_path, n=4, step_at=None)
         target = [str(tmp_path)]
-    _one_error_line(_history([*target, *args]), *needles)
+    assert_one_error_line(_history([*target, *args]), *needles)
 
 
 def test_no_files_at_all_exits_2():
-    _one_error_line(_history([]), "no results files given")
+    assert_one_error_line(_history([]), "no results files given")
 
 
-# --- on this session's real quick run ---------------------------------------------------------
+# --- on a real quick run (tests/data) -------------------------------------------------------------
 
 
-def test_step_in_a_history_built_from_the_real_quick_run(tmp_path, quick_run):
-    write_history(tmp_path, src=quick_run["csv"], seed=8, keep=("sequential", "threads"))
+def test_step_in_a_history_built_from_the_real_quick_run(tmp_path):
+    write_history(tmp_path, src=QUICK_RUN["csv"], seed=8, keep=("sequential", "threads"))
     history = build_history([tmp_path])
     for t in history.trends:
         expected = [STEP_AT] if t.model == "threads" else []

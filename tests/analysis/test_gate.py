@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import json
 import re
 from pathlib import Path
@@ -10,8 +9,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from cvbench.analysis.gate import NoMatchError, compare
 from cvbench.commands.compare import compare_cmd
@@ -20,12 +17,12 @@ from cvbench.results import gab
 from cvbench.results.read import ResultsError, load_results
 from cvbench.results.schema import COLUMNS, METRICS, SCHEMA_VERSION, blank_row
 from cvbench.results.write import csv_text
-from cvbench.stats import bootstrap_ratio_ci, mann_whitney_u
+from tests.helpers import QUICK_RUN, assert_one_error_line
 
 
 @pytest.fixture(scope="session")
-def real_files(quick_run) -> tuple[Path, Path]:  # noqa: ANN001
-    return quick_run["csv"], quick_run["json"]
+def real_files() -> tuple[Path, Path]:
+    return QUICK_RUN["csv"], QUICK_RUN["json"]
 
 
 def real_groups(path: Path) -> set[tuple[str, str, int]]:
@@ -209,8 +206,7 @@ def test_no_matching_rows_is_an_error(tmp_path):
     with pytest.raises(NoMatchError, match="no rows match"):
         compare(rows, other)
     res = run_compare(write(tmp_path / "a.csv", rows), write(tmp_path / "b.csv", other))
-    assert res.exit_code == 2
-    assert "no rows match" in res.output and "Traceback" not in res.output
+    assert_one_error_line(res, "no rows match")
 
 
 def test_zero_baseline_counts():
@@ -225,15 +221,6 @@ def test_zero_baseline_counts():
 
 
 # --- bad input: exit 2, one line ---------------------------------------------------------------
-
-
-def _one_error_line(res, *needles: str) -> None:  # noqa: ANN001
-    assert res.exit_code == 2, res.output
-    assert "Traceback" not in res.output
-    errors = [ln for ln in res.output.splitlines() if ln.startswith("Error:")]
-    assert len(errors) == 1, res.output
-    for needle in needles:
-        assert needle in errors[0], res.output
 
 
 def test_bad_inputs_exit_2_with_one_line(real_files, tmp_path):
@@ -261,8 +248,8 @@ def test_bad_inputs_exit_2_with_one_line(real_files, tmp_path):
         path = tmp_path / name
         if text is not None:
             path.write_text(text)
-        _one_error_line(run_compare(csv_path, path), name, needles[name])
-        _one_error_line(run_compare(path, csv_path), name, needles[name])
+        assert_one_error_line(run_compare(csv_path, path), name, needles[name])
+        assert_one_error_line(run_compare(path, csv_path), name, needles[name])
 
 
 @pytest.mark.parametrize(
@@ -277,78 +264,13 @@ def test_bad_inputs_exit_2_with_one_line(real_files, tmp_path):
 )
 def test_bad_options_exit_2(real_files, args, needle):
     csv_path, _ = real_files
-    _one_error_line(run_compare(csv_path, csv_path, *args), needle)
+    assert_one_error_line(run_compare(csv_path, csv_path, *args), needle)
 
 
 def test_threshold_accepts_percent_forms(real_files):
     csv_path, _ = real_files
     for value in ("10", "10%", "2.5 %"):
         assert run_compare(csv_path, csv_path, "--threshold", value).exit_code == 0
-
-
-# --- Mann-Whitney U against known values -------------------------------------------------------
-
-
-def test_mann_whitney_textbook_values():
-    # complete separation: exact p is 2 / C(n1 + n2, n1)
-    r = mann_whitney_u([1, 2, 3], [4, 5, 6])
-    assert (r.u, r.method) == (0.0, "exact") and r.p == pytest.approx(0.1)
-    assert mann_whitney_u([6, 7, 8, 9, 10], [1, 2, 3, 4, 5]).p == pytest.approx(2 / 252)
-    assert mann_whitney_u([6, 7, 8, 9, 10], [1, 2, 3, 4, 5]).u == 25
-    # scipy.stats.mannwhitneyu documentation example (males vs females)
-    males, females = [19, 22, 16, 29, 24], [20, 11, 17, 12]
-    assert mann_whitney_u(males, females).u == 17
-    assert mann_whitney_u(males, females).p == pytest.approx(0.1111111111111111, rel=1e-12)
-    normal = mann_whitney_u(males, females, method="normal")
-    assert normal.p == pytest.approx(0.11134688653314041, rel=1e-9)
-    # with ties: scipy method="asymptotic" (tie-corrected, continuity) gives 0.0047933487;
-    # the exact conditional permutation p is 16/3960 (all C(15, 7) splits enumerated)
-    x, y = [1, 2, 2, 3, 3, 3, 4], [3, 4, 4, 5, 5, 6, 7, 7]
-    assert mann_whitney_u(x, y, "normal").p == pytest.approx(0.004793348746185457, rel=1e-9)
-    assert mann_whitney_u(x, y).u == 3.5
-    assert mann_whitney_u(x, y).p == pytest.approx(0.00404040404040404, rel=1e-12)
-    # all values equal: no evidence at all
-    assert mann_whitney_u([1, 1, 1], [1, 1]).p == 1.0
-    assert mann_whitney_u([1, 1, 1], [1, 1], "normal").p == 1.0
-
-
-def _brute_force_p(x: list[int], y: list[int]) -> float:
-    allv = np.asarray(x + y, dtype=float)
-    ranks = np.array([(allv < v).sum() + ((allv == v).sum() + 1) / 2 for v in allv])
-    obs = ranks[: len(x)].sum()
-    sums = np.array(
-        [ranks[list(c)].sum() for c in itertools.combinations(range(allv.size), len(x))]
-    )
-    return min(1.0, 2 * min((sums <= obs + 1e-9).mean(), (sums >= obs - 1e-9).mean()))
-
-
-@settings(max_examples=60, deadline=None)
-@given(
-    st.lists(st.integers(0, 6), min_size=1, max_size=6),
-    st.lists(st.integers(0, 6), min_size=1, max_size=6),
-)
-def test_exact_p_equals_brute_force_permutation(x, y):
-    r = mann_whitney_u(x, y, "exact")
-    assert r.p == pytest.approx(_brute_force_p(x, y), abs=1e-12)
-    assert r.u + mann_whitney_u(y, x).u == len(x) * len(y)
-    assert mann_whitney_u(y, x, "exact").p == pytest.approx(r.p, abs=1e-12)
-    assert 0 <= mann_whitney_u(x, y, "normal").p <= 1
-
-
-def test_normal_and_exact_agree_for_larger_samples():
-    rng = np.random.default_rng(5)
-    x, y = rng.normal(0, 1, 25), rng.normal(0.6, 1, 30)
-    assert mann_whitney_u(x, y, "exact").p == pytest.approx(
-        mann_whitney_u(x, y, "normal").p, rel=0.05
-    )
-    assert mann_whitney_u(rng.normal(size=40), rng.normal(size=40)).method == "normal"
-
-
-def test_bootstrap_ratio_ci_brackets_the_ratio():
-    base, cur = [1.0, 1.01, 0.99], [1.25, 1.26, 1.24]
-    lo, hi = bootstrap_ratio_ci(base, cur)
-    assert 1.24 / 1.01 <= lo <= 1.25 <= hi <= 1.26 / 0.99
-    assert bootstrap_ratio_ci(base, cur) == (lo, hi)  # seeded: same files, same verdict
 
 
 # --- github-action-benchmark -------------------------------------------------------------------

@@ -1,0 +1,110 @@
+"""Helpers the tests share (fixtures live in conftest.py; tests import nothing from it, nor
+from each other: what two test modules need is here)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from cvbench.measure.affinity import Placement, allowed_cpus
+from cvbench.measure.probes import Probes
+from cvbench.results.schema import SCHEMA_VERSION, blank_row
+from cvbench.work.digest import combine_digests
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT / "tests" / "data"
+CVBENCH = [sys.executable, "-m", "cvbench.cli"]
+
+# A real `cvbench run --quick` (see tests/data/README.md): the readers, the gate, history, the
+# charts and the HTML report read it without running anything.
+QUICK_RUN = {"csv": DATA / "quick-run.csv", "json": DATA / "quick-run.json"}
+
+SHARED_RUN_MODELS = ("sequential", "threads", "processes", "asyncio")
+SHARED_RUN_WORKLOADS = ("threshold", "frames")
+SHARED_RUN_ARGS = (
+    "run", "--quick",
+    "--workload", ",".join(SHARED_RUN_WORKLOADS),
+    "--models", ",".join(SHARED_RUN_MODELS),
+    "--workers", "1,2", "--repeat", "3", "--warmup", "0",
+)  # fmt: skip
+
+
+def cvbench(*args: str, timeout: float = 240, **kw) -> subprocess.CompletedProcess:  # noqa: ANN003
+    """The real CLI in a subprocess, as a user would run it."""
+    env = {**os.environ, "COLUMNS": "200"}
+    return subprocess.run(
+        [*CVBENCH, *args], capture_output=True, text=True, timeout=timeout, env=env, cwd=ROOT, **kw
+    )
+
+
+def shared_run_rows() -> tuple[int, int]:
+    """(measured, predicted) row counts a run with SHARED_RUN_ARGS produces: sequential once,
+    every other model at 1 and 2 workers, 3 repetitions, per workload; the emulated kernel
+    predicts every pool model at 1 and 2 workers for each batch workload (not the stream)."""
+    from cvbench.runner import PREDICTABLE
+
+    measured = len(SHARED_RUN_WORKLOADS) * 3 * (1 + 2 * (len(SHARED_RUN_MODELS) - 1))
+    batch = [w for w in SHARED_RUN_WORKLOADS if w != "frames"]
+    predictable = [m for m in SHARED_RUN_MODELS if m in PREDICTABLE]
+    return measured, 2 * len(batch) * len(predictable)
+
+
+def assert_one_error_line(result: Any, *needles: str) -> str:
+    """Bad input: exit 2, no traceback, exactly one "Error: ..." line naming every needle.
+
+    ``result`` is click's CliRunner result or a finished subprocess; returns the line."""
+    if isinstance(result, subprocess.CompletedProcess):
+        code, output = result.returncode, result.stdout + result.stderr
+    else:
+        code, output = result.exit_code, result.output
+    assert code == 2, output
+    assert "Traceback" not in output
+    errors = [line for line in output.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1, output
+    for needle in needles:
+        assert needle in errors[0], output
+    return errors[0]
+
+
+def new_probes(heartbeat_ms: float = 1.0, **placement) -> Probes:  # noqa: ANN003
+    cpus = placement.pop("cpus", tuple(allowed_cpus()))
+    return Probes(Placement(tuple(cpus), **placement), int(heartbeat_ms * 1e6))
+
+
+def run_digest(records) -> str:  # noqa: ANN001
+    return combine_digests([r.digest for r in sorted(records, key=lambda r: r.index)])
+
+
+def rows_for(speeds: dict[tuple[str, int], list[float]], inline: set[str] = frozenset()):  # noqa: ANN201
+    """Rows of one workload: per (model, workers) a throughput per round, paired speedups."""
+    seq = speeds[("sequential", 1)]
+    rows = []
+    for (model, workers), values in speeds.items():
+        for rnd, thr in enumerate(values):
+            rows.append(
+                blank_row(
+                    workload="w",
+                    model=model,
+                    workers=workers,
+                    repetition=rnd,
+                    round=rnd,
+                    position=0,
+                    seed=1,
+                    ok=True,
+                    status="ok",
+                    items=100,
+                    wall_s=100 / thr,
+                    throughput_per_s=thr,
+                    speedup=thr / seq[rnd],
+                    predicted=False,
+                    inline=model in inline,
+                    ctx_voluntary=10 * workers,
+                    ctx_involuntary=1,
+                    lag_p99_ms=50.0 if model in inline else 2.0 + rnd * 0.01,
+                    schema_version=SCHEMA_VERSION,
+                )  # fmt: skip
+            )
+    return rows
