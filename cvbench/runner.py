@@ -29,6 +29,7 @@ from cvbench.measure import env as envmod
 from cvbench.measure import failure, noise, procfs
 from cvbench.measure.affinity import restrict_process
 from cvbench.measure.costs import calibrate
+from cvbench.measure.noise.round_load import RoundLoad
 from cvbench.measure.probes import Probes
 from cvbench.measure.row import measured_row
 from cvbench.measure.watchdog import Watchdog, deadline_s
@@ -62,6 +63,7 @@ class RunResult:
     noise_warnings: list[str] = field(default_factory=list)
     failures: list[dict[str, Any]] = field(default_factory=list)  # cell, error, tracebacks
     budget_note: str = ""  # the --max-time budget afforded fewer rounds than a CI needs
+    round_loads: list[dict[str, Any]] = field(default_factory=list)  # per round: others' CPU
     thread_errors: list[str] = field(default_factory=list)  # frameworks' threads, not printed
 
 
@@ -353,8 +355,10 @@ class Runner:
                 break
             order = active[:]
             rng.shuffle(order)
+            load = RoundLoad.start()
             for position, cell in enumerate(order):
                 self._repetition(cell, r, position)
+            self._mark_load(r, load.finish())
             self._pair_round(r)
             self.result.rounds = r + 1
             self.cb.round_done(self.result)
@@ -475,6 +479,17 @@ class Runner:
                     f"{state.reference}; a non-deterministic op, or a model that did other work"
                 )
         state.pending.clear()
+
+    def _mark_load(self, round_index: int, load: dict[str, Any]) -> None:
+        """Every row of the round carries the load other processes put on the CPUs."""
+        self.result.round_loads.append({"round": round_index, **load})
+        for row in self.result.rows:
+            if row.get("round") != round_index or row.get("predicted"):
+                continue
+            row["others_cpu"], row["disturbed"] = load["others_cpu"], load["disturbed"]
+            if load["disturbed"]:
+                note = f"disturbed: other processes used {load['others_cpu']:.2f} CPUs"
+                row["notes"] = "; ".join(filter(None, [row.get("notes"), note]))
 
     def _pair_round(self, round_index: int) -> None:
         """speedup = throughput / the same round's sequential throughput, per workload."""

@@ -46,7 +46,8 @@ class GroupResult:
     workload: str
     model: str
     workers: int
-    verdict: str  # regression | improvement | same | missing | new | no data | reference
+    verdict: str  # regression | improvement | same | missing | new | no data | reference |
+    #               disturbed (a change measured beside other processes' load: not judged)
     base: float | None = None  # median of the (possibly normalized) metric
     current: float | None = None
     n_base: int = 0
@@ -109,6 +110,23 @@ def _groups(
         if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v):
             bucket.append(float(v))
     return values, {k: e for k, e in failed.items() if k not in values}
+
+
+def _disturbed(rows: Iterable[dict[str, Any]]) -> dict[Key, tuple[int, int, float]]:
+    """Per group: (rounds marked disturbed, measured rounds, the most CPUs others used)."""
+    out: dict[Key, tuple[int, int, float]] = {}
+    for row in rows:
+        if row.get("predicted") or not row.get("ok"):
+            continue
+        try:
+            key = (str(row["workload"]), str(row["model"]), int(row["workers"]))
+        except (KeyError, TypeError, ValueError):
+            continue
+        hit, n, most = out.get(key, (0, 0, 0.0))
+        others = row.get("others_cpu")
+        load = float(others) if isinstance(others, int | float) and math.isfinite(others) else 0.0
+        out[key] = (hit + (row.get("disturbed") is True), n + 1, max(most, load))
+    return out
 
 
 def _first_line(text: str, limit: int = 60) -> str:
@@ -255,6 +273,7 @@ def compare(
     base, base_failed = _groups(base_rows, metric)
     cur, cur_failed = _groups(current_rows, metric)
     noise = _groups(list(noise_rows), metric)[0] if noise_rows is not None else {}
+    load = {"base": _disturbed(base_rows), "current": _disturbed(current_rows)}
     orphans: set[Key] = set()
     if normalize == "sequential":
         paired_b, paired_c = _paired(base_rows, metric), _paired(current_rows, metric)
@@ -302,6 +321,14 @@ def compare(
         verdict, ratio, ci, p, note = _judge(b, c, info, limit, alpha)
         if auto and limit > threshold and verdict == "same" and not note:
             note = f"noise floor {limit:.0%}"
+        if verdict in ("regression", "improvement"):
+            hit = [
+                f"{side}: {d[0]} of {d[1]} rounds beside {d[2]:.2f} CPUs of other load"
+                for side in ("base", "current")
+                if (d := load[side].get(key)) and 2 * d[0] >= d[1] > 0
+            ]
+            if hit:  # the change may be the other load's, not the code's
+                verdict, note = "disturbed", "; ".join(hit) + " (not judged: use cvbench ab)"
         results.append(
             GroupResult(
                 verdict=verdict,

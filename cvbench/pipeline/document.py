@@ -28,6 +28,7 @@ def run_document(result: RunResult, final: bool = True) -> dict[str, Any]:
         "rounds": result.rounds,
         "stop_reason": result.stop_reason,
         "budget_note": result.budget_note,
+        "round_loads": result.round_loads,
         "not_converged": result.not_converged,
         "findings": findings(result.rows) if final else [],
         "failures": result.failures,  # one per failed cell: its line and full tracebacks

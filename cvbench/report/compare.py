@@ -80,7 +80,7 @@ def summary_line(c: Comparison) -> str:
 
 def markdown_text(c: Comparison, base: str = "base", current: str = "current") -> str:
     """A table for $GITHUB_STEP_SUMMARY (GitHub renders it)."""
-    icon = {"regression": "🔴", "improvement": "🟢"}
+    icon = {"regression": "🔴", "improvement": "🟢", "disturbed": "🟡"}
     lines = [
         f"## cvbench compare: {c.metric}",
         "",
@@ -100,7 +100,12 @@ def markdown_text(c: Comparison, base: str = "base", current: str = "current") -
     return "\n".join(lines)
 
 
-_VERDICT_STYLE = {"regression": "bold red", "improvement": "green", "missing": "yellow"}
+_VERDICT_STYLE = {
+    "regression": "bold red",
+    "improvement": "green",
+    "missing": "yellow",
+    "disturbed": "yellow",
+}
 
 
 def comparison_table(c: Comparison) -> Table:

@@ -72,11 +72,28 @@ def _ctx_per_item(r: dict[str, Any]) -> float | None:
     return (vol + invol) / items
 
 
+def contention(rows: Sequence[dict[str, Any]]) -> list[str]:
+    """The first finding when other processes loaded the CPUs during some rounds: every claim
+    below is then partly about their load, not about the models."""
+    rounds: dict[int, float] = {}
+    for r in rows:
+        if r.get("disturbed") is True and isinstance(r.get("round"), int):
+            rounds[r["round"]] = max(rounds.get(r["round"], 0.0), float(r.get("others_cpu") or 0))
+    if not rounds:
+        return []
+    total = len({r["round"] for r in rows if isinstance(r.get("round"), int)})
+    return [
+        f"contention: {len(rounds)} of {total} rounds ran beside other processes' load (up to "
+        f"{max(rounds.values()):.2f} CPUs): speedups below are partly theirs; rerun on a quiet "
+        "machine, or compare with `cvbench ab` (both sides see the same load)"
+    ]
+
+
 def findings(rows: Sequence[dict[str, Any]]) -> list[str]:
     """One line per claim, plain text (the terminal, Markdown and HTML all use it)."""
     rows = [r for r in rows if r.get("ok") and not r.get("predicted") and not is_unsupported(r)]
     summary = summarize_rows(rows)
-    lines: list[str] = []
+    lines: list[str] = contention(rows)
     for workload in dict.fromkeys(s["workload"] for s in summary):
         groups = [s for s in summary if s["workload"] == workload]
         honest = {group_key(s) for s in groups if not s.get("drift")}

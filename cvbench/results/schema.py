@@ -113,6 +113,9 @@ ROW_COLUMNS: tuple[Column, ...] = (
     _down("placement_s", "s", summarised=False),  # processes+shm: copying items to shared memory
     _i("dask_workers"),  # dask: the workers the cluster really had
     _i("chunksize"),  # items per task handed to a pool (1 = one future per item)
+    # round three: load from other processes, measured per round
+    Column("others_cpu", "float", "CPUs"),  # CPUs other processes used during the round
+    _b("disturbed"),  # the round ran beside load that competes for the CPUs
 )
 META: tuple[Column, ...] = (
     _t("python"),
