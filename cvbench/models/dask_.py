@@ -30,6 +30,7 @@ import os
 import socket
 import time
 import uuid
+import warnings
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -46,13 +47,61 @@ CONFIG = {
 }
 
 
+LOG_ENV = "DASK_LOGGING__DISTRIBUTED"  # dask's config from the environment: logging.distributed
+
+
+class _Quiet:
+    """dask quiet unless asked (CVBENCH_DASK_LOGS=1): its INFO lines at every cluster close and
+    a warning that port 8787 is taken (its HTTP server binds even with the dashboard off) said
+    nothing about the measurement and buried the findings. Creating a cluster re-initialises
+    dask's loggers, so ``hush()`` is applied again after it; the levels come back at the end
+    (an API caller's logging is left as it was)."""
+
+    FAMILIES = ("distributed", "tornado", "bokeh")
+
+    def __init__(self) -> None:
+        self.saved: dict[str, int] = {}
+        self.env = os.environ.get(LOG_ENV)
+        self.off = bool(os.environ.get("CVBENCH_DASK_LOGS"))
+
+    def hush(self) -> None:
+        if self.off:
+            return
+        names = [n for n in list(logging.root.manager.loggerDict) if n.split(".")[0] in
+                 self.FAMILIES]  # fmt: skip
+        for name in dict.fromkeys([*self.FAMILIES, *names]):
+            logger = logging.getLogger(name)
+            self.saved.setdefault(name, logger.level)
+            logger.setLevel(logging.CRITICAL)
+
+    def __enter__(self) -> _Quiet:
+        if not self.off:
+            os.environ[LOG_ENV] = "error"  # worker processes read it at import
+        self.warnings = warnings.catch_warnings()
+        self.warnings.__enter__()
+        warnings.filterwarnings("ignore", message=r"Port \d+ is already in use")
+        self.hush()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.warnings.__exit__(*exc)
+        for name, level in self.saved.items():
+            logging.getLogger(name).setLevel(level)
+        if self.off:
+            return
+        if self.env is None:
+            os.environ.pop(LOG_ENV, None)
+        else:
+            os.environ[LOG_ENV] = self.env
+
+
 @contextlib.contextmanager
 def _client(workers: int, address: str | None = None) -> Iterator[Any]:
     """A Client on the cluster at ``address``, or on a new LocalCluster."""
     import dask
     from distributed import Client, LocalCluster
 
-    with dask.config.set(CONFIG):
+    with dask.config.set(CONFIG), _Quiet() as quiet:
         if address:
             with Client(address, timeout="30s") as client:
                 yield client
@@ -67,6 +116,7 @@ def _client(workers: int, address: str | None = None) -> Iterator[Any]:
             ) as cluster,
             Client(cluster) as client,
         ):
+            quiet.hush()
             yield client
 
 
@@ -171,7 +221,7 @@ class Dask(Model):
 
     def close(self) -> None:
         """End every kept cluster (the runner calls this once, at the end of the run)."""
-        for workers in list(self._kept):
+        for workers in reversed(list(self._kept)):  # LIFO: each restores what it found
             self._drop(workers)
 
     def run(self, job: Job, workers: int, probes: Probes) -> list[ItemRecord]:
