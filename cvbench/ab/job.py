@@ -21,8 +21,16 @@ from typing import Any
 from cvbench.ab import verdict as V
 from cvbench.ab.protocol import ProtocolError
 from cvbench.ab.schedule import A, B, Schedule
-from cvbench.ab.sides import BadInput, Placed, SideProcess, SideSpec, Worktrees, job_folder
-from cvbench.ab.sides import resolve_python, resolve_ref
+from cvbench.ab.sides import (
+    BadInput,
+    Placed,
+    SideProcess,
+    SideSpec,
+    Worktrees,
+    job_folder,
+    resolve_python,
+    resolve_ref,
+)
 
 READY_TIMEOUT_S = 600.0  # start-up and warm-up of a side (a full-size job can take minutes)
 MAX_RESTARTS = 2  # per side: a side that keeps dying ends the job
@@ -62,8 +70,11 @@ class CellState:
 
     @property
     def note(self) -> str:
-        return self.missing or self.failed or self.output_changed or (
-            V.explain(self.verdict, 0) if self.verdict else ""
+        return (
+            self.missing
+            or self.failed
+            or self.output_changed
+            or (self.verdict.note if self.verdict else "")
         )
 
 
@@ -246,7 +257,9 @@ class Job:
             got[label] = msg
             self._keep(msg["row"], label, r)
         a, b = got[A]["row"], got[B]["row"]
-        state.cost_s = sum(float((x.get("startup_s") or 0) + (x.get("wall_s") or 0)) for x in (a, b))
+        state.cost_s = sum(
+            float((x.get("startup_s") or 0) + (x.get("wall_s") or 0)) for x in (a, b)
+        )
         for label, row in ((A, a), (B, b)):
             if not row.get("ok"):
                 state.failed = f"{label} side: {row.get('error') or 'failed'}"

@@ -14,6 +14,7 @@ stuck in a call that never returns. Its own pool workers watch *it* (lifeline.ma
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sys
@@ -158,7 +159,9 @@ def main(argv: list[str]) -> int:
                     return 0
                 name = request.get("cell")
                 if name not in cells:
-                    send(fd_out, {"type": "error", "message": f"no cell {name}", "bad_input": False})
+                    send(
+                        fd_out, {"type": "error", "message": f"no cell {name}", "bad_input": False}
+                    )
                     continue
                 row, items = runner.run_cell_once(name, int(request.get("round", 0)))
                 send(fd_out, {"type": "row", "row": _jsonable_row(row), "items": items})
@@ -167,10 +170,8 @@ def main(argv: list[str]) -> int:
         return 130
     except BaseException as exc:  # noqa: BLE001 - building or warming up failed: one line
         traceback.print_exc()
-        try:
+        with contextlib.suppress(OSError):
             send(fd_out, {"type": "error", "message": _one_line(exc), "bad_input": not ready})
-        except OSError:
-            pass
         return 2
 
 

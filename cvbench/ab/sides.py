@@ -228,7 +228,8 @@ class SideProcess:
         if status is None and "no answer" in str(exc):
             text = f"hung ({exc})"
         elif status is not None:
-            text = f"ended with {'signal ' + signal.Signals(-status).name if status < 0 else f'exit {status}'}"
+            how = f"signal {signal.Signals(-status).name}" if status < 0 else f"exit {status}"
+            text = f"ended with {how}"
         else:
             text = str(exc)
         tail = self.log_tail()

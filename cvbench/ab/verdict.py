@@ -130,15 +130,12 @@ def judge(
             verdict = FASTER
         elif -bound < lo and hi < bound:
             verdict = SAME
-    return Verdict(verdict, n, ratio, ci_ratio, median)
-
-
-def explain(v: Verdict, threshold: float) -> str:
-    """Why an inconclusive cell did not decide, for the table's note."""
-    if v.verdict != INCONCLUSIVE or v.ci is None:
-        return v.note
-    lo, hi = v.ci
-    return (
-        f"CI {lo:.3f}–{hi:.3f} straddles ±{threshold:.0%}: more rounds (--max-time) "
-        "or a quieter machine"
-    )
+    note = ""
+    if verdict == INCONCLUSIVE:
+        note = (
+            f"needs {min_rounds} rounds"
+            if n < min_rounds
+            else f"the CI reaches across ±{threshold:.1%}: more rounds (--max-time) "
+            "or a quieter machine"
+        )
+    return Verdict(verdict, n, ratio, ci_ratio, median, note)

@@ -112,6 +112,9 @@ ROW_COLUMNS: tuple[Column, ...] = (
     _down("placement_s", "s", summarised=False),  # processes+shm: copying items to shared memory
     _i("dask_workers"),  # dask: the workers the cluster really had
     _i("chunksize"),  # items per task handed to a pool (1 = one future per item)
+    # round three: `cvbench ab` writes both sides' rows into one file
+    _t("side"),  # base | head (empty for `cvbench run`)
+    _i("ab_round"),  # the A/B job's round (the side's own round column counts its requests)
 )
 META: tuple[Column, ...] = (
     _t("python"),
