@@ -105,10 +105,17 @@ def main(argv: list[str]) -> int:
 
     try:
         import click
+        import cv2  # noqa: F401 - checked here: one clear line, not a failed first cell
 
         from cvbench import __version__
         from cvbench.runner import Runner
-
+    except ImportError as exc:
+        message = f"{sys.executable} (Python {sys.version.split()[0]}) cannot import {exc.name}"
+        send(fd_out, {"type": "error", "message": f"{message}: {exc}", "bad_input": True})
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    try:
         cfg = config_from_argv(run_argv, tmp)
     except KeyboardInterrupt:
         return 130

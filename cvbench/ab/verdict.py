@@ -118,7 +118,7 @@ def judge(
     median = math.exp(float(np.median(d))) if d else None
     ci = signed_rank_ci(d, confidence) if n >= 2 else None
     if ci is None:
-        return Verdict(INCONCLUSIVE, n, median, None, median, "too few rounds for an interval")
+        return Verdict(INCONCLUSIVE, n, median, None, median, f"needs {min_rounds} rounds")
     est, lo, hi = ci
     bound = math.log1p(threshold)
     ratio, ci_ratio = math.exp(est), (math.exp(lo), math.exp(hi))
