@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import signal
@@ -275,3 +276,34 @@ def test_ctrl_c_leaves_nothing(two_commits: Path):
     assert not alive, alive
     assert len(_worktrees(two_commits)) == 1
     assert "Traceback" not in err
+
+
+CRASHY = """import os
+import cv2
+
+calls = 0
+
+
+def blur(img):
+    global calls
+    calls += 1
+    if os.environ.get("CRASH_AFTER") and calls > int(os.environ["CRASH_AFTER"]):
+        os._exit(7)  # the whole side process dies mid-request
+    return float(cv2.GaussianBlur(img, (5, 5), 0).mean())
+"""
+
+
+@pytest.mark.slow
+def test_side_crash_fails_the_cell_and_the_job_goes_on(tmp_path: Path):
+    (tmp_path / "myop.py").write_text(CRASHY)
+    doc = tmp_path / "a.json"
+    cmd = [*CVBENCH, "ab", "--op", "myop:blur", "--quick", "-m", "sequential", "--workers", "1",
+           "--head-env", "CRASH_AFTER=6", "--max-time", "20s", "--json", str(doc)]  # fmt: skip
+    res = subprocess.run(cmd, cwd=tmp_path, env=_env(), capture_output=True, text=True,
+                         timeout=180)  # fmt: skip
+    assert res.returncode == 1, res.stdout + res.stderr
+    (cell,) = json.loads(doc.read_text())["ab"]["cells"]
+    assert cell["verdict"] == "failed"
+    assert "head side crashed or hung" in cell["note"] and "exit 7" in cell["note"]
+    assert "1 cell(s) failed" in res.stderr
+    assert "Traceback" not in res.stderr
