@@ -224,7 +224,12 @@ class SideProcess:
 
     def _why(self, exc: BaseException) -> str:
         """The reason with the side's exit status and the tail of its log."""
-        status = self.proc.poll() if self.proc else None
+        status = None
+        if self.proc is not None:
+            try:  # it closed its pipe: it is exiting, give it a moment to be reaped
+                status = self.proc.wait(2.0 if "ended" in str(exc) else 0.01)
+            except subprocess.TimeoutExpired:
+                status = None
         if status is None and "no answer" in str(exc):
             text = f"hung ({exc})"
         elif status is not None:
