@@ -9,6 +9,12 @@ and prints the false-alarm rate and the detection rate per group.
 
 This is an evaluation, not a test: it takes ~(2K+1) x 20 s and its numbers depend on the
 machine. Usage: python scripts/gate_eval.py [--pairs K] [--out DIR] [-- extra run options]
+
+--ab evaluates `cvbench ab` (base and head interleaved in one job) instead: --aa-jobs A/A jobs
+(default 20), --jobs jobs where head runs the heavier faces (~+21 %) and as many where head's
+faces do 5 % more work (workloads/eval/faces-plus.toml; its real cost is measured and printed
+first), each a default `cvbench ab --quick` job; it prints the jobs that flagged anything and
+the detection rates: python scripts/gate_eval.py --ab [--jobs N] [--aa-jobs M]
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 HEAVIER = ROOT / "workloads" / "eval" / "faces-heavier.toml"
+PLUS = ROOT / "workloads" / "eval" / "faces-plus.toml"  # CVBENCH_EVAL_EXTRA of extra work
 
 
 def run(out: Path, heavier: bool, extra: list[str]) -> Path:
@@ -58,13 +65,111 @@ def gate(base: Path, current: Path, out: Path) -> dict[str, str]:
     return verdicts
 
 
+# --ab: in-job A/B jobs (`cvbench ab`, issue 19). Variants: (name, head-side options).
+AB_VARIANTS = {
+    "aa": [],  # the same code on both sides: every slower/faster cell is a false alarm
+    "heavier21": ["--head-workload", f"threshold,{HEAVIER}"],  # the heavier faces, ~+21 %
+    "plus5": ["--head-env", "CVBENCH_EVAL_EXTRA=0.05"],  # faces + 5 % extra blurring
+}
+
+
+def ab_job(out: Path, variant: str, extra: list[str]) -> dict:
+    """One `cvbench ab --quick` job; its JSON document (verdicts per cell)."""
+    doc = out / f"ab-{variant}-{time.time_ns()}.json"
+    workload = f"threshold,{PLUS}" if variant == "plus5" else "threshold,faces"
+    cmd = [sys.executable, "-m", "cvbench.cli", "ab", "--quick", "-w", workload,
+           "--pythonpath", str(PLUS.parent), "--json", str(doc), *AB_VARIANTS[variant],
+           *extra]  # fmt: skip
+    t0 = time.monotonic()
+    res = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+    if res.returncode not in (0, 1):
+        sys.exit(f"ab failed ({res.returncode}): {res.stderr.strip().splitlines()[-1:]}")
+    ab = json.loads(doc.read_text())["ab"]
+    verdicts = {c["cell"]: c["verdict"] for c in ab["cells"]}
+    flagged = {c: v for c, v in verdicts.items() if v in ("slower", "faster")}
+    print(f"  {variant:10} {time.monotonic() - t0:5.1f} s, exit {res.returncode}, "
+          f"{ab['rounds']} rounds: {flagged or 'nothing flagged'}; "
+          f"{sum(v == 'inconclusive' for v in verdicts.values())} inconclusive, "
+          f"{sum(v == 'output changed' for v in verdicts.values())} output changed",
+          flush=True)  # fmt: skip
+    return {"variant": variant, "exit": res.returncode, "verdicts": verdicts,
+            "rounds": ab["rounds"], "wall_s": ab["wall_s"]}  # fmt: skip
+
+
+def measure_cost(variant_env: str, reps: int = 15) -> float:
+    """The real cost of the +5 % variant: min-of-reps time of the quick faces frames through
+    faces_plus with and without CVBENCH_EVAL_EXTRA, in one process, interleaved."""
+    code = f"""
+import os, sys, time, cv2
+cv2.setNumThreads(1)
+sys.path.insert(0, {str(PLUS.parent)!r})
+import eval_ops
+from cvbench.workloads import load_spec
+from cvbench.workloads.sources import JobOptions, build_job
+with build_job(load_spec({str(PLUS)!r}), JobOptions(preset="quick")) as job:
+    items = list(job.payloads)
+best = {{"0": 1e9, "1": 1e9}}
+for _ in range({reps}):
+    for on in ("0", "1"):
+        os.environ["CVBENCH_EVAL_EXTRA"] = "{variant_env}" if on == "1" else "0"
+        t0 = time.perf_counter()
+        for img in items:
+            eval_ops.faces_plus(img)
+        best[on] = min(best[on], time.perf_counter() - t0)
+print(best["1"] / best["0"])
+"""
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    if res.returncode:
+        sys.exit(f"cost measurement failed: {res.stderr.strip().splitlines()[-1:]}")
+    return float(res.stdout.strip().splitlines()[-1])
+
+
+def main_ab(args: argparse.Namespace, extra: list[str]) -> None:
+    """N A/A jobs, N +21 % and N +5 % jobs, interleaved; false alarms and detection rates."""
+    n = args.jobs
+    cost = measure_cost("0.05")
+    print(f"+5 % variant: measured real cost x{cost:.3f} on the quick faces frames", flush=True)
+    jobs = []
+    for i in range(max(n, args.aa_jobs)):
+        if i < args.aa_jobs:
+            jobs.append(ab_job(args.out, "aa", extra))
+        if i < n:
+            jobs.append(ab_job(args.out, "heavier21", extra))
+            jobs.append(ab_job(args.out, "plus5", extra))
+    aa = [j for j in jobs if j["variant"] == "aa"]
+    aa_flagged = sum(any(v in ("slower", "faster") for v in j["verdicts"].values()) for j in aa)
+    report: dict = {"plus5_real_cost": cost, "aa_jobs": len(aa),
+                    "aa_jobs_flagging_anything": aa_flagged, "jobs": jobs}  # fmt: skip
+    print(f"\nA/A: {aa_flagged} of {len(aa)} jobs flagged a cell")
+    for variant in ("heavier21", "plus5"):
+        runs = [j for j in jobs if j["variant"] == variant]
+        caught = sum(
+            any(c.startswith("faces/") and v == "slower" for c, v in j["verdicts"].items())
+            for j in runs
+        )
+        per_cell: dict[str, int] = defaultdict(int)
+        for j in runs:
+            for c, v in j["verdicts"].items():
+                per_cell[c] += c.startswith("faces/") and v == "slower"
+        report[variant] = {"jobs": len(runs), "caught": caught, "per_cell": dict(per_cell)}
+        print(f"{variant}: {caught} of {len(runs)} jobs called a faces cell slower; per cell: "
+              + ", ".join(f"{c} {k}/{len(runs)}" for c, k in per_cell.items()))  # fmt: skip
+    (args.out / "gate-eval-ab.json").write_text(json.dumps(report, indent=1))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pairs", type=int, default=10, help="K A/A and K A/B pairs")
     parser.add_argument("--out", type=Path, default=ROOT / "results" / "gate-eval")
+    parser.add_argument("--ab", action="store_true", help="evaluate `cvbench ab` instead")
+    parser.add_argument("--jobs", type=int, default=10, help="--ab: jobs per slower variant")
+    parser.add_argument("--aa-jobs", type=int, default=20, help="--ab: A/A jobs")
     args, extra = parser.parse_known_args()
     extra = [a for a in extra if a != "--"]
     args.out.mkdir(parents=True, exist_ok=True)
+    if args.ab:
+        main_ab(args, extra)
+        return
     k = args.pairs
     print(f"{2 * k + 1} quick runs (A0 B0 A1 B1 ... A{k}) into {args.out}", flush=True)
     a_runs, b_runs = [], []
