@@ -22,6 +22,7 @@ COMMANDS = {
     "validate": "cvbench.commands.validate:validate_cmd",
     "plot": "cvbench.commands.plot:plot_cmd",
     "report": "cvbench.commands.report:report_cmd",
+    "ab": "cvbench.commands.ab:ab_cmd",
     "doctor": "cvbench.commands.doctor:doctor_cmd",
     "models": "cvbench.commands.listing:models_cmd",
     "workloads": "cvbench.commands.listing:workloads_cmd",

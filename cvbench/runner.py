@@ -18,6 +18,7 @@ import os
 import random
 import statistics
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -97,6 +98,10 @@ class Cell:
     @property
     def is_reference(self) -> bool:
         return self.model.name == "sequential"
+
+
+def _row_name(row: dict[str, Any]) -> str:
+    return f"{row['workload']}/{row['model']}/{row['workers']}w"
 
 
 class _MainThreadState:
@@ -191,8 +196,13 @@ class Runner:
         self.calibration = None
         self.calibration_error = ""
         self.started = time.monotonic()  # the --max-time budget counts from here
+        self.last_item_digests: list[str] = []  # the latest repetition's, for run_cell_once
 
-    def run(self) -> RunResult:
+    @contextlib.contextmanager
+    def _session(self) -> Iterator[list[Cell]]:
+        """What every run shares, the whole one and the A/B side's: the lifeline, the
+        models configured, the process restricted, the jobs built, the cells made; the
+        models closed and the jobs' temporary files removed on the way out."""
         cfg = self.config
         self.started = time.monotonic()
         lifeline.mark_main()  # every process started from here on dies with this one
@@ -212,7 +222,15 @@ class Runner:
                     job = stack.enter_context(build_job(spec, opts))
                     self.result.prep_s[spec.name] = time.perf_counter() - t0
                     self.states[spec.name] = _WorkloadState(job)
-                cells = self._cells()
+                yield self._cells()
+        finally:
+            for model in cfg.models:
+                with contextlib.suppress(Exception):
+                    model.close()
+
+    def run(self) -> RunResult:
+        try:
+            with self._session() as cells:
                 self._calibrate()
                 before = noise.collect_noise(NOISE_SAMPLE_S)
                 window = noise.NoiseWindow()
@@ -229,12 +247,40 @@ class Runner:
         except KeyboardInterrupt:
             self.result.interrupted = True
             self.result.stop_reason = "interrupted"
-        finally:
-            for model in cfg.models:
-                with contextlib.suppress(Exception):
-                    model.close()
         self._finish()
         return self.result
+
+    # -- one cell at a time (the A/B side process, cvbench/ab/side_process.py) ----------------
+    @contextlib.contextmanager
+    def prepare(self, warmup: bool = True) -> Iterator[dict[str, Cell]]:
+        """Jobs built, cells made, warmed up (``warmup``), no calibration and no noise
+        sample: the cells by name, for :meth:`run_cell_once`. Models are closed on exit."""
+        with self._session() as cells:
+            self.cells = {c.name: c for c in cells}
+            if warmup:
+                self._warmup(cells)
+            yield self.cells
+
+    def run_cell_once(self, name: str, round_index: int) -> tuple[dict[str, Any], list[str]]:
+        """One measured repetition of one cell: its row and its per-item output digests.
+        A cell that failed before answers with a failed row (its first error)."""
+        cell = self.cells[name]
+        if cell.broken:
+            first = next(
+                (r for r in self.result.rows if r.get("error") and _row_name(r) == name), None
+            )
+            error = first["error"] if first else "the cell failed before"
+            row = blank_row(**self._columns(cell.workload), model=cell.model.name)
+            row.update(workers=cell.workers, ok=False, status="failed", error=error)
+            return row, []
+        count = len(self.result.rows)
+        self.last_item_digests = []
+        self._repetition(cell, round_index, position=0)
+        row = self.result.rows[-1] if len(self.result.rows) > count else None
+        if row is None:  # cannot happen: a measured repetition always emits a row
+            row = blank_row(**self._columns(cell.workload), model=cell.model.name)
+            row.update(workers=cell.workers, ok=False, status="failed", error="no row")
+        return row, self.last_item_digests
 
     # -- set-up ------------------------------------------------------------------------------
     def _columns(self, workload: str) -> dict[str, Any]:
@@ -442,6 +488,7 @@ class Runner:
         if row.get("dask_workers") and cell.model.external:
             row["workers"] = row["dask_workers"]  # an existing cluster: its own worker count
         items = [r.digest for r in sorted(records, key=lambda r: r.index)]
+        self.last_item_digests = items
         if state.reference is None and cell.model is self.config.models[0]:
             # the reference is the first model's output (sequential: resolve_models puts it
             # first), whatever order the shuffled round ran them in
