@@ -31,17 +31,19 @@ GRACE_S = 10.0
 def config_from_argv(argv: list[str], tmp: Path) -> Any:
     """A RunConfig from `cvbench run` options (the only place that knows how).
 
-    Today it goes through the click command (its parsing and validation are the run's own);
-    --csv/--json point into the side's temporary folder, as the parent writes the real files.
-    Raises click.ClickException (a usage error: bad input) with a one-line message.
+    The options arrive as command-line text (a side's ``--head-option "--cv-threads 4"``), so
+    click's `run` command turns them into values; from there it is the pipeline's own
+    RunOptions -> build_config. --csv/--json point into the side's temporary folder, as the
+    parent writes the real files. Raises click.ClickException (bad input) with one line.
     """
-    from cvbench.commands.run import build_config
+    from cvbench.commands.run import config_from_options
     from cvbench.commands.run import run as run_cmd
 
     argv = [*argv, "--csv", str(tmp / "side.csv"), "--json", str(tmp / "side.json")]
-    ctx = run_cmd.make_context("cvbench run", argv)
-    with ctx:
-        return build_config(dict(ctx.params))
+    with run_cmd.make_context("cvbench run", argv) as ctx:
+        params = dict(ctx.params)
+        params.pop("brief", None)  # rendering only
+        return config_from_options(params)
 
 
 def _interrupt(signum: int, frame: object) -> None:

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from cvbench.ab import verdict as V
 from cvbench.ab.schedule import A, B, Schedule
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 CVBENCH = [sys.executable, "-m", "cvbench.cli"]
 
 
