@@ -190,8 +190,9 @@ class _Crew:
         return WorkerDied(f"processes+zerocopy worker {i} (pid {proc.pid}) {how}")
 
     def close(self) -> None:
-        """End every worker: after a clean run they exit by themselves; otherwise continue and
-        kill them. SIGINT is held back meanwhile, so a second Ctrl-C cannot leave one behind."""
+        """End every worker: after a clean run they leave when their pipe closes; otherwise
+        continue and kill them. SIGINT is held back meanwhile, so that a second Ctrl-C
+        cannot leave one behind."""
         try:
             self._close()
         except KeyboardInterrupt:  # it landed before SIGINT was blocked: finish, then re-raise
@@ -203,7 +204,7 @@ class _Crew:
         old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT}) if main else None
         try:
             for conn in self.conns:
-                conn.close()  # a worker still waiting for go reads EOF and leaves
+                conn.close()  # EOF: a worker waiting for go, or done, leaves
             if not self.finished:
                 for proc in self.procs:
                     if proc.pid is not None:

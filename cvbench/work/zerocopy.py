@@ -7,7 +7,8 @@ worker) starts the region; from then on a worker claims the next item index from
 the control block (under one multiprocessing Lock: two loads and a store, ~1 µs against a
 ~1 ms item), runs it on a zero-copy view, writes the item's record (times, tid, detail,
 digest) into the item's own slot of the control block and claims again. When the counter
-passes the last item it says ``done`` and exits. The parent sleeps in select() meanwhile.
+passes the last item it says ``done``, and leaves when the parent closes its pipe (after the
+parent has read the workers' CPU times). The parent sleeps in select() meanwhile.
 
 Control block layout: HEADER_BYTES of header (int64 [0] = next item to claim), then one
 RECORD per item. A slot is written by exactly one worker (the one that claimed the index) and
@@ -20,9 +21,9 @@ worker must not import the models package and its frameworks.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
-import threading
 import time
 from typing import Any
 
@@ -109,4 +110,8 @@ def serve(
             r.released_ns, digest,
         )  # fmt: skip
         done += 1
-    conn.send(("done", done, threading.get_native_id()))
+    conn.send(("done", done))
+    # Stay until the parent closes the pipe: it reads every worker's CPU time after the
+    # region, and an exited worker's would be lost.
+    with contextlib.suppress(EOFError, OSError):
+        conn.recv()
