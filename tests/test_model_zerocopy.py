@@ -19,6 +19,8 @@ from pathlib import Path
 import psutil
 import pytest
 
+from cvbench.measure.affinity import Placement, allowed_cpus, pin_order
+from cvbench.measure.probes import Probes
 from cvbench.measure.watchdog import Watchdog
 from cvbench.models.processes_zerocopy import ProcessesZerocopy, WorkerDied
 from cvbench.models.sequential import Sequential
@@ -73,6 +75,33 @@ def test_digests_equal_sequentials_and_nothing_is_left(quick_jobs, workload):
         assert not any("exited inside the region" in n for n in probes.stats().notes)
         assert _gone_soon(probes.worker_pids) == []
     assert _blocks() == []
+
+
+class _ReadBack(Probes):
+    """Reads every worker thread's affinity and nice from /proc as the timed region starts."""
+
+    def begin(self, thread_heartbeat: bool = False) -> None:
+        self.seen = {}
+        for w, (pid, group) in enumerate(zip(self.worker_pids, self.worker_tids, strict=True)):
+            self.seen[w] = [_affinity_and_nice(pid, t) for t in group]
+        super().begin(thread_heartbeat)
+
+
+def _affinity_and_nice(pid: int, tid: int) -> tuple[set[int], int]:
+    with open(f"/proc/{pid}/task/{tid}/stat") as fh:
+        nice = int(fh.read().rsplit(")", 1)[1].split()[16])
+    return os.sched_getaffinity(tid), nice
+
+
+def test_workers_are_pinned_and_niced_before_the_region(quick_jobs):
+    cpus = allowed_cpus()
+    probes = _ReadBack(Placement(tuple(cpus), pin="compact", nice=7), 0)
+    ProcessesZerocopy().run(quick_jobs["faces"], 2, probes)
+    order = pin_order(cpus, "compact")
+    assert sorted(probes.seen) == [0, 1]
+    for w, threads in probes.seen.items():
+        assert threads  # the main thread (and the lifeline watcher in a real run)
+        assert all(c == {order[w % len(order)]} and n == 7 for c, n in threads)
 
 
 def _faulty(job, action: str, index: int = 1):  # noqa: ANN001, ANN202
