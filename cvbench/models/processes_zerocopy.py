@@ -91,12 +91,13 @@ def _item_records(job: Job, records: Any, probes: Probes) -> list[ItemRecord]:  
     out = []
     for i, r in enumerate(records.tolist()):
         worker, _tid, claimed, started, finished, detail, io, released, digest = r
+        arrival = t0 + job.arrival_ns(i)
         out.append(
             ItemRecord(
                 i,
                 worker,
-                t0 + job.arrival_ns(i),
-                claimed,
+                arrival,
+                max(claimed, arrival),  # handed over: claimed, and arrived (a stream's item)
                 started,
                 finished,
                 digest.decode("ascii"),
@@ -149,8 +150,11 @@ class _Crew:
         self.pids = [p.pid for p in self.procs]
 
     def go(self, t0_ns: int) -> None:
-        for conn in self.conns:
-            conn.send(("go", t0_ns))
+        for i, conn in enumerate(self.conns):
+            try:
+                conn.send(("go", t0_ns))
+            except OSError:  # it died after saying ready
+                raise self._died(i) from None
 
     def wait(self) -> None:
         """Sleep until every worker has said done; raise as soon as one fails or dies."""
