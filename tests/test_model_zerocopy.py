@@ -19,18 +19,40 @@ from pathlib import Path
 import psutil
 import pytest
 
+import cvbench as cvbench_pkg
 from cvbench.measure.affinity import Placement, allowed_cpus, pin_order
 from cvbench.measure.probes import Probes
 from cvbench.measure.watchdog import Watchdog
 from cvbench.models.processes_zerocopy import ProcessesZerocopy, WorkerDied
 from cvbench.models.sequential import Sequential
 from cvbench.work import shm
+from cvbench.work.digest import combine_digests
 from cvbench.work.item import Fault
-from tests.conftest import CVBENCH, ROOT, cvbench, new_probes, run_digest
 
 pytestmark = pytest.mark.slow
 
+# Self-contained but for the quick_jobs fixture: the tests' helper modules are being moved.
+ROOT = Path(cvbench_pkg.__file__).resolve().parents[1]
+CVBENCH = [sys.executable, "-m", "cvbench.cli"]
 SHM = Path("/dev/shm")
+
+
+def _env() -> dict[str, str]:
+    return {**os.environ, "COLUMNS": "200", "PYTHONPATH": str(ROOT)}
+
+
+def cvbench(*args: str, timeout: float = 240) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [*CVBENCH, *args], capture_output=True, text=True, timeout=timeout, env=_env(), cwd=ROOT
+    )
+
+
+def new_probes(heartbeat_ms: float = 1.0) -> Probes:
+    return Probes(Placement(tuple(allowed_cpus())), int(heartbeat_ms * 1e6))
+
+
+def run_digest(records) -> str:  # noqa: ANN001
+    return combine_digests([r.digest for r in sorted(records, key=lambda r: r.index)])
 
 
 def _blocks(pid: int | None = None) -> list[str]:
@@ -176,7 +198,7 @@ def test_cli_run_checks_digests_and_counts_worker_cpu(tmp_path):
 def _start(*args: str) -> subprocess.Popen:
     return subprocess.Popen(
         [*CVBENCH, *args], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env={**os.environ, "COLUMNS": "200"}, start_new_session=True,
+        env=_env(), start_new_session=True,
     )  # fmt: skip
 
 
@@ -223,11 +245,15 @@ def test_sigkill_of_the_parent_leaves_no_block_and_no_process(tmp_path):
 _LOOP = textwrap.dedent(
     """
     import sys
+    from cvbench.measure.affinity import Placement, allowed_cpus
+    from cvbench.measure.probes import Probes
     from cvbench.models.processes_zerocopy import ProcessesZerocopy
     from cvbench.work import lifeline
     from cvbench.workloads import load_spec
     from cvbench.workloads.sources import JobOptions, build_job
-    from tests.conftest import new_probes
+
+    def new_probes():
+        return Probes(Placement(tuple(allowed_cpus())), 1_000_000)
 
     if __name__ == "__main__":
         lifeline.mark_main()
@@ -250,7 +276,7 @@ def test_ctrl_c_mid_run_unlinks_and_ends_the_workers(tmp_path):
     proc = subprocess.Popen(
         [sys.executable, str(script)],
         cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        env=_env(),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
