@@ -16,6 +16,7 @@ from cvbench.models.kernel_greenlets import EmulatedKernel
 from cvbench.models.kernel_processes import KernelProc
 from cvbench.models.processes import Processes
 from cvbench.models.processes_shm import ProcessesShm
+from cvbench.models.processes_zerocopy import ProcessesZerocopy
 from cvbench.models.sequential import Sequential
 from cvbench.models.subinterpreters import Subinterpreters
 from cvbench.models.threads import Threads
@@ -30,6 +31,7 @@ MODELS: dict[str, type[Model]] = {
         Threads,
         Processes,
         ProcessesShm,
+        ProcessesZerocopy,
         Asyncio,
         AsyncioThreads,
         AsyncioProcesses,

@@ -59,19 +59,27 @@ def shared_items(payloads: Sequence[Any]) -> Iterator[tuple[Any, ...]]:
     if not any(sizes):
         yield tuple(payloads)
         return
-    name = f"{block_prefix()}{secrets.token_hex(4)}"
-    block = SharedMemory(name=name, create=True, size=sum(sizes))
-    try:
-        _allocate(name, sum(sizes))
+    with shared_block(sum(sizes)) as block:
         refs, offset = [], 0
         for p, size in zip(payloads, sizes, strict=True):
             if not size:
                 refs.append(p)
                 continue
             np.ndarray(p.shape, p.dtype, buffer=block.buf, offset=offset)[...] = p
-            refs.append(ShmRef(name, offset, p.shape, p.dtype.str))
+            refs.append(ShmRef(block.name, offset, p.shape, p.dtype.str))
             offset += size
         yield tuple(refs)
+
+
+@contextlib.contextmanager
+def shared_block(size: int) -> Iterator[SharedMemory]:
+    """One new zero-filled block named with this process's prefix, all its pages allocated;
+    unlinked on exit however the body ends. Workers map it by name (map_block, _mapping)."""
+    name = f"{block_prefix()}{secrets.token_hex(4)}"
+    block = SharedMemory(name=name, create=True, size=size)
+    try:
+        _allocate(name, size)
+        yield block
     finally:
         try:
             block.unlink()  # first: the name must go even if a stray view keeps the mapping
@@ -95,17 +103,32 @@ def _allocate(name: str, size: int) -> None:
 _mapped: dict[str, mmap.mmap] = {}  # this worker's one mapped block, kept across its items
 
 
-def _mapping(name: str) -> mmap.mmap:
-    """Map the block read-only once per worker; drop a previous repetition's mapping."""
+def _mapping(name: str, populate: bool = False) -> mmap.mmap:
+    """Map the block read-only once per worker; drop a previous repetition's mapping.
+    populate: fault every page in now (MAP_POPULATE) rather than on first touch."""
     m = _mapped.get(name)
     if m is None:
         release()
-        fd = os.open(f"/dev/shm/{name}", os.O_RDONLY)
-        try:
-            m = _mapped[name] = mmap.mmap(fd, 0, prot=mmap.PROT_READ)
-        finally:
-            os.close(fd)  # the mapping keeps the pages; no descriptor stays open
+        m = _mapped[name] = map_block(name, populate=populate)
     return m
+
+
+def premap(name: str) -> None:
+    """Map a block before the timed region with its page tables filled, as the items of a
+    process that decoded them itself would be: no first-touch page fault per 4 KB inside
+    an item (about 200 per 810 KB tile)."""
+    _mapping(name, populate=True)
+
+
+def map_block(name: str, *, writable: bool = False, populate: bool = False) -> mmap.mmap:
+    """Map a block straight from /dev/shm (not through SharedMemory: see the module doc)."""
+    flags = mmap.MAP_SHARED | (getattr(mmap, "MAP_POPULATE", 0) if populate else 0)
+    prot = mmap.PROT_READ | (mmap.PROT_WRITE if writable else 0)
+    fd = os.open(f"/dev/shm/{name}", os.O_RDWR if writable else os.O_RDONLY)
+    try:
+        return mmap.mmap(fd, 0, flags=flags, prot=prot)
+    finally:
+        os.close(fd)  # the mapping keeps the pages; no descriptor stays open
 
 
 def release() -> None:

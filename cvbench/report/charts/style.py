@@ -37,6 +37,7 @@ MODEL_COLOURS: dict[str, str] = {
     "kernel": "#e6550d",
     "kernel-proc": "#a63603",
     "processes+shm": "#fdae6b",
+    "processes+zerocopy": "#d94801",
     "uvloop": "#98df8a",
     "uvloop+threads": "#9edae5",
     "trio+processes": "#c5b0d5",

@@ -1,0 +1,296 @@
+"""processes+zerocopy: the same digests as sequential, and nothing left behind (no /dev/shm
+block, no worker process) after a clean run, a dead or stopped worker, Ctrl-C or a SIGKILLed
+parent. Nothing here assumes two free cores: it passes on one CPU."""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+import cvbench as cvbench_pkg
+from cvbench.measure.affinity import Placement, allowed_cpus, pin_order
+from cvbench.measure.probes import Probes
+from cvbench.measure.watchdog import Watchdog
+from cvbench.models.processes_zerocopy import ProcessesZerocopy, WorkerDied
+from cvbench.models.sequential import Sequential
+from cvbench.work import shm
+from cvbench.work.digest import combine_digests
+from cvbench.work.item import Fault
+
+pytestmark = pytest.mark.slow
+
+# Self-contained but for the quick_jobs fixture: the tests' helper modules are being moved.
+ROOT = Path(cvbench_pkg.__file__).resolve().parents[1]
+CVBENCH = [sys.executable, "-m", "cvbench.cli"]
+SHM = Path("/dev/shm")
+
+
+def _env() -> dict[str, str]:
+    return {**os.environ, "COLUMNS": "200", "PYTHONPATH": str(ROOT)}
+
+
+def cvbench(*args: str, timeout: float = 240) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [*CVBENCH, *args], capture_output=True, text=True, timeout=timeout, env=_env(), cwd=ROOT
+    )
+
+
+def new_probes(heartbeat_ms: float = 1.0) -> Probes:
+    return Probes(Placement(tuple(allowed_cpus())), int(heartbeat_ms * 1e6))
+
+
+def run_digest(records) -> str:  # noqa: ANN001
+    return combine_digests([r.digest for r in sorted(records, key=lambda r: r.index)])
+
+
+def _blocks(pid: int | None = None) -> list[str]:
+    prefix = shm.block_prefix(pid)
+    return sorted(p.name for p in SHM.iterdir() if p.name.startswith(prefix))
+
+
+def _alive(pids: list[int]) -> list[int]:
+    alive = []
+    for pid in pids:
+        try:
+            if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
+                alive.append(pid)
+        except psutil.NoSuchProcess:
+            pass
+    return alive
+
+
+def _gone_soon(pids: list[int], timeout: float = 10.0) -> list[int]:
+    deadline = time.monotonic() + timeout
+    while _alive(pids) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return _alive(pids)
+
+
+@pytest.mark.parametrize("workload", ["threshold", "threshold-io", "faces", "frames"])
+def test_digests_equal_sequentials_and_nothing_is_left(quick_jobs, workload):
+    job = quick_jobs[workload]
+    expected = run_digest(Sequential().run(job, 1, new_probes()))
+    for workers in (1, 2):
+        probes = new_probes()
+        records = ProcessesZerocopy().run(job, workers, probes)
+        assert sorted(r.index for r in records) == list(range(job.items))
+        assert run_digest(records) == expected
+        assert {r.worker for r in records} <= set(range(workers))
+        assert len(probes.worker_pids) == workers
+        for r in records:
+            assert probes.begun_ns <= r.arrival_ns <= r.started_ns <= r.finished_ns
+            assert r.submitted_ns <= r.started_ns <= probes.ended_ns
+        assert probes.extra["placement_s"] >= 0
+        assert probes.stats().children >= workers  # the workers' CPU was counted
+        assert not any("exited inside the region" in n for n in probes.stats().notes)
+        assert _gone_soon(probes.worker_pids) == []
+    assert _blocks() == []
+
+
+class _ReadBack(Probes):
+    """Reads every worker thread's affinity and nice from /proc as the timed region starts."""
+
+    def begin(self, thread_heartbeat: bool = False) -> None:
+        self.seen = {}
+        for w, (pid, group) in enumerate(zip(self.worker_pids, self.worker_tids, strict=True)):
+            self.seen[w] = [_affinity_and_nice(pid, t) for t in group]
+        super().begin(thread_heartbeat)
+
+
+def _affinity_and_nice(pid: int, tid: int) -> tuple[set[int], int]:
+    with open(f"/proc/{pid}/task/{tid}/stat") as fh:
+        nice = int(fh.read().rsplit(")", 1)[1].split()[16])
+    return os.sched_getaffinity(tid), nice
+
+
+def test_workers_are_pinned_and_niced_before_the_region(quick_jobs):
+    cpus = allowed_cpus()
+    probes = _ReadBack(Placement(tuple(cpus), pin="compact", nice=7), 0)
+    ProcessesZerocopy().run(quick_jobs["faces"], 2, probes)
+    order = pin_order(cpus, "compact")
+    assert sorted(probes.seen) == [0, 1]
+    for w, threads in probes.seen.items():
+        assert threads  # the main thread (and the lifeline watcher in a real run)
+        assert all(c == {order[w % len(order)]} and n == 7 for c, n in threads)
+
+
+def _faulty(job, action: str, index: int = 1):  # noqa: ANN001, ANN202
+    return dataclasses.replace(job, fn=dataclasses.replace(job.fn, fault=Fault(index, action)))
+
+
+@pytest.mark.parametrize(
+    ("action", "how"), [("kill", "killed by signal SIGKILL"), ("exit", "exited with code 3")]
+)
+def test_a_dead_worker_fails_the_run_and_leaves_nothing(quick_jobs, action, how):
+    probes = new_probes()
+    with pytest.raises(WorkerDied, match=how):
+        ProcessesZerocopy().run(_faulty(quick_jobs["faces"], action), 2, probes)
+    assert _blocks() == []
+    assert len(probes.worker_pids) == 2 and _gone_soon(probes.worker_pids) == []
+
+
+def test_a_stopped_worker_is_killed_by_the_watchdog_and_the_run_ends(quick_jobs):
+    job = quick_jobs["faces"]
+    job = dataclasses.replace(job, payloads=job.payloads * 40)  # ~3 s of work sequentially
+    probes = new_probes()
+    dog = Watchdog(probes, 3.0)
+
+    def stop_a_worker() -> None:
+        while not probes.begun_ns:
+            time.sleep(0.005)
+        os.kill(probes.worker_pids[0], signal.SIGSTOP)
+
+    stopper = threading.Thread(target=stop_a_worker, daemon=True)
+    t0 = time.monotonic()
+    with dog.armed(), pytest.raises(WorkerDied, match="SIGKILL"):
+        stopper.start()
+        ProcessesZerocopy().run(job, 2, probes)
+    assert dog.fired and time.monotonic() - t0 < 30
+    assert _blocks() == [] and _gone_soon(probes.worker_pids) == []
+
+
+def test_cli_fault_fails_one_row_and_the_others_run(tmp_path):
+    out = tmp_path / "r.csv"
+    res = cvbench(
+        "run", "--quick", "-w", "faces", "--workers", "2", "--repeat", "2",
+        "-m", "sequential,processes+zerocopy,threads",
+        "--inject-fault", "processes+zerocopy:3:kill",
+        "--csv", str(out), "--json", str(tmp_path / "r.json"),
+    )  # fmt: skip
+    assert res.returncode == 1, res.stderr
+    assert "Traceback" not in res.stdout + res.stderr
+    with open(out, newline="") as fh:
+        rows = [r for r in csv.DictReader(fh) if r["predicted"] == "false"]
+    bad = [r for r in rows if r["model"] == "processes+zerocopy"]
+    assert len(bad) == 1 and bad[0]["ok"] == "false" and "WorkerDied" in bad[0]["error"]
+    assert all(r["ok"] == "true" for r in rows if r["model"] != "processes+zerocopy")
+
+
+def test_cli_run_checks_digests_and_counts_worker_cpu(tmp_path):
+    res = cvbench(
+        "run", "--quick", "-w", "threshold,faces", "--workers", "1,2", "--repeat", "2",
+        "-m", "sequential,processes+zerocopy", "--warmup", "0",
+        "--csv", str(tmp_path / "r.csv"), "--json", str(tmp_path / "r.json"),
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr[-2000:]
+    rows = [r for r in json.loads((tmp_path / "r.json").read_text())["rows"] if not r["predicted"]]
+    zc = [r for r in rows if r["model"] == "processes+zerocopy"]
+    assert len(zc) == 8 and all(r["ok"] for r in zc)  # ok: digests equal sequential's
+    seq = {r["workload"]: r["output_digest"] for r in rows if r["model"] == "sequential"}
+    assert all(r["output_digest"] == seq[r["workload"]] for r in zc)
+    faces = [r for r in zc if r["workload"] == "faces"]
+    # the workers' CPU is in the row: at least half of the items' service time
+    assert all(r["cpu_user_s"] + r["cpu_sys_s"] > 0.5 * r["service_p50_ms"] / 1e3 for r in faces)
+
+
+def _start(*args: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [*CVBENCH, *args], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=_env(), start_new_session=True,
+    )  # fmt: skip
+
+
+def _wait_for_workers(proc: subprocess.Popen, timeout: float = 90) -> list[int]:
+    """Every descendant once the run has placed a block and started two workers."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, proc.communicate()[1][-2000:]
+        kids = psutil.Process(proc.pid).children(recursive=True)
+        workers = [k for k in kids if k.ppid() != proc.pid]  # the forkserver's children
+        if _blocks(proc.pid) and len(workers) >= 2:
+            time.sleep(0.2)
+            return [k.pid for k in psutil.Process(proc.pid).children(recursive=True)]
+        time.sleep(0.02)
+    pytest.fail("the run never placed its blocks and started its workers")
+
+
+def _cmdline(p: psutil.Process) -> list[str]:
+    try:
+        return p.cmdline()
+    except psutil.Error:
+        return []
+
+
+def test_sigkill_of_the_parent_leaves_no_block_and_no_process(tmp_path):
+    proc = _start(
+        "run", "--quick", "-w", "faces", "--workers", "2", "--warmup", "0", "--repeat", "300",
+        "-m", "processes+zerocopy",
+        "--csv", str(tmp_path / "r.csv"), "--json", str(tmp_path / "r.json"),
+    )  # fmt: skip
+    try:
+        pids = _wait_for_workers(proc)
+        proc.kill()
+        proc.wait()
+    finally:
+        proc.kill()
+    assert _gone_soon(pids, 15) == [], [_cmdline(psutil.Process(p)) for p in _alive(pids)]
+    deadline = time.monotonic() + 10  # the resource tracker unlinks once the last holder exits
+    while _blocks(proc.pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _blocks(proc.pid) == []
+
+
+_LOOP = textwrap.dedent(
+    """
+    import sys
+    from cvbench.measure.affinity import Placement, allowed_cpus
+    from cvbench.measure.probes import Probes
+    from cvbench.models.processes_zerocopy import ProcessesZerocopy
+    from cvbench.work import lifeline
+    from cvbench.workloads import load_spec
+    from cvbench.workloads.sources import JobOptions, build_job
+
+    def new_probes():
+        return Probes(Placement(tuple(allowed_cpus())), 1_000_000)
+
+    if __name__ == "__main__":
+        lifeline.mark_main()
+        lifeline.quiet_resource_tracker()
+        with build_job(load_spec("faces"), JobOptions(preset="quick")) as job:
+            try:
+                for n in range(1000):
+                    ProcessesZerocopy().run(job, 2, new_probes())
+                    print("done", n, flush=True)
+            except KeyboardInterrupt:
+                print("interrupted", flush=True)
+                sys.exit(130)
+    """
+)
+
+
+def test_ctrl_c_mid_run_unlinks_and_ends_the_workers(tmp_path):
+    script = tmp_path / "loop.py"
+    script.write_text(_LOOP)
+    proc = subprocess.Popen(
+        [sys.executable, str(script)],
+        cwd=ROOT,
+        env=_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # see DESIGN: SIGINT
+    )
+    try:
+        assert proc.stdout.readline().startswith("done 0")  # one complete, normal run
+        pids = _wait_for_workers(proc)
+        proc.send_signal(signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, stderr
+    assert "interrupted" in stdout
+    assert _blocks(proc.pid) == []
+    assert _gone_soon(pids) == []  # workers, fork server and resource tracker
+    assert "Traceback" not in stderr, stderr
