@@ -23,6 +23,7 @@ from typing import Any
 
 from cvbench.config import RunConfig
 from cvbench.emulated_kernel import predict
+from cvbench.emulated_kernel.predict.in_run import PREDICTABLE, predict_workload
 from cvbench.measure import env as envmod
 from cvbench.measure import noise, procfs
 from cvbench.measure.affinity import restrict_process
@@ -31,7 +32,6 @@ from cvbench.measure.probes import Probes
 from cvbench.measure.row import measured_row
 from cvbench.measure.watchdog import Watchdog, deadline_s
 from cvbench.models import Model
-from cvbench.emulated_kernel.predict.in_run import PREDICTABLE, predict_workload
 from cvbench.results.schema import SCHEMA_VERSION, blank_row
 from cvbench.results.summary import drift_note, summarize_rows
 from cvbench.stats import relative_ci_halfwidth

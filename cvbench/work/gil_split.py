@@ -30,11 +30,25 @@ class Split:
         return sum(self.cv_calls) / len(self.cv_calls) if self.cv_calls else 0.0
 
 
-def _is_cv2(fn: Any) -> bool:  # noqa: ANN401
-    mod = getattr(fn, "__module__", None)
-    if mod is None:
-        owner = getattr(fn, "__self__", None)
-        mod = getattr(type(owner), "__module__", None) if owner is not None else None
+def _cv2_functions() -> frozenset[int]:
+    """ids of cv2's module-level functions (their ``__module__`` is None: matched by id)."""
+    try:
+        import cv2
+    except ImportError:
+        return frozenset()
+    ids: set[int] = set()
+    mods = [cv2, *(v for v in vars(cv2).values() if type(v) is type(cv2))]
+    for mod in mods:
+        if getattr(mod, "__name__", "").startswith("cv2"):  # not the os/sys cv2 imports
+            ids.update(id(v) for v in vars(mod).values() if type(v).__name__.startswith("builtin"))
+    return frozenset(ids)
+
+
+def _is_cv2(fn: Any, ids: frozenset[int]) -> bool:  # noqa: ANN401
+    if id(fn) in ids:
+        return True
+    owner = getattr(fn, "__self__", None)  # a method of a cv2 object: CascadeClassifier...
+    mod = getattr(type(owner), "__module__", None) if owner is not None else None
     return isinstance(mod, str) and (mod == "cv2" or mod.startswith("cv2."))
 
 
@@ -45,12 +59,13 @@ def profile_split(call: Any, payloads: Sequence[Any], max_s: float = 3.0) -> Spl
     calls: list[int] = []
     state = {"t0": 0, "depth": 0, "ns": 0, "n": 0}
     clock = time.perf_counter_ns
+    ids = _cv2_functions()
 
     def prof(frame: Any, event: str, arg: Any) -> None:  # noqa: ANN401, ARG001
-        if event == "c_call" and state["depth"] == 0 and _is_cv2(arg):
+        if event == "c_call" and state["depth"] == 0 and _is_cv2(arg, ids):
             state["depth"], state["t0"] = 1, clock()
             state["n"] += 1
-        elif event in ("c_return", "c_exception") and state["depth"] and _is_cv2(arg):
+        elif event in ("c_return", "c_exception") and state["depth"] and _is_cv2(arg, ids):
             state["ns"] += clock() - state["t0"]
             state["depth"] = 0
 

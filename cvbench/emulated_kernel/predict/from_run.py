@@ -291,8 +291,7 @@ def budget_line(workload: str, rows: Sequence[dict[str, Any]]) -> str | None:
     parts = []
     for key in picks:
         shares = {
-            k: _med(r[f"budget_{k}_s"] / r["wall_s"] for r in groups[key] if r.get("wall_s"))
-            or 0.0
+            k: _med(r[f"budget_{k}_s"] / r["wall_s"] for r in groups[key] if r.get("wall_s")) or 0.0
             for k in BUDGET_KEYS
         }
         top = sorted(shares.items(), key=lambda kv: -kv[1])[:3]

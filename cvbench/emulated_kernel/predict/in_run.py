@@ -42,7 +42,9 @@ def sequential_items(job: Any, seq_records: list[list]) -> tuple[list[ItemCost],
         )
         return items, info
     fractions = [
-        min(1.0, r / it.service_s) for r, it in zip(split.released_s, items) if it.service_s
+        min(1.0, r / it.service_s)
+        for r, it in zip(split.released_s, items, strict=False)
+        if it.service_s
     ]
     mean = statistics.median(fractions) if fractions else 0.0
     out = []
