@@ -24,6 +24,7 @@ class Split:
     released_s: tuple[float, ...]  # per profiled item, in index order from 0
     cv_calls: tuple[int, ...]  # cv2 calls per profiled item
     took_s: float
+    item_s: tuple[float, ...] = ()  # each profiled item's whole time (profiler included)
 
     @property
     def calls_per_item(self) -> float:
@@ -57,6 +58,7 @@ def profile_split(call: Any, payloads: Sequence[Any], max_s: float = 3.0) -> Spl
     a profiler timing cv2 calls; None when nothing could be profiled."""
     released: list[float] = []
     calls: list[int] = []
+    whole: list[float] = []
     state = {"t0": 0, "depth": 0, "ns": 0, "n": 0}
     clock = time.perf_counter_ns
     ids = _cv2_functions()
@@ -74,11 +76,13 @@ def profile_split(call: Any, payloads: Sequence[Any], max_s: float = 3.0) -> Spl
     try:
         for i, payload in enumerate(payloads):
             state.update(ns=0, n=0, depth=0)
+            t_item = clock()
             sys.setprofile(prof)
             try:
                 call(i, payload)
             finally:
                 sys.setprofile(old)
+            whole.append((clock() - t_item) / 1e9)
             released.append(state["ns"] / 1e9)
             calls.append(state["n"])
             if time.perf_counter() - t_start > max_s:
@@ -87,4 +91,4 @@ def profile_split(call: Any, payloads: Sequence[Any], max_s: float = 3.0) -> Spl
         return None
     if not released:
         return None
-    return Split(tuple(released), tuple(calls), time.perf_counter() - t_start)
+    return Split(tuple(released), tuple(calls), time.perf_counter() - t_start, tuple(whole))

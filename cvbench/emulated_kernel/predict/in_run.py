@@ -41,11 +41,9 @@ def sequential_items(job: Any, seq_records: list[list]) -> tuple[list[ItemCost],
             "are predicted to gain nothing"
         )
         return items, info
-    fractions = [
-        min(1.0, r / it.service_s)
-        for r, it in zip(split.released_s, items, strict=False)
-        if it.service_s
-    ]
+    # the fraction of the profiled item inside cv2: the same pass, the same machine moment
+    # (the profiler's overhead on the Python in between makes it err towards GIL-held)
+    fractions = [min(1.0, r / t) for r, t in zip(split.released_s, split.item_s, strict=False) if t]
     mean = statistics.median(fractions) if fractions else 0.0
     out = []
     for i, it in enumerate(items):
