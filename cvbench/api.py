@@ -81,7 +81,7 @@ def run(**options: Any) -> Results:
     return Results(
         rows=result.rows,
         summary=[plain(s) for s in summarize_rows(result.rows)],
-        findings=findings(result.rows),
+        findings=findings(result.rows, result.predictions),
         environment=result.env,
         rounds=result.rounds,
         seed=result.seed,

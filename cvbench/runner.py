@@ -24,8 +24,7 @@ from typing import Any
 
 from cvbench.config import RunConfig
 from cvbench.emulated_kernel import predict
-from cvbench.emulated_kernel.predict import pool_models
-from cvbench.emulated_kernel.predict.trace import trace_with_costs
+from cvbench.emulated_kernel.predict.in_run import PREDICTABLE, predict_workload
 from cvbench.measure import env as envmod
 from cvbench.measure import failure, noise, procfs
 from cvbench.measure.affinity import restrict_process
@@ -43,8 +42,6 @@ from cvbench.work.item import auto_chunksize
 from cvbench.work.job import Job
 from cvbench.workloads.sources import JobOptions, build_job
 
-# Pool models the emulated kernel predicts from measured costs (inline ones are trivially 1x).
-PREDICTABLE = frozenset(pool_models.MODELS) - frozenset(pool_models.INLINE_MODELS)
 ITEM_EXTRAS = ("task_stream", "schedule")  # probes.extra kept in the JSON's per-run items
 NOISE_SAMPLE_S = 0.3  # what `cvbench doctor` checks, sampled before the first repetition
 
@@ -66,6 +63,8 @@ class RunResult:
     budget_note: str = ""  # the --max-time budget afforded fewer rounds than a CI needs
     round_loads: list[dict[str, Any]] = field(default_factory=list)  # per round: others' CPU
     thread_errors: list[str] = field(default_factory=list)  # frameworks' threads, not printed
+    #: per workload: the GIL split's source, prediction errors, 4/16/64-core lines
+    predictions: dict[str, Any] = field(default_factory=dict)
 
 
 class Callbacks:
@@ -603,41 +602,14 @@ class Runner:
             self.result.env["calibration"] = {"error": self.calibration_error}
 
     def _predict(self, workload: str, state: _WorkloadState) -> None:
-        """Trace file and the emulated kernel's rows for every pool model, from the sequential
-        records (per-item medians over its repetitions) and this run's calibration."""
-        cfg = self.config
-        if state.trace is None:
-            return
-        items = predict.median_item_costs(
-            [predict.item_costs(r, state.job.payloads) for r in state.seq_records]
+        """Trace, predicted rows, budgets and core-count lines: ``pipeline/predictions.py``."""
+        predict_workload(
+            result=self.result,
+            config=self.config,
+            workload=workload,
+            state=state,
+            calibration=self.calibration,
+            calibration_error=self.calibration_error,
+            base=dict(self._columns(workload), error=None, inline=False, status="ok"),
+            chunksize=self._chunksize,
         )
-        if cfg.trace_path is not None:
-            path = cfg.trace_path
-            if len(cfg.workloads) > 1:
-                path = path.with_name(f"{path.stem}-{workload}{path.suffix}")
-            costs = predict.machine_costs(self.calibration) if self.calibration else None
-            predict.write_trace(path, trace_with_costs(workload, items, costs))
-        if state.job.arrivals_ns is not None:
-            return  # a stream's pace is set by its arrivals, not by the pool
-        seq = [
-            r["throughput_per_s"]
-            for r in self.result.rows
-            if r["workload"] == workload and r["model"] == "sequential" and r["ok"]
-        ]
-        if not seq:
-            return
-        base = dict(self._columns(workload), error=None, inline=False, status="ok")
-        cores = len(cfg.placement.cpus)
-        for model in cfg.models:
-            if model.name not in PREDICTABLE:
-                continue
-            for workers in cfg.workers:
-                size = self._chunksize(model, state.job, workers)
-                costs = predict.machine_costs(self.calibration, size) if self.calibration else None
-                row = predict.predicted_model_row(
-                    model.name, items, costs, workers, cores, base, statistics.median(seq)
-                )
-                row["chunksize"] = size
-                if self.calibration_error:
-                    row["notes"] = f"{row['notes']}; {self.calibration_error}"
-                self.result.rows.append(row)

@@ -35,6 +35,16 @@ class RegionStats:
     max_rss_mb: float = 0.0
     children: int = 0
     notes: list[str] = field(default_factory=list)
+    # the split the cost model needs (issue 21): who paid the CPU, and what it cost in faults
+    parent_user_s: float = 0.0  # this process, every thread (getrusage RUSAGE_SELF)
+    parent_sys_s: float = 0.0
+    parent_faults: int = 0  # minor + major page faults of this process (getrusage)
+    workers_user_s: float = 0.0  # the child processes (psutil cpu_times of each)
+    workers_sys_s: float = 0.0
+    workers_faults: int | None = None  # minflt + majflt of the children (/proc/<pid>/stat)
+    worker_threads_run_s: float | None = None  # schedstat run time of the worker threads
+    worker_threads_wait_s: float | None = None  # ... and their wait for a core (run queue)
+    main_run_s: float | None = None  # schedstat run time of the calling (dispatching) thread
 
 
 @dataclass
@@ -43,6 +53,7 @@ class _Snapshot:
     own: dict[int, procfs.TaskCounters]
     kids: dict[int, dict[int, procfs.TaskCounters]]
     kid_cpu: dict[int, tuple[float, float]]
+    kid_faults: dict[int, int] = field(default_factory=dict)
 
 
 # Processes a model keeps alive between its repetitions (dask's LocalCluster, per worker
@@ -59,7 +70,7 @@ def _children(keep: set[int] | frozenset[int] = frozenset()) -> list[psutil.Proc
 
 
 def _snapshot(procfs_ok: bool, keep: set[int] | frozenset[int] = frozenset()) -> _Snapshot:
-    kids, kid_cpu = {}, {}
+    kids, kid_cpu, kid_faults = {}, {}, {}
     for child in _children(keep):
         try:
             times = child.cpu_times()
@@ -67,8 +78,11 @@ def _snapshot(procfs_ok: bool, keep: set[int] | frozenset[int] = frozenset()) ->
             continue
         kid_cpu[child.pid] = (times.user, times.system)
         kids[child.pid] = procfs.read_process(child.pid) if procfs_ok else {}
+        faults = procfs.faults(child.pid)
+        if faults is not None:
+            kid_faults[child.pid] = faults
     own = procfs.read_process(os.getpid()) if procfs_ok else {}
-    return _Snapshot(resource.getrusage(resource.RUSAGE_SELF), own, kids, kid_cpu)
+    return _Snapshot(resource.getrusage(resource.RUSAGE_SELF), own, kids, kid_cpu, kid_faults)
 
 
 def _sum_delta(
@@ -155,8 +169,13 @@ class Probes:
         if b is None or a is None:
             out.notes.append("timed region never completed")
             return out
-        out.cpu_user_s = a.rusage.ru_utime - b.rusage.ru_utime
-        out.cpu_sys_s = a.rusage.ru_stime - b.rusage.ru_stime
+        out.cpu_user_s = out.parent_user_s = a.rusage.ru_utime - b.rusage.ru_utime
+        out.cpu_sys_s = out.parent_sys_s = a.rusage.ru_stime - b.rusage.ru_stime
+        out.parent_faults = (a.rusage.ru_minflt + a.rusage.ru_majflt) - (
+            b.rusage.ru_minflt + b.rusage.ru_majflt
+        )
+        if a.kid_faults and set(a.kid_faults) <= set(b.kid_faults):
+            out.workers_faults = sum(a.kid_faults[p] - b.kid_faults[p] for p in a.kid_faults)
         vol = a.rusage.ru_nvcsw - b.rusage.ru_nvcsw
         invol = a.rusage.ru_nivcsw - b.rusage.ru_nivcsw
         rss_kb = [a.rusage.ru_maxrss]
@@ -164,6 +183,8 @@ class Probes:
             u0, s0 = b.kid_cpu.get(pid, (0.0, 0.0))
             out.cpu_user_s += user - u0
             out.cpu_sys_s += sys_ - s0
+            out.workers_user_s += user - u0
+            out.workers_sys_s += sys_ - s0
             rss_kb.append(_hwm_kb(pid))
         out.children = len(a.kid_cpu)
         lost = set(b.kid_cpu) - set(a.kid_cpu)
@@ -175,6 +196,7 @@ class Probes:
             out.ctx_voluntary, out.ctx_involuntary = vol, invol  # rusage still covers this process
             return out
         own = _sum_delta(a.own, b.own)
+        _thread_split(self, out, a, b)
         kids = procfs.TaskCounters()
         for pid, threads in a.kids.items():
             kids = kids + _sum_delta(threads, b.kids.get(pid, {}))
@@ -183,6 +205,28 @@ class Probes:
         out.migrations = own.migrations + kids.migrations
         out.runqueue_wait_s = (own.wait_ns + kids.wait_ns) / 1e9
         return out
+
+
+def _thread_split(probes: Probes, out: RegionStats, a: _Snapshot, b: _Snapshot) -> None:
+    """Run and run-queue time of the worker threads (threads of this process, or every thread
+    of the worker processes) and of the dispatching thread, from schedstat."""
+    main = threading.main_thread().native_id or os.getpid()
+    if main in a.own and main in b.own:
+        out.main_run_s = (a.own[main].run_ns - b.own[main].run_ns) / 1e9
+    tids = {t for group in probes.worker_tids for t in group}
+    if not tids:
+        return
+    run = wait = 0
+    if probes.worker_pids:
+        for pid in probes.worker_pids:
+            d = _sum_delta(a.kids.get(pid, {}), b.kids.get(pid, {}))
+            run, wait = run + d.run_ns, wait + d.wait_ns
+    else:
+        for tid in tids:
+            if tid in a.own:
+                d = a.own[tid] - b.own.get(tid, procfs.TaskCounters())
+                run, wait = run + d.run_ns, wait + d.wait_ns
+    out.worker_threads_run_s, out.worker_threads_wait_s = run / 1e9, wait / 1e9
 
 
 def _hwm_kb(pid: int) -> int:

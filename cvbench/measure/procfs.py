@@ -72,6 +72,18 @@ def read_task(pid: int, tid: int) -> TaskCounters | None:
     return TaskCounters(vol, invol, migrations, run_ns, wait_ns, slices)
 
 
+def faults(pid: int) -> int | None:
+    """Minor + major page faults of a whole process so far (/proc/<pid>/stat fields 10, 12)."""
+    text = _read(f"/proc/{pid}/stat")
+    if text is None:
+        return None
+    parts = text[text.rfind(")") + 2 :].split()  # fields from 3 (state) on
+    try:
+        return int(parts[7]) + int(parts[9])
+    except (IndexError, ValueError):
+        return None
+
+
 def read_process(pid: int) -> dict[int, TaskCounters]:
     """Counters of every live thread of a process, keyed by tid."""
     out = {}

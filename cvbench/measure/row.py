@@ -60,7 +60,32 @@ def measured_row(
         deadline_misses=deadline_misses(lat["latency"], job.deadline_ns),
         faces_found=int(np.count_nonzero(faces)) if faces else None,
     )
+    row.update(_cost_columns(stats, job, records))
     row.update({k: v for k, v in probes.extra.items() if k in COLUMNS})
     if stats.notes:
         row["notes"] = "; ".join(stats.notes)
     return row
+
+
+def _cost_columns(stats: Any, job: Job, records: Sequence) -> dict[str, Any]:
+    """Who paid for the region (issue 21): the parent, the worker processes or threads."""
+    out: dict[str, Any] = dict(
+        parent_cpu_s=stats.parent_user_s + stats.parent_sys_s,
+        parent_sys_s=stats.parent_sys_s,
+        parent_faults=stats.parent_faults,
+        workers_faults=stats.workers_faults,
+        worker_threads_cpu_s=stats.worker_threads_run_s,
+        worker_wait_s=stats.worker_threads_wait_s,
+        main_cpu_s=stats.main_run_s,
+        busy_s=sum(r.finished_ns - r.started_ns - r.io_ns for r in records) / 1e9,
+        released_s=sum(r.released_ns for r in records) / 1e9,
+    )
+    if stats.children:
+        out.update(
+            workers_cpu_s=stats.workers_user_s + stats.workers_sys_s,
+            workers_sys_s=stats.workers_sys_s,
+        )
+    payloads = job.payloads
+    if payloads and isinstance(payloads[0], np.ndarray):
+        out["bytes_per_item"] = int(sum(p.nbytes + 160 for p in payloads) / len(payloads))
+    return out

@@ -30,7 +30,8 @@ def run_document(result: RunResult, final: bool = True) -> dict[str, Any]:
         "budget_note": result.budget_note,
         "round_loads": result.round_loads,
         "not_converged": result.not_converged,
-        "findings": findings(result.rows) if final else [],
+        "findings": findings(result.rows, result.predictions) if final else [],
+        "predictions": result.predictions,
         "failures": result.failures,  # one per failed cell: its line and full tracebacks
         "thread_errors": result.thread_errors,
         "complete": final,

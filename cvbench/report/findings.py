@@ -89,9 +89,40 @@ def contention(rows: Sequence[dict[str, Any]]) -> list[str]:
     ]
 
 
-def findings(rows: Sequence[dict[str, Any]]) -> list[str]:
-    """One line per claim, plain text (the terminal, Markdown and HTML all use it)."""
+def findings(
+    rows: Sequence[dict[str, Any]], predictions: dict[str, Any] | None = None
+) -> list[str]:
+    """One line per claim, plain text (the terminal, Markdown and HTML all use it).
+    ``predictions``: the document's section of that name (the emulated kernel's lines)."""
     rows = [r for r in rows if r.get("ok") and not r.get("predicted") and not is_unsupported(r)]
+    lines = _claims(rows)
+    for workload in dict.fromkeys(r["workload"] for r in rows):
+        lines += _kernel_lines(rows, workload, (predictions or {}).get(workload) or {})
+    return lines
+
+
+def _kernel_lines(rows: list[dict[str, Any]], workload: str, section: dict[str, Any]) -> list[str]:
+    """Where the time went, the GIL convoy, the user op's GIL split, what more cores do."""
+    from cvbench.emulated_kernel.predict.from_run import budget_line
+    from cvbench.emulated_kernel.predict.in_run import convoy_line
+
+    out = [budget_line(workload, rows), convoy_line(list(rows), workload)]
+    split = section.get("gil_split", "")
+    if split and not split.startswith("timed around"):
+        out.append(f"{workload}: GIL split of the user function {split}")
+    out.append(section.get("scaling_line"))
+    errs = [v for v in section.get("validation", []) if v.get("out_of_sample")]
+    if errs:
+        shown = ", ".join(
+            f"{v['model']} {v['workers']}w {v['error_pct']:+.0f} %"
+            for v in errs
+            if v.get("error_pct") is not None
+        )
+        out.append(f"{workload}: predicted from 1-worker costs vs measured: {shown}")
+    return [line for line in out if line]
+
+
+def _claims(rows: list[dict[str, Any]]) -> list[str]:
     summary = summarize_rows(rows)
     lines: list[str] = contention(rows)
     for workload in dict.fromkeys(s["workload"] for s in summary):

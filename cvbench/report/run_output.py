@@ -16,7 +16,7 @@ from cvbench.results.summary import summarize_rows, unsupported
 def print_run(console: Console, err: Console, result: Any, cfg: Any, brief: bool = False) -> None:
     """The end of a run on the terminal (``result`` a RunResult, ``cfg`` its RunConfig)."""
     summary = summarize_rows(result.rows)
-    lines = findings(result.rows)
+    lines = findings(result.rows, getattr(result, "predictions", None))
     if lines:
         console.print("[bold]Findings[/] (claims only where 95 % CIs separate)")
         for line in lines:

@@ -205,13 +205,16 @@ def prediction_table(rows: list[dict[str, Any]]) -> Table | None:
     table = Table(
         title="Emulated kernel (eevdf simulator + GIL + transfer costs) vs measured",
         caption="Predictions replay the sequential model's per-item service, split into GIL-held "
-        "and GIL-released time (timed around the cv2 calls), with this run's calibrated pickling, "
-        "pipe and offload costs; pool start-up is left out. error = measured vs predicted.",
+        "and GIL-released time (timed around the cv2 calls; a user --op: one profiled pass, or "
+        "assumed -- see the notes), with each model's per-item parent and worker costs measured "
+        "in its own smallest-worker cell (costs column; the 1-worker cell predicts 2 workers out "
+        "of sample), the calibration where it did not run; pool start-up is left out. "
+        "error = measured vs predicted.",
         title_justify="left",
         caption_justify="left",
     )
     for header in ("workload", "model", "workers", "predicted items/s", "measured items/s",
-                   "error", "bottleneck"):  # fmt: skip
+                   "error", "bottleneck", "costs"):  # fmt: skip
         table.add_column(header, justify="left" if header in ("workload", "model") else "right")
     for p in predicted:
         measured = [
@@ -237,5 +240,6 @@ def prediction_table(rows: list[dict[str, Any]]) -> Table | None:
             "–" if med is None else f"{med:,.1f}",
             err,
             bottleneck,
+            str(p.get("cost_source") or "–").removeprefix("measured: "),
         )
     return table

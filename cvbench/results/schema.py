@@ -119,6 +119,31 @@ ROW_COLUMNS: tuple[Column, ...] = (
     # round three: `cvbench ab` writes both sides' rows into one file
     _t("side"),  # base | head (empty for `cvbench run`)
     _i("ab_round"),  # the A/B job's round (the side's own round column counts its requests)
+    # round three (issue 21): the costs of the run itself, split by who paid them
+    _down("parent_cpu_s", "s", summarised=False),  # this process, all threads (getrusage)
+    _down("parent_sys_s", "s", summarised=False),
+    _down("parent_faults", "count", "int", summarised=False),  # minor + major (getrusage)
+    _down("workers_cpu_s", "s", summarised=False),  # worker processes (user + sys)
+    _down("workers_sys_s", "s", summarised=False),
+    _down("workers_faults", "count", "int", summarised=False),  # /proc/<pid>/stat of workers
+    _down("worker_threads_cpu_s", "s", summarised=False),  # schedstat run time of workers
+    _down("worker_wait_s", "s", summarised=False),  # workers runnable, waiting for a core
+    _down("main_cpu_s", "s", summarised=False),  # the dispatching (main) thread, schedstat
+    _down("busy_s", "s", summarised=False),  # sum over items of start -> finish in the worker
+    _down("released_s", "s", summarised=False),  # sum over items of GIL-released time
+    _i("bytes_per_item"),  # what a process pool pickles for an item's argument (mean)
+    # where the time went (issue 21): per worker lane, seconds; they add up to wall_s
+    _down("budget_compute_gil_s", "s", summarised=False),
+    _down("budget_compute_released_s", "s", summarised=False),
+    _down("budget_gil_wait_s", "s", summarised=False),
+    _down("budget_contention_s", "s", summarised=False),
+    _down("budget_transfer_s", "s", summarised=False),
+    _down("budget_dispatch_s", "s", summarised=False),
+    _down("budget_idle_s", "s", summarised=False),
+    _down("budget_harness_s", "s", summarised=False),
+    Column("budget_closure", "float"),  # sum of the budget over wall_s (1.0 = closes)
+    _t("cost_source"),  # predicted rows: where the costs came from (a measured cell, calibration)
+    Column("prediction_error_pct", "float"),  # predicted rows: vs the measured median
 )
 META: tuple[Column, ...] = (
     _t("python"),

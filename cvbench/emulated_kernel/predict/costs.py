@@ -59,6 +59,13 @@ class MachineCosts:
     switch_s: float = 0.0
     shm_ref_bytes: int = 0
     switch_interval_s: float = SWITCH_INTERVAL_NS / 1e9
+    #: measured in the run itself (``from_run``), replacing the per-byte model when set:
+    #: the parent's CPU per item (process models: send + receive + its other threads;
+    #: thread models: the submitting/loop thread, GIL held) and a worker's CPU per item beyond
+    #: the item's service (process models: receive, unpickle, page faults, send back; thread
+    #: models: the future's bookkeeping, GIL held)
+    parent_item_s: float | None = None
+    worker_item_s: float | None = None
 
     @classmethod
     def from_round_trips(

@@ -34,6 +34,7 @@ The makespan is when the submitting/parent/loop thread has the last result.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -247,10 +248,15 @@ def _build(
     if model in THREAD_MODELS or model in OFFLOAD_THREAD_MODELS:
         gil = Gil(_ns(costs.switch_interval_s))
         workq, doneq = Queue(), Queue()
+        if costs.worker_item_s:  # measured: the worker's bookkeeping per item, GIL held
+            extra = _ns(costs.worker_item_s)
+            items = [dataclasses.replace(it, gil_post=it.gil_post + extra) for it in items]
         if model in THREAD_MODELS:
-            head = _submitter(items, workers, _ns(costs.submit_s), workq, doneq)
+            submit = costs.submit_s if costs.parent_item_s is None else costs.parent_item_s
+            head = _submitter(items, workers, _ns(submit), workq, doneq)
         else:
-            head = _loop(items, workers, _ns(costs.offload_s), workq, doneq, None)
+            offload = costs.offload_s if costs.parent_item_s is None else costs.parent_item_s
+            head = _loop(items, workers, _ns(offload), workq, doneq, None)
         threads = [("main", Thread(head, gil))]
         threads += [
             (f"thread{k}", Thread(_thread_worker(workq, doneq), gil)) for k in range(workers)
@@ -259,10 +265,15 @@ def _build(
     callq, resq = Queue(), Queue()
     rt = _ns(costs.round_trip_s)
     rt_parent, rt_worker = rt // 2, rt - rt // 2
+    offload = _ns(costs.offload_s)
+    if costs.parent_item_s is not None and costs.worker_item_s is not None:
+        # measured in the run: what each side paid per item, in place of bytes x per-byte cost
+        items = [dataclasses.replace(it, send_in=0, send_out=0) for it in items]
+        rt_parent, rt_worker, offload = _ns(costs.parent_item_s), _ns(costs.worker_item_s), 0
     if model in PROCESS_MODELS:
         parent = _parent(items, workers, 2 * workers + 1, rt_parent, 0, callq, resq)
     else:
-        parent = _parent(items, workers, workers, rt_parent, _ns(costs.offload_s), callq, resq)
+        parent = _parent(items, workers, workers, rt_parent, offload, callq, resq)
     threads = [("parent", Thread(parent, None))]
     threads += [
         (f"proc{k}", Thread(_proc_worker(callq, resq, rt_worker), None)) for k in range(workers)

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from cvbench.report.charts.budget import plot_budget
 from cvbench.report.charts.data import Data, load_results, prepare
 from cvbench.report.charts.lag import plot_lag
 from cvbench.report.charts.latency import plot_latency
@@ -40,6 +41,7 @@ __all__ = [
     "load_results",
     "make_plots",
     "model_colour",
+    "plot_budget",
     "plot_lag",
     "plot_latency",
     "plot_predicted",
@@ -59,6 +61,7 @@ CHARTS: dict[str, Callable[[Any, str | Path], tuple[list[Path], list[str]]]] = {
     "switches": plot_switches,
     "timeline": plot_timeline,
     "predicted": plot_predicted,
+    "budget": plot_budget,
 }
 
 
