@@ -23,9 +23,9 @@ from tests.helpers import QUICK_RUN, assert_one_error_line  # noqa: E402
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 ALL_STEMS = {
     "scaling", "latency_cdf", "lag_cdf", "ctx_switches", "timeline_threshold", "timeline_frames",
-    "predicted",
+    "predicted", "budget",
 }  # fmt: skip
-ROW_STEMS = {"scaling", "ctx_switches", "predicted"}  # drawable from the CSV alone
+ROW_STEMS = {"scaling", "ctx_switches", "predicted", "budget"}  # drawable from the CSV alone
 
 
 @pytest.fixture(scope="session")

@@ -79,7 +79,7 @@ def test_report_is_well_formed_and_self_contained(report: Path) -> None:
     p = check(text)
     assert all(u.startswith(("data:", "#")) for u in p.urls), p.urls
     assert "<script" not in text and "http://" not in text.replace("http-equiv", "")
-    assert p.tags["img"] == 7  # scaling, latency, lag, switches, 2 timelines, predicted
+    assert p.tags["img"] == 8  # scaling, latency, lag, switches, 2 timelines, predicted, budget
     assert p.tags["table"] >= 5  # environment + throughput, switches, latency, responsiveness
     for heading in ("Throughput", "Context switches", "Per-item latency", "Responsiveness"):
         assert heading in text
@@ -93,7 +93,7 @@ def test_report_from_csv_notes_what_is_missing(real_run, tmp_path: Path) -> None
     assert "note:" in r.stderr and "per-item records" in r.stderr
     text = (tmp_path / "r.html").read_text(encoding="utf-8")
     p = check(text)
-    assert p.tags["img"] == 3
+    assert p.tags["img"] == 4  # scaling, switches, predicted, budget: the rows' charts
     assert "<li>" in text and "timeline" in text
 
 
