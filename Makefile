@@ -28,26 +28,10 @@ test: $(STAMP)
 test-fast: $(STAMP)
 	$(BIN)/pytest -q -m "not slow"
 
-# The fast tier under every other CPython found (~35 s each on 2 cores, plus ~1.5 min each the
-# first time, to install); the slow tier runs on 3.11 only.
+# The fast tier under every other CPython found (scripts/test_pythons.sh): ~40 s each on 2
+# cores, plus ~1 min the first time to install all of them; the slow tier runs on 3.11 only.
 test-pythons:
-	@failed=; for v in $(PYTHONS); do \
-	  py=$$(ls -d "$$(pyenv root 2>/dev/null)"/versions/$$v.*/bin/python$$v 2>/dev/null \
-	        | grep -E "/$$v\.[0-9]+/bin/" | sort -V | tail -n 1); \
-	  if [ -z "$$py" ] && python$$v -c '' 2>/dev/null; then py=$$(command -v python$$v); fi; \
-	  if [ -z "$$py" ]; then echo "test-pythons: no Python $$v here (pyenv or PATH): skipped"; \
-	    continue; fi; \
-	  venv=.venv-$$v; \
-	  if [ ! -f $$venv/.installed ] || [ pyproject.toml -nt $$venv/.installed ]; then \
-	    echo "test-pythons: installing into $$venv ($$py)"; \
-	    $$py -m venv $$venv && $$venv/bin/pip install --quiet --upgrade pip \
-	      && $$venv/bin/pip install --quiet -e '.[dev]' && touch $$venv/.installed \
-	      || { failed="$$failed $$v(install)"; continue; }; \
-	  fi; \
-	  echo "test-pythons: the fast tier on $$($$venv/bin/python -V)"; \
-	  $$venv/bin/pytest -q -m "not slow" || failed="$$failed $$v"; \
-	done; \
-	if [ -n "$$failed" ]; then echo "test-pythons: failed on$$failed"; exit 1; fi
+	@scripts/test_pythons.sh $(PYTHONS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
