@@ -8,8 +8,10 @@ ItemRecord per item. Adding a model is one new file plus one line in models/__in
 
 from __future__ import annotations
 
+import importlib
 import importlib.metadata
 import importlib.util
+import sys
 import threading
 import time
 from abc import ABC, abstractmethod
@@ -71,6 +73,8 @@ class Model(ABC):
     #: distributions it needs beyond cvbench's core (import name = dist name with "_" for "-");
     #: () means the standard library. A missing one makes the model unavailable, not broken.
     requires: tuple[str, ...] = ()
+    #: the modules it imports, when their names differ from `requires` (curio-compat: curio)
+    imports: tuple[str, ...] = ()
     #: runs on workers it does not start (dask on an existing cluster): one cell, and its
     #: rows' ``workers`` is the pool's own size, not a swept count
     external: bool = False
@@ -97,15 +101,33 @@ class Model(ABC):
     @classmethod
     def unavailable(cls) -> str | None:
         """None if the model can run here, else a one-line reason (the row says it instead of
-        failing). Checked without importing the package: listing models must stay cheap."""
-        for dist in cls.requires:
-            if importlib.util.find_spec(dist.replace("-", "_")) is None:
+        failing). Only an import tells whether an installed package loads on this Python
+        (curio 1.6 does not on 3.12+), so each one is imported: once per process, the dearest
+        being distributed (~0.4 s). Model modules import their framework on use, never at
+        import, so `import cvbench.models` and `--help` work whatever fails here."""
+        modules = cls.imports or tuple(d.replace("-", "_") for d in cls.requires)
+        for dist, module in zip(cls.requires, modules, strict=True):
+            if importlib.util.find_spec(module) is None:
                 return f"{dist} is not installed (pip install {dist})"
+            if reason := import_failure(module):
+                return reason
         return None
 
     @abstractmethod
     def run(self, job: Job, workers: int, probes: Probes) -> list[ItemRecord]:
         """Process every item of job once; raise if the model itself failed."""
+
+
+def import_failure(module: str) -> str | None:
+    """None if `module` imports here, else why not, in one line (not cached: a retry is cheap
+    and a test may change what is importable)."""
+    try:
+        importlib.import_module(module)
+    except Exception as exc:  # noqa: BLE001 - whatever stops the import is the reason
+        version = f"{sys.version_info.major}.{sys.version_info.minor}"
+        first = (str(exc).splitlines() or [""])[0]
+        return f"{module} does not load on Python {version}: {type(exc).__name__}: {first}"
+    return None
 
 
 def _version(dist: str) -> str | None:

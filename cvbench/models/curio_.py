@@ -2,15 +2,18 @@
 
 curio's process workers are spawned (not forked) by curio itself and started lazily; start-up
 launches all of them before timing. Task switches are counted with a curio Activation.
+
+curio itself is imported on use, never here: upstream curio 1.6 (its last release, 2022) dies
+at import on Python 3.12+ (`multiprocessing.connection.CHALLENGE` became `_CHALLENGE`), and a
+framework that cannot load must make these models unavailable, not break `import cvbench`.
+pyproject.toml installs the curio-compat fork (same `curio` package, 1.6.7) on 3.12+.
 """
 
 from __future__ import annotations
 
+import sys
 import threading
-
-import curio
-import curio.workers
-from curio.kernel import Activation
+from typing import Any
 
 from cvbench.measure.probes import Probes, main_tid
 from cvbench.models.base import ItemRecord, Model, barrier_prepare
@@ -18,17 +21,27 @@ from cvbench.models.cooperative import CooperativeBody, Runtime
 from cvbench.work.item import prepare_and_identify
 from cvbench.work.job import Job
 
+# Mirrors pyproject.toml's environment markers (for `cvbench models`' dependency column).
+_DIST = "curio" if sys.version_info < (3, 12) else "curio-compat"
 
-class _SwitchCounter(Activation):
-    def __init__(self) -> None:
-        self.switches = 0
 
-    def running(self, task) -> None:  # noqa: ANN001
-        self.switches += 1
+def _switch_counter() -> Any:  # noqa: ANN401 - a curio Activation, defined once curio imports
+    from curio.kernel import Activation
+
+    class SwitchCounter(Activation):
+        def __init__(self) -> None:
+            self.switches = 0
+
+        def running(self, task) -> None:  # noqa: ANN001
+            self.switches += 1
+
+    return SwitchCounter()
 
 
 async def _start(job: Job, workers: int, probes: Probes, offload: str | None):  # noqa: ANN202
     """Start-up: N concurrent warm-up calls make curio launch N distinct workers."""
+    import curio
+
     if offload == "threads":
         barrier = threading.Barrier(workers)
         warm = [
@@ -50,8 +63,10 @@ async def _start(job: Job, workers: int, probes: Probes, offload: str | None):  
 
 
 async def _main(
-    job: Job, workers: int, probes: Probes, offload: str | None, counter: _SwitchCounter
+    job: Job, workers: int, probes: Probes, offload: str | None, counter: Any
 ) -> list[ItemRecord]:
+    import curio
+
     call = await _start(job, workers, probes, offload)
     queue = curio.Queue()
     body = CooperativeBody(
@@ -84,12 +99,16 @@ class Curio(Model):
     name = "curio"
     summary = "N curio tasks run items inline, yielding between items; one core"
     runs_on = "one OS thread, curio kernel"
-    requires = ("curio",)
+    requires = (_DIST,)
+    imports = ("curio",)
     inline = True
     offload: str | None = None
 
     def run(self, job: Job, workers: int, probes: Probes) -> list[ItemRecord]:
-        counter = _SwitchCounter()
+        import curio
+        import curio.workers
+
+        counter = _switch_counter()
         saved = curio.workers.MAX_WORKER_PROCESSES
         curio.workers.MAX_WORKER_PROCESSES = workers  # read when the kernel makes its pool
         try:
