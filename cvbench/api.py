@@ -89,7 +89,7 @@ def run(**options: Any) -> Results:
     )
 
 
-run.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+run.__signature__ = inspect.Signature(
     [
         inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=f.default)
         for f in dataclasses.fields(RunOptions)

@@ -32,7 +32,7 @@ SHARED_RUN_ARGS = (
 )  # fmt: skip
 
 
-def cvbench(*args: str, timeout: float = 240, **kw) -> subprocess.CompletedProcess:  # noqa: ANN003
+def cvbench(*args: str, timeout: float = 240, **kw) -> subprocess.CompletedProcess:
     """The real CLI in a subprocess, as a user would run it."""
     env = {**os.environ, "COLUMNS": "200"}
     return subprocess.run(
@@ -69,16 +69,16 @@ def assert_one_error_line(result: Any, *needles: str) -> str:
     return errors[0]
 
 
-def new_probes(heartbeat_ms: float = 1.0, **placement) -> Probes:  # noqa: ANN003
+def new_probes(heartbeat_ms: float = 1.0, **placement) -> Probes:
     cpus = placement.pop("cpus", tuple(allowed_cpus()))
     return Probes(Placement(tuple(cpus), **placement), int(heartbeat_ms * 1e6))
 
 
-def run_digest(records) -> str:  # noqa: ANN001
+def run_digest(records) -> str:
     return combine_digests([r.digest for r in sorted(records, key=lambda r: r.index)])
 
 
-def rows_for(speeds: dict[tuple[str, int], list[float]], inline: set[str] = frozenset()):  # noqa: ANN201
+def rows_for(speeds: dict[tuple[str, int], list[float]], inline: set[str] = frozenset()):
     """Rows of one workload: per (model, workers) a throughput per round, paired speedups."""
     seq = speeds[("sequential", 1)]
     rows = []

@@ -15,7 +15,7 @@ from tests.helpers import CVBENCH, ROOT
 pytestmark = pytest.mark.slow
 
 
-def _rows(path) -> list[dict]:  # noqa: ANN001
+def _rows(path) -> list[dict]:
     with open(path, newline="") as fh:
         reader = csv.reader(fh)
         header = next(reader)

@@ -23,7 +23,7 @@ from cvbench.models import resolve_models
 from cvbench.runner import run_once
 
 
-def _touch(n_pages: int, conn) -> None:  # noqa: ANN001
+def _touch(n_pages: int, conn) -> None:
     conn.recv()  # go: the parent has read the counter
     buf = bytearray(n_pages * 4096)  # calloc'd, then written page by page
     for i in range(0, len(buf), 4096):
@@ -57,7 +57,7 @@ def new_probes() -> Probes:
     return Probes(Placement(tuple(allowed_cpus())), 1_000_000)
 
 
-def _row(model_name: str, job, workers: int) -> dict:  # noqa: ANN001
+def _row(model_name: str, job, workers: int) -> dict:
     model = resolve_models(model_name)[0]
     probes = new_probes()
     records, error = run_once(model, job, workers, probes)
@@ -130,7 +130,7 @@ def test_budget_of_a_known_timeline():
     assert b["closure"] == pytest.approx(1.0)
 
 
-def _user_fn(img):  # noqa: ANN001, ANN202 - a user op: one cv2 call, then pure Python
+def _user_fn(img):
     out = cv2.GaussianBlur(img, (31, 31), 0)
     t = time.perf_counter()
     while time.perf_counter() - t < 0.01:

@@ -107,7 +107,7 @@ def main(argv: list[str]) -> int:
 
     try:
         import click
-        import cv2  # noqa: F401 - checked here: one clear line, not a failed first cell
+        import cv2
 
         from cvbench import __version__
         from cvbench.runner import Runner

@@ -34,7 +34,7 @@ class ThresholdParam(Percent):
         self, value: object, param: click.Parameter | None, ctx: click.Context | None
     ) -> tuple[float, bool]:
         if isinstance(value, tuple):
-            return value  # type: ignore[return-value]
+            return value
         if str(value).strip().lower() == "auto":
             return AUTO_MINIMUM, True
         return super().convert(value, param, ctx), False

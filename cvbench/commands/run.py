@@ -298,7 +298,7 @@ def run(**opts: Any) -> None:
         result = session.result
         result.interrupted = True
         session.write(result)
-    except Exception as exc:  # noqa: BLE001 - keep what was measured; one line, not a trace
+    except Exception as exc:
         if os.environ.get("CVBENCH_DEBUG"):
             raise
         session.write()

@@ -45,7 +45,7 @@ __all__ = ["ConfigError", "build_config"]
 DASK_ADDRESS = re.compile(r"(tcp|tls|ucx)://[^\s/:]+:[0-9]{1,5}")
 
 
-def _parsed(option: str, parse, value: object, **kw):  # noqa: ANN001, ANN202
+def _parsed(option: str, parse, value: object, **kw):
     """A parser's ValueError as a ConfigError naming the option."""
     try:
         return parse(str(value), **kw)
@@ -241,7 +241,7 @@ def build_config(opts: RunOptions) -> RunConfig:
 def _source_file(fn: object) -> list[Path]:
     """The file that defines the user's op (an output must never replace it)."""
     try:
-        found = inspect.getsourcefile(fn)  # type: ignore[arg-type]
+        found = inspect.getsourcefile(fn)
     except TypeError:
         return []
     return [Path(found)] if found else []

@@ -13,6 +13,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from cvbench.config.options import RunOptions
 from cvbench.config.run_config import ConfigError
 from cvbench.results.schema import ALL_COLUMNS, SCHEMA_VERSION
 from cvbench.results.write import csv_text
@@ -106,27 +107,27 @@ def _absolute(value: str | None) -> Path | None:
     return Path(os.path.abspath(value)) if value else None
 
 
-def plan_outputs(opts: object, sources: list[Path]) -> OutputPaths:
-    """Every output path of a run (``opts`` is a RunOptions), checked, absolute. The JSON goes
+def plan_outputs(opts: RunOptions, sources: list[Path]) -> OutputPaths:
+    """Every output path of a run, checked, absolute. The JSON goes
     beside a given CSV (and the CSV beside a given JSON); with neither, both are reserved in
     the --out folder under a timestamp."""
-    csv_path = _absolute(opts.csv)  # type: ignore[attr-defined]
-    json_path = _absolute(opts.json)  # type: ignore[attr-defined]
+    csv_path = _absolute(opts.csv)
+    json_path = _absolute(opts.json)
     if csv_path and not json_path and not csv_path.is_char_device():
         json_path = csv_path.with_suffix(".json")
     if json_path and not csv_path and not json_path.is_char_device():
         csv_path = json_path.with_suffix(".csv")
-    plots = _absolute(opts.plots)  # type: ignore[attr-defined]
+    plots = _absolute(opts.plots)
     planned = OutputPaths(
         csv=csv_path,
         json=json_path,
-        markdown=_absolute(opts.markdown),  # type: ignore[attr-defined]
-        gab=_absolute(opts.gab),  # type: ignore[attr-defined]
-        trace=_absolute(opts.trace),  # type: ignore[attr-defined]
+        markdown=_absolute(opts.markdown),
+        gab=_absolute(opts.gab),
+        trace=_absolute(opts.trace),
         plots=plots,
-        html=_absolute(opts.html),  # type: ignore[attr-defined]
+        html=_absolute(opts.html),
     )
-    out = Path(os.path.abspath(opts.out))  # type: ignore[attr-defined]
+    out = Path(os.path.abspath(opts.out))
     named = {
         "--csv": planned.csv,
         "--json": planned.json,
@@ -143,7 +144,7 @@ def plan_outputs(opts: object, sources: list[Path]) -> OutputPaths:
     for option, path in named.items():
         if path is None or path.is_char_device():
             continue
-        check_not_theirs(option, path, sources, bool(getattr(opts, "force", False)))
+        check_not_theirs(option, path, sources, opts.force)
         real = os.path.realpath(path)
         if real in seen:
             raise ConfigError(

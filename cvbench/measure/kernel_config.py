@@ -12,7 +12,7 @@ def kernel_hz() -> int | None:
     release = os.uname().release
     for path, opener in (("/proc/config.gz", gzip.open), (f"/boot/config-{release}", open)):
         try:
-            with opener(path, "rt") as f:  # type: ignore[operator]
+            with opener(path, "rt") as f:
                 for line in f:
                     if line.startswith("CONFIG_HZ="):
                         return int(line.split("=", 1)[1])

@@ -20,7 +20,7 @@ def percentiles_ms(values_ns: Sequence[int] | np.ndarray) -> dict[str, float]:
     return out
 
 
-def item_latencies(records: Sequence) -> dict[str, np.ndarray]:  # noqa: ANN001
+def item_latencies(records: Sequence) -> dict[str, np.ndarray]:
     """Arrays in ns: queue (arrival -> start), service (start -> end), latency (arrival -> end)."""
     arrival = np.fromiter((r.arrival_ns for r in records), np.int64, len(records))
     started = np.fromiter((r.started_ns for r in records), np.int64, len(records))

@@ -26,21 +26,21 @@ class _CountedCoro(collections.abc.Coroutine):
 
     __slots__ = ("_coro", "_count")
 
-    def __init__(self, coro, count: list[int]) -> None:  # noqa: ANN001
+    def __init__(self, coro, count: list[int]) -> None:
         self._coro, self._count = coro, count
 
-    def send(self, value):  # noqa: ANN001, ANN201
+    def send(self, value):
         self._count[0] += 1
         return self._coro.send(value)
 
-    def throw(self, *args):  # noqa: ANN002, ANN201
+    def throw(self, *args):
         self._count[0] += 1
         return self._coro.throw(*args)
 
     def close(self) -> None:
         self._coro.close()
 
-    def __await__(self):  # noqa: ANN204
+    def __await__(self):
         return self._coro.__await__()
 
 

@@ -144,14 +144,14 @@ def sleep_until(deadline_ns: int) -> None:
         time.sleep(delay / 1e9)
 
 
-def barrier_prepare(fn, barrier: threading.Barrier) -> int:  # noqa: ANN001 - WorkFn
+def barrier_prepare(fn, barrier: threading.Barrier) -> int:
     """Run in each pool thread during start-up: the barrier makes every thread a distinct one."""
     tid = fn.prepare()
     barrier.wait(timeout=30)
     return tid
 
 
-def run_pool(job: Job, probes: Probes, submit) -> list[ItemRecord]:  # noqa: ANN001
+def run_pool(job: Job, probes: Probes, submit) -> list[ItemRecord]:
     """The timed region of a pool model: submit at arrival, wait for all, map tids to workers.
 
     Shared by the thread and process pools, whose only difference is the pool itself.
@@ -172,5 +172,5 @@ def run_pool(job: Job, probes: Probes, submit) -> list[ItemRecord]:  # noqa: ANN
     return [ItemRecord.of(r, probes.worker_index(r.tid), a, s) for a, s, r in results]
 
 
-def as_results(result: Any) -> list[ItemResult]:  # noqa: ANN401 - one ItemResult or a chunk's
+def as_results(result: Any) -> list[ItemResult]:
     return result if isinstance(result, list) else [result]

@@ -25,20 +25,20 @@ from cvbench.work.job import Job
 _DIST = "curio" if sys.version_info < (3, 12) else "curio-compat"
 
 
-def _switch_counter() -> Any:  # noqa: ANN401 - a curio Activation, defined once curio imports
+def _switch_counter() -> Any:
     from curio.kernel import Activation
 
     class SwitchCounter(Activation):
         def __init__(self) -> None:
             self.switches = 0
 
-        def running(self, task) -> None:  # noqa: ANN001
+        def running(self, task) -> None:
             self.switches += 1
 
     return SwitchCounter()
 
 
-async def _start(job: Job, workers: int, probes: Probes, offload: str | None):  # noqa: ANN202
+async def _start(job: Job, workers: int, probes: Probes, offload: str | None):
     """Start-up: N concurrent warm-up calls make curio launch N distinct workers."""
     import curio
 

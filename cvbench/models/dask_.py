@@ -139,7 +139,7 @@ def _start(client: Any, job: Job, probes: Probes) -> list[str]:
     return addresses
 
 
-def _cluster_pids(client: Any) -> set[int]:  # noqa: ANN401
+def _cluster_pids(client: Any) -> set[int]:
     """The local cluster's worker processes and their nannies."""
     import psutil
 
@@ -183,7 +183,7 @@ class Dask(Model):
         return "N workers (or the cluster's)"
 
     @property
-    def external(self) -> bool:  # type: ignore[override]
+    def external(self) -> bool:
         """On an existing cluster (--dask-scheduler) the workers are the cluster's: one cell."""
         return self.scheduler is not None
 
@@ -198,7 +198,7 @@ class Dask(Model):
         # processes are left out of their counters (probes.BACKGROUND).
         self._kept: dict[int, tuple[Any, contextlib.ExitStack]] = {}
 
-    def _kept_client(self, workers: int) -> Any:  # noqa: ANN401
+    def _kept_client(self, workers: int) -> Any:
         kept = self._kept.get(workers)
         if kept is None:
             stack = contextlib.ExitStack()
@@ -235,12 +235,12 @@ class Dask(Model):
             self._drop(workers)  # a cluster that failed (a dead worker) is not reused
             raise
 
-    def _run(self, client: Any, job: Job, probes: Probes) -> list[ItemRecord]:  # noqa: ANN401
+    def _run(self, client: Any, job: Job, probes: Probes) -> list[ItemRecord]:
         addresses = _start(client, job, probes)
         futures: list[Any] = []
         run_id = uuid.uuid4().hex[:8]  # keys unique per run, readable in errors and streams
 
-        def submit(fn: Any, i: int, payload: Any) -> Any:  # noqa: ANN401
+        def submit(fn: Any, i: int, payload: Any) -> Any:
             key = f"cvbench-item-{i}-{run_id}"
             futures.append(client.submit(fn, i, payload, key=key, pure=False))
             return futures[-1]

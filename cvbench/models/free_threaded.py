@@ -25,7 +25,7 @@ def _reason() -> str | None:
         return "this interpreter is not a free-threaded build"
     import cv2  # noqa: F401 - the import itself is what may re-enable the GIL
 
-    if sys._is_gil_enabled():  # type: ignore[attr-defined]  # 3.13+
+    if sys._is_gil_enabled():  # 3.13+
         return "importing cv2 re-enabled the GIL (OpenCV has no free-threaded wheels)"
     return None
 

@@ -33,7 +33,7 @@ from cvbench.work.job import Job
 class _Body:
     """The region's greenlets: a heartbeat, a feeder and N workers."""
 
-    def __init__(self, job: Job, workers: int, probes: Probes, pool: Any) -> None:  # noqa: ANN401
+    def __init__(self, job: Job, workers: int, probes: Probes, pool: Any) -> None:
         import gevent.queue
 
         self.job, self.workers, self.probes, self.pool = job, workers, probes, pool
@@ -42,7 +42,7 @@ class _Body:
         self.failures: list[BaseException] = []
         self.done = False
 
-    def guarded(self, fn: Any, *args: object) -> None:  # noqa: ANN401
+    def guarded(self, fn: Any, *args: object) -> None:
         """Keep a greenlet's failure for the caller (the hub would only print it)."""
         import gevent
 
@@ -92,7 +92,7 @@ class _Body:
                 )
 
 
-def _start(job: Job, workers: int, probes: Probes, offload: bool) -> Any:  # noqa: ANN401
+def _start(job: Job, workers: int, probes: Probes, offload: bool) -> Any:
     """Start-up: a warmed ThreadPool (N distinct threads, placed) or the inline set-up."""
     if not offload:
         job.fn.prepare()

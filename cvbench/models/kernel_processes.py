@@ -184,7 +184,7 @@ class _ItemLoop:
         stats = kernel.finish(now)
         probes.user_switches = stats.dispatches
         probes.extra["preemptions"] = stats.preemptions
-        probes.extra["schedule"] = compact_schedule(kernel, probes.begun_ns)  # type: ignore[assignment]
+        probes.extra["schedule"] = compact_schedule(kernel, probes.begun_ns)
 
 
 def compact_schedule(kernel: ProcKernel, t0: int) -> dict[str, Any]:

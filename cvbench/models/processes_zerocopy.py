@@ -48,7 +48,7 @@ START_TIMEOUT_S = 120.0
 with contextlib.suppress(AttributeError):
     from multiprocessing import forkserver as _fs
 
-    _preload = list(getattr(_fs._forkserver, "_preload_modules", []))  # type: ignore[attr-defined]
+    _preload = list(getattr(_fs._forkserver, "_preload_modules", []))
     if "cvbench.work.zerocopy" not in _preload:
         CONTEXT.set_forkserver_preload([*_preload, "cvbench.work.zerocopy"])
 
@@ -86,7 +86,7 @@ class ProcessesZerocopy(Model):
             return _item_records(job, records, probes)
 
 
-def _item_records(job: Job, records: Any, probes: Probes) -> list[ItemRecord]:  # noqa: ANN401
+def _item_records(job: Job, records: Any, probes: Probes) -> list[ItemRecord]:
     t0 = probes.begun_ns
     out = []
     for i, r in enumerate(records.tolist()):
@@ -174,7 +174,7 @@ class _Crew:
                 del pending[i]
         self.finished = True
 
-    def _recv(self, i: int) -> Any:  # noqa: ANN401 - a message
+    def _recv(self, i: int) -> Any:
         try:
             return self.conns[i].recv()
         except (EOFError, OSError):

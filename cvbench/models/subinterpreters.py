@@ -20,8 +20,8 @@ from cvbench.work.job import Job
 def _reason() -> str | None:
     version = f"{sys.version_info.major}.{sys.version_info.minor}"
     try:
-        from concurrent import interpreters  # type: ignore[attr-defined]  # 3.14+
-        from concurrent.futures import InterpreterPoolExecutor  # type: ignore[attr-defined]  # noqa: F401
+        from concurrent import interpreters  # 3.14+
+        from concurrent.futures import InterpreterPoolExecutor  # noqa: F401
     except ImportError:
         return f"Python {version} has no InterpreterPoolExecutor (PEP 734, 3.14+)"
     interp = interpreters.create()

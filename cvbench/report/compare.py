@@ -125,7 +125,7 @@ def comparison_table(c: Comparison) -> Table:
         ("threshold", "right"),
         ("verdict", "left"),
     ):
-        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+        table.add_column(name, justify=justify)
     for g in c.groups:
         style = _VERDICT_STYLE.get(g.verdict)
         verdict = escape(verdict_text(g))

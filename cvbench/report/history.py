@@ -70,7 +70,7 @@ def history_table(history: History) -> Table:
         ("change points (file #, name, change)", {}),
         ("newest segment", {}),
     ):
-        table.add_column(name, **kw)  # type: ignore[arg-type]
+        table.add_column(name, **kw)
     for t in history.trends:
         vals = t.present
         table.add_row(

@@ -45,7 +45,7 @@ def _cv2_functions() -> frozenset[int]:
     return frozenset(ids)
 
 
-def _is_cv2(fn: Any, ids: frozenset[int]) -> bool:  # noqa: ANN401
+def _is_cv2(fn: Any, ids: frozenset[int]) -> bool:
     if id(fn) in ids:
         return True
     owner = getattr(fn, "__self__", None)  # a method of a cv2 object: CascadeClassifier...
@@ -53,7 +53,7 @@ def _is_cv2(fn: Any, ids: frozenset[int]) -> bool:  # noqa: ANN401
     return isinstance(mod, str) and (mod == "cv2" or mod.startswith("cv2."))
 
 
-def profile_split(call: Any, payloads: Sequence[Any], max_s: float = 3.0) -> Split | None:  # noqa: ANN401
+def profile_split(call: Any, payloads: Sequence[Any], max_s: float = 3.0) -> Split | None:
     """Run ``call(index, payload)`` over the first items (at least one, until ``max_s``) with
     a profiler timing cv2 calls; None when nothing could be profiled."""
     released: list[float] = []
@@ -63,7 +63,7 @@ def profile_split(call: Any, payloads: Sequence[Any], max_s: float = 3.0) -> Spl
     clock = time.perf_counter_ns
     ids = _cv2_functions()
 
-    def prof(frame: Any, event: str, arg: Any) -> None:  # noqa: ANN401, ARG001
+    def prof(frame: Any, event: str, arg: Any) -> None:
         if event == "c_call" and state["depth"] == 0 and _is_cv2(arg, ids):
             state["depth"], state["t0"] = 1, clock()
             state["n"] += 1

@@ -84,7 +84,7 @@ def die_with_parent() -> bool:
     try:
         from multiprocessing import forkserver
 
-        server = forkserver._forkserver  # type: ignore[attr-defined]
+        server = forkserver._forkserver
         fd = server._forkserver_alive_fd
         if fd is not None:
             server._forkserver_alive_fd = None

@@ -144,7 +144,7 @@ def view(ref: ShmRef) -> np.ndarray:
     return np.ndarray(ref.shape, np.dtype(ref.dtype), buffer=_mapping(ref.name), offset=ref.offset)
 
 
-def run_shared(fn: Any, index: int, payload: Any) -> Any:  # noqa: ANN401 - fn is a WorkFn
+def run_shared(fn: Any, index: int, payload: Any) -> Any:
     """What the pool runs per item: resolve a ShmRef to its view, then call the work."""
     if isinstance(payload, ShmRef):
         payload = view(payload)

@@ -52,16 +52,16 @@ def control_bytes(items: int) -> int:
     return HEADER_BYTES + items * RECORD.itemsize
 
 
-def records_view(buf: Any, items: int) -> np.ndarray:  # noqa: ANN401 - any writable buffer
+def records_view(buf: Any, items: int) -> np.ndarray:
     """The per-item records inside a control block (shared: no copy)."""
     return np.ndarray((items,), RECORD, buffer=buf, offset=HEADER_BYTES)
 
 
 def serve(
-    fn: Any,  # noqa: ANN401 - a WorkFn
+    fn: Any,
     worker: int,
-    conn: Any,  # noqa: ANN401 - a multiprocessing Connection (how a pipe reaches a forkserver child)
-    lock: Any,  # noqa: ANN401 - a multiprocessing Lock guarding the counter
+    conn: Any,
+    lock: Any,
     control: str,
     payloads: tuple[Any, ...],  # ShmRefs, or what is not an array (paths), as placed
     arrivals_ns: tuple[int, ...] | None,

@@ -69,11 +69,11 @@ def write(path: Path, rows: list[dict]) -> Path:
     return path
 
 
-def run_compare(*args: str):  # noqa: ANN201
+def run_compare(*args: str):
     return CliRunner().invoke(compare_cmd, [str(a) for a in args])
 
 
-def last_line(result) -> str:  # noqa: ANN001
+def last_line(result) -> str:
     return result.output.strip().splitlines()[-1]
 
 

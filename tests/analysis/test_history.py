@@ -72,11 +72,11 @@ def write_history(
     return paths
 
 
-def _found(history) -> dict[str, list[int]]:  # noqa: ANN001
+def _found(history) -> dict[str, list[int]]:
     return {t.name: [c.file.index for c in t.changes] for t in history.trends}
 
 
-def _history(args: list[str]):  # noqa: ANN202
+def _history(args: list[str]):
     return CliRunner().invoke(climod.cli, ["history", *args])
 
 

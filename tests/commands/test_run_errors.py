@@ -10,7 +10,7 @@ from cvbench.measure import affinity
 from tests.helpers import assert_one_error_line
 
 
-def _run(args: list[str]):  # noqa: ANN202
+def _run(args: list[str]):
     return CliRunner().invoke(climod.cli, ["run", *args])
 
 
@@ -74,7 +74,7 @@ def test_bad_workload_definition(tmp_path):
     assert_one_error_line(_run(["--workload", str(bad)]), "mine.toml", "kernel")
 
 
-def _run_on_input(input_path, workload: str, tmp_path) -> list[dict]:  # noqa: ANN001
+def _run_on_input(input_path, workload: str, tmp_path) -> list[dict]:
     """sequential and threads at 2 workers on the user's input; the CSV rows."""
     import csv
 
@@ -133,7 +133,7 @@ def test_unexpected_failure_is_one_line_and_keeps_rows(monkeypatch, tmp_path):
     real = runner.measured_row
     calls = []
 
-    def flaky(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+    def flaky(*args, **kwargs):
         calls.append(1)
         if len(calls) == 2:
             raise MemoryError("simulated: no memory for the row")

@@ -32,7 +32,7 @@ def _probes() -> Probes:
     return Probes(Placement(tuple(allowed_cpus())), 1 * MS)
 
 
-def _digest(records) -> str:  # noqa: ANN001
+def _digest(records) -> str:
     return digest.combine_digests([r.digest for r in sorted(records, key=lambda r: r.index)])
 
 
@@ -229,7 +229,7 @@ def test_refuses_to_run_outside_the_main_thread() -> None:
 
     kernel = LiveKernel()
     kernel.spawn(lambda: None)
-    for run in (kernel.run, lambda: EmulatedKernel().run(None, 1, _probes())):  # type: ignore[arg-type]
+    for run in (kernel.run, lambda: EmulatedKernel().run(None, 1, _probes())):
         t = threading.Thread(target=attempt, args=(run,))
         t.start()
         t.join()
@@ -239,7 +239,7 @@ def test_refuses_to_run_outside_the_main_thread() -> None:
 
 def test_unknown_policy_is_rejected() -> None:
     with pytest.raises(ValueError, match="unknown policy"):
-        EmulatedKernel("sjf").run(None, 1, _probes())  # type: ignore[arg-type]
+        EmulatedKernel("sjf").run(None, 1, _probes())
 
 
 # -- the model --------------------------------------------------------------------------------
@@ -254,7 +254,7 @@ def jobs():
 
 @pytest.mark.parametrize("workload", ["threshold", "faces"])
 @pytest.mark.parametrize("policy", ["eevdf", "rr"])
-def test_model_output_equals_sequential(workload: str, policy: str, jobs) -> None:  # noqa: ANN001
+def test_model_output_equals_sequential(workload: str, policy: str, jobs) -> None:
     job = jobs[workload]
     expected = _digest(Sequential().run(job, 1, _probes()))
     probes = _probes()
@@ -269,7 +269,7 @@ def test_model_output_equals_sequential(workload: str, policy: str, jobs) -> Non
     assert {"preemptions", "voluntary", "timer_signals", "deferred_signals"} <= st.keys()
 
 
-def test_cv2_call_cannot_be_preempted(jobs) -> None:  # noqa: ANN001
+def test_cv2_call_cannot_be_preempted(jobs) -> None:
     """The lesson: the heartbeat is late by at least one whole cv2 call, whatever the timer."""
     job = jobs["faces"]
     seq = Sequential().run(job, 1, _probes())

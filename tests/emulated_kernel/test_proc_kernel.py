@@ -52,7 +52,7 @@ def _assert_all_gone(pids: list[int], within_s: float = 3.0) -> None:
         time.sleep(0.05)
 
 
-def _long_faces(quick_jobs, copies: int = 12) -> Job:  # noqa: ANN001
+def _long_faces(quick_jobs, copies: int = 12) -> Job:
     """The quick faces frames over and over: long enough to interrupt in the middle."""
     job = quick_jobs["faces"]
     return dataclasses.replace(job, payloads=job.payloads * copies)
@@ -170,7 +170,7 @@ def test_parent_killed_with_sigkill_takes_stopped_workers_along(tmp_path):
         [sys.executable, str(script)], stdout=subprocess.PIPE, text=True, cwd=ROOT, env=env
     )
     try:
-        line = proc.stdout.readline()  # type: ignore[union-attr]
+        line = proc.stdout.readline()
         pids = [int(p) for p in line.split()]
         assert len(pids) == 2, line
         deadline = time.monotonic() + 10

@@ -35,7 +35,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _check_run(job, probes, records, workers: int) -> None:  # noqa: ANN001
+def _check_run(job, probes, records, workers: int) -> None:
     assert run_digest(records) == run_digest(Sequential().run(job, 1, new_probes()))
     assert probes.extra["dask_workers"] == workers
     assert {r.worker for r in records} <= set(range(workers))

@@ -51,7 +51,7 @@ def new_probes(heartbeat_ms: float = 1.0) -> Probes:
     return Probes(Placement(tuple(allowed_cpus())), int(heartbeat_ms * 1e6))
 
 
-def run_digest(records) -> str:  # noqa: ANN001
+def run_digest(records) -> str:
     return combine_digests([r.digest for r in sorted(records, key=lambda r: r.index)])
 
 
@@ -126,7 +126,7 @@ def test_workers_are_pinned_and_niced_before_the_region(quick_jobs):
         assert all(c == {order[w % len(order)]} and n == 7 for c, n in threads)
 
 
-def _faulty(job, action: str, index: int = 1):  # noqa: ANN001, ANN202
+def _faulty(job, action: str, index: int = 1):
     return dataclasses.replace(job, fn=dataclasses.replace(job.fn, fault=Fault(index, action)))
 
 

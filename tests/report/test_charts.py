@@ -14,11 +14,11 @@ from click.testing import CliRunner
 
 pytest.importorskip("matplotlib", reason="plots need the plot extra (matplotlib)")
 
-from cvbench.commands.plot import plot_cmd  # noqa: E402
-from cvbench.commands.report import report_cmd  # noqa: E402
-from cvbench.report import charts as plots  # noqa: E402
-from cvbench.results.schema import SCHEMA_VERSION  # noqa: E402
-from tests.helpers import QUICK_RUN, assert_one_error_line  # noqa: E402
+from cvbench.commands.plot import plot_cmd
+from cvbench.commands.report import report_cmd
+from cvbench.report import charts as plots
+from cvbench.results.schema import SCHEMA_VERSION
+from tests.helpers import QUICK_RUN, assert_one_error_line
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 ALL_STEMS = {

@@ -16,9 +16,9 @@ from click.testing import CliRunner
 pytest.importorskip("matplotlib", reason="the report needs the plot extra (matplotlib)")
 
 
-from cvbench.commands.report import report_cmd  # noqa: E402
-from cvbench.report.html import write_report  # noqa: E402
-from tests.helpers import QUICK_RUN  # noqa: E402
+from cvbench.commands.report import report_cmd
+from cvbench.report.html import write_report
+from tests.helpers import QUICK_RUN
 
 VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source",
         "track", "wbr"}  # fmt: skip

@@ -47,7 +47,7 @@ DESIGN_COLUMNS = [
 
 
 @pytest.fixture(scope="module")
-def run_files(quick_run):  # noqa: ANN001, ANN201
+def run_files(quick_run):
     """The shared quick run, as (folder, completed-process-like) with r.csv, r.json, r.md."""
     return quick_run["dir"], quick_run
 

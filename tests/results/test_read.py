@@ -21,7 +21,7 @@ from cvbench.results.write import csv_text, json_text
 from tests.helpers import QUICK_RUN, shared_run_rows
 
 
-def _row(**kw) -> dict:  # noqa: ANN003
+def _row(**kw) -> dict:
     fields = dict(
         workload="threshold",
         model="threads",

@@ -235,7 +235,7 @@ class LiveKernel:
         if self._shutdown:
             raise greenlet.GreenletExit
         self._in_kernel = True
-        self._kernel.switch(request)  # type: ignore[union-attr]
+        self._kernel.switch(request)
         self._leave_kernel()
 
     def _leave_kernel(self) -> None:
@@ -243,7 +243,7 @@ class LiveKernel:
         while self._pending:  # a timer signal hit the critical section: take it now
             self._pending = False
             self._in_kernel = True
-            self._kernel.switch(_IRQ)  # type: ignore[union-attr]
+            self._kernel.switch(_IRQ)
             self._in_kernel = False
 
     def _on_alarm(self, signum: int, frame: object) -> None:
@@ -342,7 +342,7 @@ class LiveKernel:
                 curr = nxt
             self._curr = curr
             self._arm(now, curr)
-            request = curr.glet.switch()  # type: ignore[union-attr]
+            request = curr.glet.switch()
 
     def _wake_due(self, now: int, curr: LiveTask | None) -> bool:
         """Enqueue the sleepers that are due; True if one of them should preempt curr."""

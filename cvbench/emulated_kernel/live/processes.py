@@ -295,7 +295,7 @@ class ProcKernel:
         cur.preempted += 1
         self.stats.preemptions += 1
         self._log(now, cur, c, PREEMPT)
-        self._run(c, nxt, now)  # type: ignore[arg-type]
+        self._run(c, nxt, now)
         self._balance(now)
 
     def _dispatch(self, c: int, now: int) -> None:
@@ -305,7 +305,7 @@ class ProcKernel:
             self.curr[c] = None
             self.check_ns[c] = None
             return
-        self._run(c, nxt, now)  # type: ignore[arg-type]
+        self._run(c, nxt, now)
 
     def _run(self, c: int, task: ProcTask, now: int) -> None:
         task.state = RUNNING
@@ -325,8 +325,8 @@ class ProcKernel:
             if task is not None:
                 self.nrun[o] -= 1
                 self.wload[o] -= task.weight
-                self._enqueue(task, c, now, MIGRATE)  # type: ignore[arg-type]
-                return self.rqs[c].pick_next(now)  # type: ignore[return-value]
+                self._enqueue(task, c, now, MIGRATE)
+                return self.rqs[c].pick_next(now)
         return None
 
     def _balance(self, now: int) -> None:

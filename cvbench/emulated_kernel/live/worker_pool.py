@@ -227,7 +227,7 @@ def _ensure_preloaded(module: str) -> None:
     the server runs; the workers then import it themselves (slower start-up, same result)."""
     from multiprocessing import forkserver
 
-    current = list(getattr(forkserver._forkserver, "_preload_modules", []))  # type: ignore[attr-defined]
+    current = list(getattr(forkserver._forkserver, "_preload_modules", []))
     if module not in current:
         CONTEXT.set_forkserver_preload([*current, module])
 

@@ -140,7 +140,7 @@ class RunQueue:
     def put_prev_pick_next(self, se: SchedEntity, now_ns: int) -> SchedEntity:
         """``put_prev(se, now_ns)`` then ``pick_next(now_ns)`` (a preemption), in one call."""
         self.put_prev(se, now_ns)
-        return self.pick_next(now_ns)  # type: ignore[return-value]
+        return self.pick_next(now_ns)
 
     def queued(self) -> list[SchedEntity]:
         """Waiting tasks in the order they would run (for tests and idle balancing)."""

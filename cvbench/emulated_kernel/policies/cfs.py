@@ -51,7 +51,7 @@ class CfsRQ(_HeapRQ):
             se.new = False
         elif se.rq is not self and se.rq is not None:
             # migrate_task_rq_fair: keep the offset from the old queue's min_vruntime
-            se.vruntime += self.min_vruntime - se.rq.min_vruntime  # type: ignore[attr-defined]
+            se.vruntime += self.min_vruntime - se.rq.min_vruntime
         if flags & WAKEUP:
             # place_entity with GENTLE_FAIR_SLEEPERS: a sleeper gains at most latency/2
             floor = self.min_vruntime - self.latency // 2

@@ -96,7 +96,7 @@ def payload_bytes(payload: Any) -> int:
     return len(pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL))
 
 
-def item_costs(records: list, payloads: tuple[Any, ...]) -> list[ItemCost]:  # noqa: ANN001
+def item_costs(records: list, payloads: tuple[Any, ...]) -> list[ItemCost]:
     """The cost model's items from one sequential repetition: service split into GIL-held and
     GIL-released (measured around the cv2 calls), file I/O, and bytes each way."""
     out = []
@@ -116,7 +116,7 @@ def item_costs(records: list, payloads: tuple[Any, ...]) -> list[ItemCost]:  # n
     return out
 
 
-def machine_costs(calibration: Any, chunksize: int = 1) -> MachineCosts:  # noqa: ANN401
+def machine_costs(calibration: Any, chunksize: int = 1) -> MachineCosts:
     """Calibrated costs; the fixed per-task costs are shared by the items of a chunk."""
     c = max(1, chunksize)
     base = MachineCosts.from_round_trips(

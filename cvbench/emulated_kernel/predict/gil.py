@@ -291,7 +291,7 @@ class Thread:
         self.send = None
         return op
 
-    def _advance(self, now: int) -> Step:  # noqa: C901 - one dispatch over the op kinds
+    def _advance(self, now: int) -> Step:
         """Run zero-time operations until the thread needs a core, blocks or exits."""
         while True:
             op = self._next_op()

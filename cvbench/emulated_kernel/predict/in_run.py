@@ -24,7 +24,7 @@ PREDICTABLE = frozenset(pool_models.MODELS) - frozenset(pool_models.INLINE_MODEL
 CONVOY_SWITCHES = 1000  # voluntary switches per item at >= 2 threads: a GIL convoy
 
 
-def sequential_items(job: Any, seq_records: list[list]) -> tuple[list[ItemCost], dict[str, Any]]:  # noqa: ANN401
+def sequential_items(job: Any, seq_records: list[list]) -> tuple[list[ItemCost], dict[str, Any]]:
     """Per-item medians over the sequential repetitions, and how the GIL split was obtained.
     A user op's items record no released time: it is measured by one profiled pass."""
     items = costmod.median_item_costs([costmod.item_costs(r, job.payloads) for r in seq_records])
@@ -62,7 +62,7 @@ def sequential_items(job: Any, seq_records: list[list]) -> tuple[list[ItemCost],
     return out, info
 
 
-def budgets(result: Any, workload: str, items: list[ItemCost]) -> None:  # noqa: ANN401
+def budgets(result: Any, workload: str, items: list[ItemCost]) -> None:
     """Write each measured row's budget columns (seconds per worker lane, and the closure)."""
     docs = {
         (d["model"], d["workers"], d["repetition"], d.get("round")): d
@@ -85,11 +85,11 @@ def budgets(result: Any, workload: str, items: list[ItemCost]) -> None:  # noqa:
 
 def predict_workload(
     *,
-    result: Any,  # noqa: ANN401 - the runner's RunResult
-    config: Any,  # noqa: ANN401 - RunConfig
+    result: Any,
+    config: Any,
     workload: str,
-    state: Any,  # noqa: ANN401 - the runner's _WorkloadState
-    calibration: Any,  # noqa: ANN401
+    state: Any,
+    calibration: Any,
     calibration_error: str,
     base: dict[str, Any],
     chunksize: Callable[[Any, Any, int], int],

@@ -168,7 +168,7 @@ def _split(it: Mapping[str, Any], where: str) -> tuple[float, float]:
     gil = _num(it["gil_s"], f"{where}.gil_s") if "gil_s" in it else None
     rel = _num(it["released_s"], f"{where}.released_s") if "released_s" in it else None
     if gil is None:
-        gil = max(0.0, service - rel)  # type: ignore[operator]
+        gil = max(0.0, service - rel)
     if rel is None:
         rel = max(0.0, service - gil)
     return gil, rel
@@ -191,7 +191,7 @@ def _costs(raw: Any, source: str) -> MachineCosts:
         vals["shm_ref_bytes"] = int(vals["shm_ref_bytes"])
     if vals.get("switch_interval_s", 1.0) <= 0:
         raise TraceError(f"{source}: costs.switch_interval_s must be > 0")
-    return MachineCosts(**vals)  # type: ignore[arg-type]
+    return MachineCosts(**vals)
 
 
 def trace_with_costs(
@@ -221,7 +221,7 @@ def trace_with_costs(
     return doc
 
 
-def trace_doc(workload: str, records: list) -> dict[str, Any]:  # noqa: ANN001
+def trace_doc(workload: str, records: list) -> dict[str, Any]:
     """A trace document from the sequential model's item records: per item the CPU service
     (start -> end minus file I/O) and the I/O, in item order."""
     items = []

@@ -132,7 +132,7 @@ class Simulator:
         return t
 
     # ------------------------------------------------------------------------------------
-    def run(self) -> SimResult:  # noqa: C901 - one hot loop on purpose: locals are fast
+    def run(self) -> SimResult:
         cores = self.cores
         policy = self.policy
         rqs = [policy.new_rq(c) for c in range(cores)]
@@ -188,7 +188,7 @@ class Simulator:
                 t.items = 1
                 post(t.arrival + io, _WAKE, t, 0)
             elif t.program is not None:
-                step = t.program.first(t, ctl)  # type: ignore[arg-type]
+                step = t.program.first(t, ctl)
                 if step is None:
                     t.finish_ns = t.arrival
                     continue
@@ -583,7 +583,7 @@ class Simulator:
                 sync(c, end_t)
                 leave(c, t, end_t)
             for q in rqs[c].queued():
-                q.wait_ns += end_t - q.ready_ns  # type: ignore[attr-defined]
+                q.wait_ns += end_t - q.ready_ns
         return collect_result(
             self.tasks,
             self.policy.describe(),

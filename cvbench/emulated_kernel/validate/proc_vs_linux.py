@@ -113,8 +113,8 @@ def _window(
             a.run_ns - b.run_ns,
             a.wait_ns - b.wait_ns,
             a.slices - b.slices,
-            None if kernel is None else a.emulated_dispatches - b.emulated_dispatches,  # type: ignore[operator]
-            None if kernel is None else a.emulated_wait_ns - b.emulated_wait_ns,  # type: ignore[operator]
+            None if kernel is None else a.emulated_dispatches - b.emulated_dispatches,
+            None if kernel is None else a.emulated_wait_ns - b.emulated_wait_ns,
         )
         for a, b in zip(after, before, strict=True)
     ]
