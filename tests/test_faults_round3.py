@@ -1,0 +1,148 @@
+"""Round three of the fault suite (issue 22): every wait has an end, exit codes mean one
+thing, nothing is left behind, one line instead of a traceback. Real processes, real files."""
+
+from __future__ import annotations
+
+import csv
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from cvbench.measure.watchdog import FIRST_S, FLOOR_S, deadline_s
+from tests.conftest import CVBENCH, ROOT
+
+OPS = textwrap.dedent(
+    """
+    import os, subprocess, sys, time
+
+    def hang(img):
+        time.sleep(10**6)
+
+    def ex7(img):
+        sys.exit(7)
+
+    def popen(img):
+        subprocess.Popen(["sleep", "100"])
+        return 1
+
+    def fork(img):
+        if os.fork() == 0:
+            time.sleep(100)
+            os._exit(0)
+        return 1
+    """
+)
+
+
+@pytest.fixture
+def ops(tmp_path: Path) -> Path:
+    (tmp_path / "r3ops.py").write_text(OPS)
+    (tmp_path / "r3exit.py").write_text("import sys\nsys.exit(5)\ndef f(img):\n    return 1\n")
+    return tmp_path
+
+
+def _run(tmp: Path, *args: str, timeout: float = 120) -> tuple[subprocess.CompletedProcess, float]:
+    env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{tmp}"}
+    t0 = time.monotonic()
+    res = subprocess.run(
+        [*CVBENCH, *args], capture_output=True, text=True, timeout=timeout, env=env, cwd=tmp
+    )
+    return res, time.monotonic() - t0
+
+
+def _rows(path: Path) -> list[dict]:
+    with open(path, newline="") as fh:
+        return [r for r in csv.DictReader(fh) if r["predicted"] == "false"]
+
+
+def _quick_op(tmp: Path, op: str, models: str, *extra: str) -> list[str]:
+    return [
+        "run", "--quick", "--op", op, "-m", models, "--workers", "1", "--repeat", "1",
+        "--warmup", "0", "--csv", str(tmp / "r.csv"), "--json", str(tmp / "r.json"), *extra,
+    ]  # fmt: skip
+
+
+def test_default_deadline_as_documented():
+    assert deadline_s(0.0, None) == FIRST_S <= 120  # not 600 s
+    assert deadline_s(0.0, None, known_s=0.5) == FLOOR_S  # a new cell: the workload's costs
+    assert deadline_s(0.0, None, known_s=10.0) == 200.0
+    assert deadline_s(4.0, None, known_s=100.0) == 80.0  # its own warm-up first
+    assert deadline_s(4.0, 2.0) == 2.0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("model", ["threads", "asyncio+threads", "sequential"])
+def test_hanging_op_fails_its_row_and_exits(ops, model):
+    res, took = _run(ops, *_quick_op(ops, "r3ops:hang", model, "--item-timeout", "2s"))
+    assert res.returncode == 1, res.stderr
+    assert took < 2 + 10 + 10  # deadline + 10 s (+ start-up on a loaded machine)
+    assert "Traceback" not in res.stdout + res.stderr
+    (row,) = _rows(ops / "r.csv")
+    assert row["ok"] == "false" and "--item-timeout" in row["error"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_signal_ends_a_run_stuck_in_a_thread(ops, sig):
+    env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{ops}"}
+    proc = subprocess.Popen(
+        [*CVBENCH, *_quick_op(ops, "r3ops:hang", "threads")],
+        cwd=ops, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )  # fmt: skip
+    time.sleep(6)
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=20)
+    assert proc.returncode == 128 + sig, err
+    assert "Traceback" not in err
+
+
+@pytest.mark.slow
+def test_api_from_a_thread_with_a_hanging_op_survives(ops):
+    script = ops / "api_hang.py"
+    script.write_text(
+        textwrap.dedent(
+            """
+            import threading
+            import cvbench
+
+            def go():
+                r = cvbench.run(op="r3ops:hang", models="threads", workers="1", repeat="1",
+                                warmup=0, item_timeout="2s", quick=True, out="out")
+                print("ROWS", [(x["ok"], x["error"]) for x in r.rows if not x["predicted"]])
+
+            if __name__ == "__main__":
+                t = threading.Thread(target=go)
+                t.start()
+                t.join()
+                print("CALLER ALIVE")
+            """
+        )
+    )
+    env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{ops}"}
+    res = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, env=env, cwd=ops,
+        timeout=60,
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    assert "CALLER ALIVE" in res.stdout and "--item-timeout" in res.stdout
+
+
+@pytest.mark.slow
+def test_sys_exit_in_op_is_a_failed_row_not_our_exit_code(ops):
+    res, _ = _run(ops, *_quick_op(ops, "r3ops:ex7", "sequential,threads"))
+    assert res.returncode == 1, res.stderr
+    rows = _rows(ops / "r.csv")
+    assert len(rows) == 2 and all("sys.exit(7)" in r["error"] for r in rows)
+
+
+def test_import_time_sys_exit_is_one_line_exit_2(ops):
+    res, _ = _run(ops, *_quick_op(ops, "r3exit:f", "sequential"))
+    assert res.returncode == 2
+    assert "sys.exit(5)" in res.stderr and "Traceback" not in res.stderr
