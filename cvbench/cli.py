@@ -68,19 +68,40 @@ def _stdout_failed(exc: OSError) -> bool:
     is then pointed at /dev/null so that the interpreter's last flush cannot fail again."""
     if exc.errno == errno.EPIPE:
         failed = True
-    else:
-        try:
-            if sys.stdout is not None:
-                sys.stdout.flush()
+    elif exc.errno in (errno.ENOSPC, errno.EIO, errno.EDQUOT, errno.EFBIG, errno.EBADF):
+        try:  # a file of ours on a full disk, or stdout itself? one byte tells
+            os.write(1, b"\n")
             failed = False
         except OSError:
             failed = True
+    else:
+        failed = False
     if failed:
         with contextlib.suppress(OSError):
             devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, sys.stdout.fileno() if sys.stdout is not None else 1)
+            os.dup2(devnull, 1)
             os.close(devnull)
     return failed
+
+
+def _sane_std_streams() -> None:
+    """A closed stdout/stderr (`>&-`) becomes /dev/null, so that no file we open later takes
+    descriptor 1 or 2; text the encoding cannot show (PYTHONIOENCODING=ascii) is replaced,
+    never a UnicodeEncodeError."""
+    for fd, name in ((1, "stdout"), (2, "stderr")):
+        try:
+            os.fstat(fd)
+        except OSError:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            if devnull != fd:
+                os.dup2(devnull, fd)
+                os.close(devnull)
+        stream = getattr(sys, name)
+        if stream is None:
+            setattr(sys, name, open(fd, "w", closefd=False))  # noqa: SIM115 - lives on
+        else:
+            with contextlib.suppress(AttributeError, ValueError):
+                stream.reconfigure(errors="replace")
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -98,6 +119,7 @@ def main() -> None:
     for that thread at exit, forever.
     """
     os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
+    _sane_std_streams()
     code: object = 0
     try:
         cli()

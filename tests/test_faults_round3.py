@@ -146,3 +146,64 @@ def test_import_time_sys_exit_is_one_line_exit_2(ops):
     res, _ = _run(ops, *_quick_op(ops, "r3exit:f", "sequential"))
     assert res.returncode == 2
     assert "sys.exit(5)" in res.stderr and "Traceback" not in res.stderr
+
+
+BASE = ROOT / "results" / "baseline-quick.csv"
+
+
+def _compare_shell(redirect: str, env: str = "") -> subprocess.CompletedProcess:
+    cmd = f"{env} {sys.executable} -m cvbench compare {BASE} {BASE} {redirect}"
+    return subprocess.run(
+        ["bash", "-c", cmd], capture_output=True, text=True, timeout=120, cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("redirect", "codes"),
+    [
+        ("| head -1 >/dev/null; exit ${PIPESTATUS[0]}", {0, 141}),
+        (">/dev/full", {0, 141}),
+        (">&-", {0, 141}),
+        (">/dev/null 2>/dev/full", {0}),
+    ],
+)
+def test_stdout_gone_is_not_a_regression(redirect, codes):
+    res = _compare_shell(redirect)
+    assert res.returncode in codes, res.stderr
+    assert "Traceback" not in res.stderr
+
+
+def test_ascii_stdout_is_not_a_traceback():
+    res = _compare_shell("", env="PYTHONIOENCODING=ascii")
+    assert res.returncode == 0, res.stderr
+    assert "Traceback" not in res.stderr and "no regression" in res.stdout
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["compare", str(BASE), str(BASE), "--alpha", "nan"],
+        ["validate", "--seconds", "1e18"],
+    ],
+)
+def test_bad_numbers_are_one_line_exit_2(args):
+    res = subprocess.run([*CVBENCH, *args], capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert res.returncode == 2, res.stderr
+    assert "Traceback" not in res.stderr and "Error:" in res.stderr
+
+
+@pytest.mark.parametrize("delay", [0.02, 0.15, 0.3, 0.6])
+def test_sigint_at_any_moment_is_130(tmp_path, delay):
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cvbench", "run", "--quick", "-m", "sequential", "--repeat", "1",
+         "--out", str(tmp_path)],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )  # fmt: skip
+    time.sleep(delay)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and "Aborted" not in err
