@@ -207,3 +207,71 @@ def test_sigint_at_any_moment_is_130(tmp_path, delay):
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
     assert "Traceback" not in err and "Aborted" not in err
+
+
+def _huge_png(path: Path, side: int = 30000) -> None:
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        crc = zlib.crc32(kind + data) & 0xFFFFFFFF
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", crc)
+
+    ihdr = struct.pack(">IIBBBBB", side, side, 8, 2, 0, 0, 0)
+    idat = zlib.compress(b"\0" * (side * 3 + 1))
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+    )
+
+
+def test_huge_image_refused_from_its_header(tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    _huge_png(folder / "big.png")
+    assert (folder / "big.png").stat().st_size < 10_000
+    res, took = _run(tmp_path, "run", "--quick", "--input", str(folder), "-m", "sequential")
+    assert res.returncode == 2 and "memory ceiling" in res.stderr, res.stderr
+    assert "Traceback" not in res.stderr and took < 30
+
+
+@pytest.mark.parametrize("kind", ["fifo", "device", "fifo-in-folder"])
+def test_fifo_or_device_input_refused(tmp_path, kind):
+    if kind == "device":
+        target = Path("/dev/zero")
+    else:
+        fifo = tmp_path / ("d" if kind == "fifo-in-folder" else "") / "pipe.png"
+        fifo.parent.mkdir(exist_ok=True)
+        os.mkfifo(fifo)
+        target = fifo.parent if kind == "fifo-in-folder" else fifo
+    res, took = _run(tmp_path, "run", "--quick", "--input", str(target), "-m", "sequential")
+    assert res.returncode == 2 and "not a regular file" in res.stderr, res.stderr
+    assert took < 30
+
+
+@pytest.mark.slow
+def test_input_streams_and_digests_agree(tmp_path):
+    """Items are references decoded in the worker: the parent never holds the folder, and
+    every model's output digest still equals sequential's."""
+    import cv2
+    import numpy as np
+
+    from cvbench.work.inputs import InputImage
+    from cvbench.workloads.sources import input_images
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    rng = np.random.default_rng(3)
+    for i in range(6):
+        img = rng.integers(0, 255, (300, 400, 3), dtype=np.uint8)
+        cv2.imwrite(str(folder / f"p{i}.png"), img)
+    refs = input_images(str(folder))
+    assert all(isinstance(r, InputImage) for r in refs)
+    res, _ = _run(
+        tmp_path, "run", "--input", str(folder), "-w", "threshold", "-m",
+        "sequential,threads,processes", "--workers", "2", "--repeat", "1", "--warmup", "0",
+        "--csv", str(tmp_path / "r.csv"), "--json", str(tmp_path / "r.json"),
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    rows = _rows(tmp_path / "r.csv")
+    assert len(rows) == 3 and all(r["ok"] == "true" for r in rows)
+    assert len({r["output_digest"] for r in rows}) == 1
