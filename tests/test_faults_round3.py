@@ -275,3 +275,37 @@ def test_input_streams_and_digests_agree(tmp_path):
     rows = _rows(tmp_path / "r.csv")
     assert len(rows) == 3 and all(r["ok"] == "true" for r in rows)
     assert len({r["output_digest"] for r in rows}) == 1
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["compare", "/dev/zero", "/dev/zero"],
+        ["report", "/dev/zero", "-o", "{tmp}/r.html"],
+        ["simulate", "--tasks", "1000000", "--bursts", "100000", "--cores", "16384"],
+    ],
+)
+def test_unbounded_inputs_refused_before_reading(tmp_path, args):
+    args = [a.format(tmp=tmp_path) for a in args]
+    res = subprocess.run(
+        [*CVBENCH, *args], capture_output=True, text=True, timeout=30, cwd=tmp_path
+    )
+    assert res.returncode == 2, res.stderr
+    assert "Traceback" not in res.stderr and "Error:" in res.stderr
+
+
+def test_markup_in_a_model_name_is_text(tmp_path):
+    with open(BASE, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    path = tmp_path / "markup.csv"
+    with open(path, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        writer.writeheader()
+        for r in rows:
+            writer.writerow({**r, "model": "[/]" + r["model"]})
+    for args in (["history", str(path), str(path)], ["report", str(path), "-o", "r.html"]):
+        res = subprocess.run(
+            [*CVBENCH, *args], capture_output=True, text=True, timeout=60, cwd=tmp_path
+        )
+        assert res.returncode == 0, res.stderr
+        assert "Traceback" not in res.stderr
