@@ -17,7 +17,7 @@ def _quiet_exit(signum: int, frame: object) -> None:
 
 
 def main() -> None:
-    for sig in (signal.SIGTERM, signal.SIGHUP):
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, _quiet_exit)
     try:
         from cvbench.cli import main as cli_main

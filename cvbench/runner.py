@@ -184,6 +184,7 @@ class _WorkloadState:
     seq_records: list[list] = field(default_factory=list)  # every ok sequential repetition
     bare_wall: list[float] = field(default_factory=list)
     trace: dict[str, Any] | None = None
+    costliest_s: float = 0.0  # longest repetition so far: a new cell's first deadline
 
 
 class Runner:
@@ -452,15 +453,19 @@ class Runner:
             f"{'warm-up' if round_index < 0 else f'round {round_index + 1}'} · {cell.name}"
         )
         probes = Probes(cfg.placement, int(cfg.heartbeat_ms * 1e6))
-        dog = Watchdog(probes, deadline_s(cell.last_cost_s, cfg.item_timeout_s))
+        limit = deadline_s(cell.last_cost_s, cfg.item_timeout_s, state.costliest_s)
+        dog = Watchdog(probes, limit)
         traces: list[str] = []
         with dog.armed():
             records, error = run_once(cell.model, cell.job, cell.workers, probes, traces)
         if dog.fired:
             error = (
-                f"{dog.reason}; then {error}" if error and dog.reason not in error else dog.reason
+                f"{dog.reason}; then {error}"
+                if error and dog.reason not in error and "RepetitionTimeout" not in error
+                else dog.reason
             )
         cell.last_cost_s = probes.startup_s + probes.wall_s
+        state.costliest_s = max(state.costliest_s, cell.last_cost_s)
         self.cb.advance()
         if round_index < 0 and error is None:
             return  # warm-up: measured, discarded

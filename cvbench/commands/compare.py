@@ -6,6 +6,7 @@ last line), 2 bad input (one line on stderr, never a traceback).
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 from pathlib import Path
@@ -125,6 +126,8 @@ def compare_cmd(
     significant (Mann-Whitney p < --alpha, or the bootstrap CI of the ratio of medians
     entirely beyond the threshold). Exit 0: no regression, 1: regression, 2: bad input.
     """
+    if not math.isfinite(alpha):  # FloatRange lets nan through (every comparison is False)
+        raise click.BadParameter("must be a number between 0 and 1", param_hint="--alpha")
     with one_line_errors(ResultsError):
         # only the columns the gate (and --gab) read: memory follows what is kept
         keep = [metric]

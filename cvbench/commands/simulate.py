@@ -38,6 +38,7 @@ from cvbench.report.simulate import print_predictions, print_simulation
 
 MAX_TASKS = 1_000_000  # checked before anything is allocated (10 M tasks took 12 GB)
 MAX_BURSTS = 100_000
+MAX_WORK = 50_000_000  # tasks x bursts x cores: what the simulation's memory and time grow with
 
 
 def _parse_models(text: str) -> list[str]:
@@ -227,6 +228,11 @@ def simulate_cmd(
         raise click.BadParameter(f"must be between 1 and {MAX_TASKS:,}", param_hint="--tasks")
     if not 0 < bursts <= MAX_BURSTS:
         raise click.BadParameter(f"must be between 1 and {MAX_BURSTS:,}", param_hint="--bursts")
+    if tasks * bursts * max(cores_list) > MAX_WORK:  # each bounded, the product too
+        raise click.BadParameter(
+            f"tasks x bursts x cores = {tasks * bursts * max(cores_list):,} is above {MAX_WORK:,}",
+            param_hint="--tasks/--bursts/--cores",
+        )
     if hz <= 0:
         raise click.BadParameter("must be > 0", param_hint="--hz")
     burst = as_param(parse_duration, burst_s, "--burst", allow_inf=True)

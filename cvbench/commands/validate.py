@@ -20,6 +20,8 @@ from rich.table import Table
 from cvbench.commands.output import check_writable, write_or_fail
 from cvbench.report.console import fmt_ms, make_console
 
+MAX_SECONDS = 3600.0  # one scenario's window: an hour is already a long validation
+
 
 @click.command("validate")
 @click.option(
@@ -59,8 +61,10 @@ def validate_cmd(
         raise click.BadParameter("must be > 0", param_hint="--seconds")
     if not math.isfinite(tolerance) or tolerance < 0:
         raise click.BadParameter("must be a number >= 0", param_hint="--tolerance")
-    if not math.isfinite(seconds):
-        raise click.BadParameter("must be a finite number", param_hint="--seconds")
+    if not math.isfinite(seconds) or seconds > MAX_SECONDS:
+        raise click.BadParameter(
+            f"must be a finite number of seconds, at most {MAX_SECONDS:g}", param_hint="--seconds"
+        )
     if json_file:
         check_writable("--json", json_file)  # before minutes of measuring, not after
     console = make_console()

@@ -110,6 +110,7 @@ class Probes:
         self.ended_ns = 0
         self.worker_tids: list[list[int]] = []
         self.worker_pids: list[int] = []  # worker processes: what a watchdog may kill
+        self.expired = False  # set by the watchdog when the repetition's deadline passed
         self._worker_of: dict[int, int] = {}
         self._before: _Snapshot | None = None
         self._after: _Snapshot | None = None

@@ -23,20 +23,25 @@ from cvbench.measure.probes import Probes
 
 FLOOR_S = 30.0  # never less: a shared CI machine can stall a healthy repetition for seconds
 FACTOR = 20.0  # x the cell's last repetition (warm-up included)
-UNKNOWN_S = 600.0  # a cell with nothing to go by yet
+FIRST_S = 120.0  # the first repetition of a workload, with nothing to go by yet
 
 
 class RepetitionTimeout(Exception):
     """Raised in the main thread when an in-process model overruns its deadline."""
 
 
-def deadline_s(last_cost_s: float, fixed_s: float | None) -> float:
-    """--item-timeout if given, else FACTOR x the cell's last repetition, at least FLOOR_S."""
+def deadline_s(last_cost_s: float, fixed_s: float | None, known_s: float = 0.0) -> float:
+    """--item-timeout if given, else FACTOR x the cell's last repetition, at least FLOOR_S.
+
+    A cell's first repetition (its warm-up) goes by the costliest repetition of its workload
+    so far (another model on the same items); the workload's very first one gets FIRST_S.
+    """
     if fixed_s is not None:
         return fixed_s
-    if last_cost_s <= 0:
-        return UNKNOWN_S
-    return max(FLOOR_S, FACTOR * last_cost_s)
+    basis = last_cost_s if last_cost_s > 0 else known_s
+    if basis <= 0:
+        return FIRST_S
+    return max(FLOOR_S, FACTOR * basis)
 
 
 class Watchdog:
@@ -45,6 +50,7 @@ class Watchdog:
     def __init__(self, probes: Probes, limit_s: float) -> None:
         self.probes, self.limit_s = probes, limit_s
         self.fired = False
+        self.killed = False
         self._timer = threading.Timer(limit_s, self._expire)
         self._timer.daemon = True
         self._main = threading.main_thread().ident
@@ -65,7 +71,9 @@ class Watchdog:
 
     def _expire(self) -> None:
         self.fired = True
+        self.probes.expired = True  # pool waits poll it: the way out without a signal
         pids = list(dict.fromkeys([*self.probes.worker_pids, *self._new_descendants()]))
+        self.killed = bool(pids)
         for pid in pids:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(pid, signal.SIGCONT)  # a stopped process must be able to die
@@ -77,7 +85,8 @@ class Watchdog:
 
     @property
     def reason(self) -> str:
-        return f"no progress for {self.limit_s:g} s (--item-timeout): workers killed"
+        what = "workers killed" if self.killed else "repetition stopped, a stuck thread abandoned"
+        return f"no progress for {self.limit_s:g} s (--item-timeout): {what}"
 
     @contextlib.contextmanager
     def armed(self) -> Iterator[Watchdog]:

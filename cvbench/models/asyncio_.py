@@ -12,13 +12,14 @@ import asyncio
 import collections.abc
 import threading
 from collections.abc import Callable
-from concurrent.futures import Executor, ThreadPoolExecutor
+from concurrent.futures import Executor
 
 from cvbench.measure.probes import Probes, main_tid
 from cvbench.models.base import ItemRecord, Model, barrier_prepare
 from cvbench.models.cooperative import CooperativeBody, Runtime
 from cvbench.models.processes import start_process_pool
 from cvbench.work.job import Job
+from cvbench.work.threadpool import DaemonThreadPool
 
 
 class _CountedCoro(collections.abc.Coroutine):
@@ -48,7 +49,7 @@ async def _start(job: Job, workers: int, probes: Probes, offload: str | None) ->
     """Start-up: the executor (warmed, workers placed) or the inline worker's set-up."""
     loop = asyncio.get_running_loop()
     if offload == "threads":
-        executor = ThreadPoolExecutor(workers, thread_name_prefix="cvbench-asyncio")
+        executor = DaemonThreadPool(workers, thread_name_prefix="cvbench-asyncio")
         barrier = threading.Barrier(workers)
         warm = [
             loop.run_in_executor(executor, barrier_prepare, job.fn, barrier) for _ in range(workers)
@@ -101,7 +102,13 @@ async def _main(job: Job, workers: int, probes: Probes, offload: str | None) -> 
         if hb_task is not None:
             await hb_task
         return body.records
-    finally:
+    except BaseException:
+        if isinstance(executor, DaemonThreadPool):
+            executor.abandon()  # a stuck thread must not hold the run (or its exit)
+        elif executor is not None:
+            executor.shutdown(wait=True, cancel_futures=True)
+        raise
+    else:
         if executor is not None:
             executor.shutdown(wait=True, cancel_futures=True)
 

@@ -167,9 +167,22 @@ def run_pool(job: Job, probes: Probes, submit) -> list[ItemRecord]:
             arrival = t0 + job.arrival_ns(i)
             sleep_until(arrival)
             pending.append((arrival, time.perf_counter_ns(), submit(job.fn, i, payload)))
-    results = [(a, s, r) for a, s, f in pending for r in as_results(f.result())]
+    results = [(a, s, r) for a, s, f in pending for r in as_results(wait_result(f, probes))]
     probes.end()
     return [ItemRecord.of(r, probes.worker_index(r.tid), a, s) for a, s, r in results]
+
+
+def wait_result(future, probes: Probes) -> Any:
+    """future.result(), but given up when the repetition's watchdog has expired: the way out
+    where no signal can interrupt the wait (cvbench.run() called from a thread)."""
+    from cvbench.measure.watchdog import RepetitionTimeout
+
+    while True:
+        try:
+            return future.result(timeout=0.25)
+        except TimeoutError:
+            if getattr(probes, "expired", False):
+                raise RepetitionTimeout("deadline passed") from None
 
 
 def as_results(result: Any) -> list[ItemResult]:

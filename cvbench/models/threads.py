@@ -6,11 +6,11 @@ OpenCV releases the GIL inside its calls, so threads can use every core for the 
 from __future__ import annotations
 
 import threading
-from concurrent.futures import ThreadPoolExecutor
 
 from cvbench.measure.probes import Probes
 from cvbench.models.base import ItemRecord, Model, barrier_prepare, run_pool
 from cvbench.work.job import Job
+from cvbench.work.threadpool import pool_of
 
 
 class Threads(Model):
@@ -20,7 +20,7 @@ class Threads(Model):
     runs_on = "OS threads"
 
     def run(self, job: Job, workers: int, probes: Probes) -> list[ItemRecord]:
-        with ThreadPoolExecutor(workers, thread_name_prefix="cvbench-worker") as pool:
+        with pool_of(workers, "cvbench-worker") as pool:
             barrier = threading.Barrier(workers)
             warm = [pool.submit(barrier_prepare, job.fn, barrier) for _ in range(workers)]
             probes.place_threads([f.result() for f in warm])

@@ -8,9 +8,18 @@ import sys
 from rich.console import Console
 
 
+class _Console(Console):
+    """rich ends a broken pipe with SystemExit(1), which a CI job reads as a regression: the
+    BrokenPipeError goes to the command group instead (exit 141, as tools do)."""
+
+    def on_broken_pipe(self) -> None:
+        raise BrokenPipeError(32, "Broken pipe")
+
+
 def make_console(stderr: bool = False) -> Console:
     stream = sys.stderr if stderr else sys.stdout
-    return Console(stderr=stderr, width=None if stream.isatty() else 180)
+    tty = stream is not None and stream.isatty()
+    return _Console(stderr=stderr, width=None if tty else 180)
 
 
 def fmt_time(ns: float | None) -> str:

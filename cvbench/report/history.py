@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from cvbench.analysis.history import History, Trend
@@ -74,7 +75,7 @@ def history_table(history: History) -> Table:
     for t in history.trends:
         vals = t.present
         table.add_row(
-            t.name,
+            escape(t.name),  # a model named "[/]" is text, not Rich markup
             str(len(vals)),
             f"{_num(vals[0])} → {_num(vals[-1])}",
             sparkline(t.values),

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from cvbench.stats import Summary
@@ -55,7 +56,11 @@ def _text(cell: Any, digits: int) -> str:
 
 
 def _model_label(s: dict[str, Any]) -> str:
-    label = s["model"] + (" ¹" if s.get("inline") else "") + (" ‡" if s.get("drift") else "")
+    label = (
+        escape(str(s["model"]))
+        + (" ¹" if s.get("inline") else "")
+        + (" ‡" if s.get("drift") else "")
+    )
     return label if s["ok"] else f"[red]{label} ✗[/]"
 
 
@@ -90,7 +95,7 @@ def _table(
             if rule and s["ok"] and v is not None and best.get((s["workload"], ci)) == v:
                 text = f"[bold green]{text}[/]"
             cells.append(text)
-        table.add_row(s["workload"], _model_label(s), str(s["workers"]), *cells)
+        table.add_row(escape(str(s["workload"])), _model_label(s), str(s["workers"]), *cells)
     return table
 
 
@@ -233,8 +238,8 @@ def prediction_table(rows: list[dict[str, Any]]) -> Table | None:
         notes = str(p.get("notes") or "")
         bottleneck = notes.split(";")[0].removeprefix("bottleneck ") if notes else "–"
         table.add_row(
-            p["workload"],
-            p["model"],
+            escape(str(p["workload"])),
+            escape(str(p["model"])),
             str(p["workers"]),
             "–" if not pred else f"{pred:,.1f}",
             "–" if med is None else f"{med:,.1f}",

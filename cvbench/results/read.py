@@ -11,6 +11,7 @@ import csv
 import io
 import json
 import math
+import stat
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -109,7 +110,13 @@ def _read_text(path: Path) -> str:
     try:
         if path.is_dir():
             raise ResultsError(f"{path}: is a directory, expected a CSV or JSON results file")
-        data = path.read_bytes()
+        st = path.stat()  # size and kind before reading: /dev/zero or a FIFO never ends
+        if not stat.S_ISREG(st.st_mode):
+            raise ResultsError(f"{path}: not a regular file (a FIFO or device), not a results file")
+        if st.st_size > _MAX_BYTES:
+            raise ResultsError(f"{path}: larger than {_MAX_BYTES >> 20} MB, not a results file")
+        with path.open("rb") as fh:
+            data = fh.read(_MAX_BYTES + 1)
     except FileNotFoundError:
         raise ResultsError(f"{path}: no such file") from None
     except OSError as exc:

@@ -87,6 +87,10 @@ def resolve(op: str) -> Callable[[np.ndarray], Any]:
         raise UserOpError(
             f"op {op!r}: cannot import {module_name}: {type(exc).__name__}: {_first(exc)}"
         ) from None
+    except SystemExit as exc:  # the module's own sys.exit() at import is not our exit code
+        raise UserOpError(
+            f"op {op!r}: importing {module_name} called sys.exit({exc.code!r})"
+        ) from None
     target: Any = module
     for part in attr.split("."):
         target = getattr(target, part, None)
@@ -141,4 +145,6 @@ def call(op: str, index: int, image: np.ndarray) -> tuple[str, int]:
         raise ItemError(
             f"item {index}: {type(exc).__name__}: {_first(exc)}", trace[-MAX_TRACE_CHARS:]
         ) from None
+    except SystemExit as exc:  # sys.exit() in the op fails its row, not cvbench's exit code
+        raise ItemError(f"item {index}: the op called sys.exit({exc.code!r})") from None
     return digest_result(result)

@@ -18,6 +18,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from cvbench.work import inputs
 from cvbench.work import ops as cv
 from cvbench.work.item import Fault, WorkFn
 from cvbench.work.job import Job
@@ -26,6 +27,7 @@ from cvbench.workloads.spec import WorkloadError, WorkloadSpec
 
 MAX_INPUT_FILES = 100_000
 MAX_GRID = 1000
+RESIDENT_CEILING = 2 * inputs.GiB  # decoded frames or tiles held for the whole run
 
 
 class InputError(WorkloadError):
@@ -47,25 +49,11 @@ def shown(path: str | Path) -> str:
     return os.fsencode(path).decode("utf-8", "backslashreplace")
 
 
-def _complete(name: str, data: bytes) -> bool:
-    """False for a JPEG or PNG cut short: OpenCV decodes those with grey filler, silently."""
-    lower = name.lower()
-    if lower.endswith((".jpg", ".jpeg")):
-        return data.rstrip(b"\0\r\n ").endswith(b"\xff\xd9")
-    if lower.endswith(".png"):
-        return b"IEND" in data[-16:]
-    return True
-
-
 def _decode(path: Path) -> np.ndarray | None:
     try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise InputError(f"--input {shown(path)}: cannot read ({exc.strerror or exc})") from None
-    img = cv2.imdecode(np.frombuffer(raw, np.uint8), cv2.IMREAD_COLOR) if raw else None
-    if img is not None and not _complete(path.name, raw):
-        raise InputError(f"--input {shown(path)}: truncated image (cut short)")
-    return img
+        return inputs.decode(path)
+    except inputs.InputFileError as exc:
+        raise InputError(f"--input {exc}") from None
 
 
 def input_files(path: str) -> list[Path]:
@@ -74,16 +62,46 @@ def input_files(path: str) -> list[Path]:
     if not p.exists():
         raise InputError(f"--input {shown(p)}: no such file or directory")
     if not p.is_dir():
+        _regular(p)
         return [p]
     files = []
     for f in p.iterdir():
-        if f.is_file() and not f.name.startswith("."):
+        if not f.name.startswith(".") and not f.is_dir():
+            _regular(f)  # a FIFO or device in the folder is refused, not read (or skipped)
             files.append(f)
             if len(files) > MAX_INPUT_FILES:
                 raise InputError(f"--input {shown(p)}: more than {MAX_INPUT_FILES} files")
     if not files:
         raise InputError(f"--input {shown(p)}: the folder has no files")
     return sorted(files, key=lambda f: os.fsencode(f.name))
+
+
+def _regular(p: Path) -> None:
+    try:
+        inputs.check_regular(p)
+    except inputs.InputFileError as exc:
+        raise InputError(f"--input {exc}") from None
+
+
+@functools.lru_cache(maxsize=4)
+def input_images(path: str) -> tuple[inputs.InputImage, ...]:
+    """A folder's images as streamed items: each file checked up front (stat, header size,
+    a decode that is kept for no longer than the check), decoded again in its item."""
+    refs = []
+    for f in input_files(path):
+        if _decode(f) is None:
+            raise InputError(f"--input {shown(f)}: not a readable image (corrupt or unsupported)")
+        refs.append(inputs.InputImage(os.fsdecode(f)))
+    return tuple(refs)
+
+
+def _resident(images: list[np.ndarray], what: str) -> None:
+    total = sum(int(i.nbytes) for i in images)
+    if total > RESIDENT_CEILING:
+        raise InputError(
+            f"--input: {what} take more than {RESIDENT_CEILING / inputs.GiB:g} GiB decoded, "
+            "the memory ceiling for what must stay in memory; use fewer or smaller inputs"
+        )
 
 
 @functools.lru_cache(maxsize=2)
@@ -100,6 +118,7 @@ def read_inputs(path: str) -> tuple[np.ndarray, ...]:
                     f"--input {shown(f)}: not a readable image (corrupt or unsupported)"
                 )
             images.append(img)
+            _resident(images, "the images to cut into tiles")
         return tuple(images)
     p = files[0]
     img = _decode(p)
@@ -118,6 +137,8 @@ def read_inputs(path: str) -> tuple[np.ndarray, ...]:
         if not ok:
             break
         frames.append(frame)
+        if len(frames) % 64 == 0:
+            _resident(frames, "the video's frames")
     cap.release()
     if not frames:
         raise InputError(f"--input {shown(p)}: not a readable image or video file")
@@ -145,6 +166,8 @@ def _generated_images(size: dict) -> list[np.ndarray]:
 def _images(spec: WorkloadSpec, size: dict, opts: JobOptions) -> list[np.ndarray]:
     """Whole images (the user's, or generated/jittered built-in data), before any grid."""
     if opts.input_path:
+        if Path(opts.input_path).is_dir() and _grid(spec, size, opts) is None:
+            return list(input_images(opts.input_path))  # streamed: decoded in each item
         return list(read_inputs(opts.input_path))
     if spec.source in ("tiles", "tile-files"):
         return _generated_images(size)
