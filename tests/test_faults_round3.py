@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from cvbench.measure.watchdog import FIRST_S, FLOOR_S, deadline_s
-from tests.conftest import CVBENCH, ROOT
+from tests.helpers import CVBENCH, ROOT
 
 OPS = textwrap.dedent(
     """
