@@ -304,22 +304,28 @@ def test_compare_markdown_escapes_pipes(tmp_path):
 def test_a_stopped_worker_fails_its_row_after_the_timeout_and_the_run_goes_on(tmp_path):
     t0 = time.monotonic()
     proc = _start(
-        tmp_path, *QUICK, "-m", "processes,threads", "--repeat", "2", "--item-timeout", "3s",
+        tmp_path, *QUICK, "-m", "processes,threads", "--repeat", "10", "--item-timeout", "3s",
         "--csv", str(tmp_path / "r.csv"), "--json", str(tmp_path / "r.json"),
     )  # fmt: skip
     deadline = time.monotonic() + 60
-    workers: list[int] = []
+    stopped_pid = None
     csv_path = tmp_path / "r.csv"
     while time.monotonic() < deadline:  # past the calibration: a measured row exists
         if csv_path.exists() and len(csv_path.read_text().splitlines()) > 1:
             break
         time.sleep(0.05)
-    while not workers and time.monotonic() < deadline:  # pool workers: the forkserver's children
+    while stopped_pid is None and time.monotonic() < deadline:
         kids = psutil.Process(proc.pid).children(recursive=True)
-        workers = [k.pid for k in kids if k.ppid() != proc.pid]
-        time.sleep(0.05)
-    pids = [k.pid for k in psutil.Process(proc.pid).children(recursive=True)]
-    os.kill(workers[0], signal.SIGSTOP)
+        pids = [k.pid for k in kids]
+        for pid in [k.pid for k in kids if k.ppid() != proc.pid]:  # the forkserver's children
+            try:  # a pool of an earlier repetition may have ended since the listing
+                os.kill(pid, signal.SIGSTOP)
+                stopped_pid = pid
+                break
+            except ProcessLookupError:
+                continue
+        time.sleep(0.02)
+    assert stopped_pid is not None, "no pool worker to stop"
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 1, err
     assert "Traceback" not in out + err

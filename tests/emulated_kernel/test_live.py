@@ -96,7 +96,9 @@ def test_two_busy_greenlets_both_progress_in_every_20ms_window(policy: str) -> N
     assert _max_cpu_gap(b, lo, hi) < 20 * MS
     assert stats.preemptions > 10  # only the timer can switch them: neither ever yields
     assert stats.dispatches >= stats.preemptions
-    assert stats.max_signal_cpu_delay_ns < 5 * MS  # pure Python: the handler runs at once
+    # pure Python: the handler runs at once (a cv2 call would defer it by its whole length);
+    # 10 ms leaves room for a tick or two of a loaded 2-core machine (5.3 ms seen under load)
+    assert stats.max_signal_cpu_delay_ns < 10 * MS
     cpu = [stats.tasks[n]["cpu_ns"] for n in ("a", "b")]
     assert 0.4 < cpu[0] / sum(cpu) < 0.6
 

@@ -216,8 +216,8 @@ def trace_with_costs(
             for it in items
         ],  # fmt: skip
     }
-    if costs is not None:
-        doc["costs"] = asdict(costs)
+    if costs is not None:  # the optional per-run costs only when the run measured them
+        doc["costs"] = {k: v for k, v in asdict(costs).items() if v is not None}
     return doc
 
 
