@@ -40,6 +40,7 @@ from cvbench.stats import relative_ci_halfwidth
 from cvbench.work import lifeline
 from cvbench.work.item import auto_chunksize
 from cvbench.work.job import Job
+from cvbench.work.user_op import import_paths
 from cvbench.workloads.sources import JobOptions, build_job
 
 ITEM_EXTRAS = ("task_stream", "schedule")  # probes.extra kept in the JSON's per-run items
@@ -214,6 +215,9 @@ class Runner:
         self.result.env["procfs_unavailable"] = procfs.available()
         try:
             with contextlib.ExitStack() as stack:
+                # the op's folders on sys.path and PYTHONPATH while the run lasts: process
+                # workers (forkserver, spawn, dask) import the op by name
+                stack.enter_context(import_paths(cfg.pythonpath))
                 for spec in cfg.workloads:
                     t0 = time.perf_counter()
                     opts = JobOptions(

@@ -1,6 +1,7 @@
-"""One run from a RunConfig, the same for the CLI, the Python API and an A/B side: the runner,
-its files rewritten as rows complete, and the caller's process left as it was found (import
-paths, PYTHONPATH, the lifeline variable, CPU affinity of the caller's threads)."""
+"""One run from a RunConfig, the same for the CLI and the Python API: the runner, its files
+rewritten as rows complete, and the caller's process left as it was found (the runner restores
+import paths and PYTHONPATH; here: the lifeline variable, the CPU affinity of the caller's
+threads, the thread exception hooks)."""
 
 from __future__ import annotations
 
@@ -18,7 +19,6 @@ from cvbench.pipeline.document import run_document
 from cvbench.pipeline.exports import ExportWriter
 from cvbench.runner import Callbacks, Runner, RunResult
 from cvbench.work.lifeline import MAIN_PID_ENV
-from cvbench.work.user_op import import_paths
 
 JSON_EVERY_S = 3.0  # the JSON holds every item's timestamps: rewritten at most this often
 
@@ -114,11 +114,7 @@ class RunSession:
 
     def run(self) -> RunResult:
         """Measure; the files are final when this returns (also after an interrupt)."""
-        with (
-            caller_state_kept(),
-            import_paths(self.cfg.pythonpath),
-            thread_errors_kept(self.result.thread_errors),
-        ):
+        with caller_state_kept(), thread_errors_kept(self.result.thread_errors):
             result = self.runner.run()
         self.write(result)
         return result
