@@ -27,12 +27,27 @@ DEFAULT_MAX_TIME_S = 120.0
 
 # option name -> how it is passed on to `cvbench run` in both sides (value options)
 SHARED = {
-    "workload": "-w", "models": "-m", "workers": "--workers", "input_path": "--input",
+    "workload": "-w", "models": "-m", "workers": "--workers", "input": "--input",
     "grid": "--grid", "preset": "--preset", "cpus": "--cpus", "pin": "--pin", "nice": "--nice",
     "cv_threads": "--cv-threads", "chunksize": "--chunksize", "warmup": "--warmup",
     "item_timeout": "--item-timeout", "heartbeat_ms": "--heartbeat-ms", "fps": "--fps",
     "op": "--op",
 }  # fmt: skip
+# declared here because their meaning or default differs in a job; the rest of SHARED are
+# `run`'s own options, declared once in commands/run.py and passed through as text
+OWN = ("workload", "models")
+
+
+def _shared_run_options(fn: Any) -> Any:
+    """`run`'s options that both sides share, taken from the `run` command itself (its flags
+    and help), each a plain string here: a side validates it exactly as `run` does."""
+    from cvbench.commands.run import run as run_cmd
+
+    by_name = {p.name: p for p in run_cmd.params}
+    for name in reversed([n for n in SHARED if n not in OWN]):
+        p = by_name[name]
+        fn = click.option(*p.opts, name, default=None, metavar=p.metavar, help=p.help)(fn)
+    return fn
 
 
 def _side_options(side: str) -> list:
@@ -78,21 +93,8 @@ def _fail(message: str) -> None:
     default=None,
     help=f"Models [default: {DEFAULT_MODELS}: a quick job stays within ~60 s].",
 )
-@click.option("--workers", default=None, help="Worker counts, e.g. 1,2 [default: 1..CPUs].")
-@click.option("--op", default=None, metavar="MODULE:FUNCTION", help="Your own function.")
-@click.option("--input", "input_path", default=None, help="Your images or a video.")
-@click.option("--grid", default=None, metavar="RxC", help="Cut each --input image into tiles.")
 @click.option("--quick", is_flag=True, help="Small sizes (each side's `run --quick` sizes).")
-@click.option("--preset", default=None, help="Size preset: default, quick, ch8.")
-@click.option("--cpus", default=None, help="CPUs of both sides, e.g. 0-1.")
-@click.option("--pin", default=None, help="none, compact or spread.")
-@click.option("--nice", default=None, help="Nice value of the workers.")
-@click.option("--cv-threads", default=None, help="cv2.setNumThreads in every worker.")
-@click.option("--chunksize", default=None, help="Items per pool task (auto or N).")
-@click.option("--warmup", default=None, help="Warm-up repetitions per cell and side [1].")
-@click.option("--item-timeout", default=None, help="A side's per-repetition watchdog.")
-@click.option("--heartbeat-ms", default=None, help="Heartbeat period (0 turns it off).")
-@click.option("--fps", default=None, help="Frame rate of the frames stream.")
+@_shared_run_options
 @click.option(
     "--pythonpath",
     multiple=True,
@@ -200,8 +202,8 @@ def ab_cmd(**opts: Any) -> None:
         )
     except (BadInput, click.BadParameter) as exc:
         _fail(exc.format_message() if isinstance(exc, click.ClickException) else str(exc))
-    if opts["input_path"]:
-        opts["input_path"] = os.path.abspath(opts["input_path"])  # the same data for both sides
+    if opts["input"]:
+        opts["input"] = os.path.abspath(opts["input"])  # the same data for both sides
     if not opts["models"]:
         opts["models"] = DEFAULT_MODELS
     seed = opts["seed"] if opts["seed"] is not None else random.SystemRandom().randrange(1, 2**31)

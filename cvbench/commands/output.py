@@ -4,13 +4,14 @@ error into one line with exit 2 (``one_line_errors``)."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import click
 
+from cvbench.config import outputs as config_outputs
+from cvbench.config.run_config import ConfigError
 from cvbench.results.write import atomic_write
 
 
@@ -42,18 +43,12 @@ def echo_notes(notes: list[str]) -> None:
 
 
 def check_writable(option: str, path: str | Path | None) -> None:
-    """Results must have somewhere to go before the first measurement is made."""
-    if path is None:
-        return
-    parent = Path(path).parent
+    """Results must have somewhere to go before the first measurement is made (the rule is
+    config/outputs.py's; here its ConfigError is click's usage error, exit 2)."""
     try:
-        parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise click.UsageError(
-            f"{option}: cannot create the folder {parent} ({exc.strerror or exc})"
-        ) from None
-    if not os.access(parent, os.W_OK):
-        raise click.UsageError(f"{option}: the folder {parent} is not writable")
+        config_outputs.check_writable(option, path)
+    except ConfigError as exc:
+        raise click.UsageError(str(exc)) from None
 
 
 def write_or_fail(path: str | Path, text: str) -> None:

@@ -144,7 +144,8 @@ def config_from_options(opts: dict[str, Any]) -> RunConfig:
     "--item-timeout",
     default=None,
     help="Stop a repetition that makes no progress for this long (e.g. 60s): its workers are "
-    "killed and its row fails [default: 20x the cell's warm-up, at least 30 s].",
+    "killed (a stuck thread abandoned) and its row fails [default: 20x the longest "
+    "repetition of the workload so far, at least 30 s; 120 s for its very first].",
 )
 @click.option(
     "--dask-scheduler",

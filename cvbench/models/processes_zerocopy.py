@@ -27,8 +27,6 @@ workers to their lifeline (cvbench.work.lifeline).
 
 from __future__ import annotations
 
-import contextlib
-import os
 import signal
 import threading
 import time
@@ -40,17 +38,13 @@ from cvbench.models.base import ItemRecord, Model
 from cvbench.models.processes import CONTEXT
 from cvbench.work import shm, zerocopy
 from cvbench.work.job import Job
+from cvbench.work.own_workers import ensure_preloaded, how_it_ended, kill_quietly
 
 START_TIMEOUT_S = 120.0
 
-# One fork server per parent, shared with the other process models: add the worker module to
-# what it preloads without dropping theirs (no effect once it runs: workers import it then).
-with contextlib.suppress(AttributeError):
-    from multiprocessing import forkserver as _fs
-
-    _preload = list(getattr(_fs._forkserver, "_preload_modules", []))
-    if "cvbench.work.zerocopy" not in _preload:
-        CONTEXT.set_forkserver_preload([*_preload, "cvbench.work.zerocopy"])
+# One fork server per parent, shared with the other process models: the worker module joins
+# what it preloads (no effect once it runs: workers import it then).
+ensure_preloaded("cvbench.work.zerocopy")
 
 
 class WorkerDied(RuntimeError):
@@ -183,14 +177,7 @@ class _Crew:
     def _died(self, i: int) -> WorkerDied:
         proc = self.procs[i]
         proc.join(timeout=1.0)
-        code = proc.exitcode
-        how = (
-            "stopped answering"
-            if code is None
-            else f"was killed by signal {signal.Signals(-code).name}"
-            if code < 0
-            else f"exited with code {code}"
-        )
+        how = how_it_ended(proc.exitcode)
         return WorkerDied(f"processes+zerocopy worker {i} (pid {proc.pid}) {how}")
 
     def close(self) -> None:
@@ -212,22 +199,19 @@ class _Crew:
             if not self.finished:
                 for proc in self.procs:
                     if proc.pid is not None:
-                        _kill(proc.pid, signal.SIGCONT)  # a stopped process must be able to die
-                        _kill(proc.pid, signal.SIGKILL)
+                        kill_quietly(
+                            proc.pid, signal.SIGCONT
+                        )  # a stopped process must be able to die
+                        kill_quietly(proc.pid, signal.SIGKILL)
             deadline = time.monotonic() + 5.0
             for proc in self.procs:
                 if proc.pid is None:
                     continue
                 proc.join(timeout=max(0.0, deadline - time.monotonic()))
                 if proc.is_alive():
-                    _kill(proc.pid, signal.SIGCONT)
+                    kill_quietly(proc.pid, signal.SIGCONT)
                     proc.kill()
                     proc.join(timeout=5.0)
         finally:
             if old is not None:
                 signal.pthread_sigmask(signal.SIG_SETMASK, old)
-
-
-def _kill(pid: int, sig: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.kill(pid, sig)

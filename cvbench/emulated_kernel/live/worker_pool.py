@@ -26,6 +26,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from cvbench.work.own_workers import ensure_preloaded, how_it_ended, kill_quietly
 from cvbench.work.proc_worker import HEADER, frame, serve
 
 CONTEXT = multiprocessing.get_context("forkserver")
@@ -70,7 +71,7 @@ class WorkerPool:
     ) -> None:
         if workers < 1:
             raise ValueError("kernel-proc needs at least one worker")
-        _ensure_preloaded(PRELOAD)
+        ensure_preloaded(PRELOAD)
         self.workers: list[_Worker] = []
         self.tids: list[int] = []
         self._by_fd: dict[int, _Worker] = {}
@@ -167,14 +168,7 @@ class WorkerPool:
 
     def _died(self, w: _Worker) -> WorkerDied:
         w.proc.join(timeout=1.0)
-        code = w.proc.exitcode
-        how = (
-            "is still running"
-            if code is None
-            else f"was killed by signal {-code}"
-            if code < 0
-            else f"exited with code {code}"
-        )
+        how = how_it_ended(w.proc.exitcode)
         return WorkerDied(f"kernel-proc worker {w.index} (pid {w.pid}) {how}")
 
     # -- the end -----------------------------------------------------------------------------------
@@ -192,7 +186,7 @@ class WorkerPool:
         old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT}) if main else None
         try:
             for w in self.workers:
-                _kill(w.pid, signal.SIGCONT)  # a stopped process cannot act on anything else
+                kill_quietly(w.pid, signal.SIGCONT)  # a stopped process cannot act on anything else
             for w in self.workers:
                 w.cmd.close()  # EOF: an idle worker returns from serve() by itself
                 if w.proc.is_alive():
@@ -219,22 +213,6 @@ def _messages(buf: bytearray) -> Iterator[Any]:
         msg = pickle.loads(buf[HEADER.size : end])
         del buf[:end]
         yield msg
-
-
-def _ensure_preloaded(module: str) -> None:
-    """Add ``module`` to the fork server's preload list without dropping what other models
-    (``models/processes.py``) put there: there is one fork server per parent.  No effect once
-    the server runs; the workers then import it themselves (slower start-up, same result)."""
-    from multiprocessing import forkserver
-
-    current = list(getattr(forkserver._forkserver, "_preload_modules", []))
-    if module not in current:
-        CONTEXT.set_forkserver_preload([*current, module])
-
-
-def _kill(pid: int, sig: int) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, sig)
 
 
 def _in_main_thread() -> bool:
