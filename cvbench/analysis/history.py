@@ -298,6 +298,32 @@ def _slowdown(after: float, before: float, bigger_is_better: bool) -> float:
     return r
 
 
+NEWEST_SIGMAS = 4.0  # the newest file alone is a change when this far from its segment
+
+
+def _newest_step(
+    series: list[float],
+    idx: list[int],
+    segments: list[Segment],
+    files: Sequence[ResultFile],
+    bigger_is_better: bool,
+    threshold: float,
+) -> list[ChangePoint]:
+    """The CI question: is the newest file off the level of the files before it? PELT needs
+    MIN_SEGMENT_FILES files after a change to see it, so a drop in the newest file alone is
+    judged here: beyond the threshold from the median of its segment's earlier files, and
+    beyond NEWEST_SIGMAS of their noise."""
+    if len(series) < 4 or not segments or segments[-1].n_files < 4:
+        return []
+    before = series[-segments[-1].n_files : -1]
+    level, newest = float(np.median(before)), series[-1]
+    factor = _slowdown(newest, level, bigger_is_better)
+    beyond = abs(newest - level) > NEWEST_SIGMAS * noise_sigma(before)
+    if not beyond or 1 / (1 + threshold) <= factor <= 1 + threshold:
+        return []
+    return [ChangePoint(files[idx[-1]], before=level, after=newest, worse=factor > 1)]
+
+
 def _trend(
     key: Key,
     values: list[float | None],
@@ -322,6 +348,7 @@ def _trend(
         )
         for p, s in zip(segments, segments[1:], strict=False)
     ]
+    changes += _newest_step(series, idx, segments, files, bigger_is_better, threshold)
     gated = values[-1] is not None
     if not gated:
         verdict = "not in newest file"

@@ -42,5 +42,11 @@ def report_cmd(results: tuple[Path, ...], out_html: Path | None) -> None:
         raise BadInput(f"{out}: the report would overwrite a results file")
     with one_line_errors(ResultsError, PlotError, writing=out):
         path, notes = write_report(newest, out, history)
+    if history is not None:  # a folder: say which file the tables and charts are of
+        notes = [
+            f"the report is of the newest of {len(history.files)} files, {newest}; its trend "
+            "chart covers them all",
+            *notes,
+        ]
     echo_notes(notes)
     click.echo(str(path))

@@ -128,17 +128,37 @@ def rich_table_html(table: Table) -> str:
     )
 
 
+MAX_ENV_TEXT = 300  # characters of one environment value in the report
+
+
+def env_rows(key: str, value: Any, depth: int = 0) -> list[tuple[str, str]]:
+    """(name, readable value) rows: nested tables (calibration, noise checks) become one row
+    per leaf ("noise.before.load: load average 0.12 …") instead of a raw dict dump; a check
+    reads as its status and message."""
+    if isinstance(value, dict) and "message" in value and "status" in value:
+        return [(key, f"{value['status']}: {value['message']}")]
+    if isinstance(value, dict) and depth < 3:
+        return [row for k, v in value.items() for row in env_rows(f"{key}.{k}", v, depth + 1)]
+    if key == "command" and isinstance(value, list):
+        text = shlex.join(str(x) for x in value)
+    elif isinstance(value, list) and all(not isinstance(x, dict | list) for x in value):
+        text = ", ".join(f"{x:.2f}" if isinstance(x, float) else str(x) for x in value)
+    elif isinstance(value, float):
+        text = f"{value:.6g}"
+    elif value is None:
+        text = "–"
+    else:
+        text = str(value)
+    return [(key, text if len(text) <= MAX_ENV_TEXT else text[: MAX_ENV_TEXT - 1] + "…")]
+
+
 def _env_html(data: Data) -> str:
     env = data.env
-    rows = []
-    for k, v in env.items():
-        if k == "command" and isinstance(v, list):
-            v = shlex.join(str(x) for x in v)
-        elif isinstance(v, list):
-            v = ", ".join(f"{x:.2f}" if isinstance(x, float) else str(x) for x in v)
-        elif v is None:
-            v = "–"
-        rows.append(f"<tr><th>{_e(k)}</th><td>{_e(v)}</td></tr>")
+    rows = [
+        f"<tr><th>{_e(name)}</th><td>{_e(text)}</td></tr>"
+        for k, v in env.items()
+        for name, text in env_rows(k, v)
+    ]
     out = '<div class="wrap"><table>\n' + "\n".join(rows) + "\n</table></div>\n"
     overhead = data.extra.get("harness_overhead") or {}
     if overhead:
@@ -270,6 +290,9 @@ def write_report(
             paths += trend
             notes += trend_notes
         pngs = [p for p in paths if p.suffix == ".png"]
-        text = render_report(data, pngs, notes, f"cvbench report: {Path(results_path).name}")
+        title = f"cvbench report: {Path(results_path).name}"
+        if history is not None and len(history.files) > 1:
+            title += f" (the newest of {len(history.files)} files)"
+        text = render_report(data, pngs, notes, title)
     atomic_write(out, text)
     return out, notes

@@ -254,3 +254,24 @@ def test_last_keeps_the_newest_files_and_renumbers_them(tmp_path):
     assert len(doc["files"]) == 16 and "kept the newest 16 of 30 files" in doc["notes"]
     group = next(g for g in doc["groups"] if g["group"] == "threshold/threads/1w")
     assert [c["file_index"] for c in group["changes"]] == [STEP_AT - (N_FILES - 16)]
+
+
+@pytest.mark.parametrize("seed", [0, 4])
+def test_a_drop_in_the_newest_file_alone_is_flagged(tmp_path, seed):
+    """The CI question: the newest file (the pull request's run) is 20 % slower than every
+    file before it. PELT needs files after a step to see it; the newest-file check does not."""
+    write_history(tmp_path, seed=seed, step_at=N_FILES - 1)
+    history = build_history([tmp_path])
+    stepped = {t.name for t in history.trends if t.model == "threads"}
+    assert {t.name for t in history.regressions} == stepped
+    for t in history.trends:
+        if t.model == "threads":
+            assert t.changes[-1].file.index == N_FILES - 1 and t.changes[-1].worse
+        else:
+            assert not t.changes  # sequential did not move
+
+
+def test_an_ordinary_newest_file_is_not_flagged(tmp_path):
+    for seed in (5, 6, 7):
+        write_history(tmp_path / str(seed), step_at=None, seed=seed)
+        assert not build_history([tmp_path / str(seed)]).regressions
