@@ -114,14 +114,19 @@ def _save(fig: Figure, out_dir: Path, stem: str) -> list[Path]:
     return [png, svg]
 
 
-def _legend_right(fig: Figure, axes: Sequence[Axes], loc: str = "outside right upper") -> None:
-    """One legend for all subplots, outside the axes, so no curve is hidden."""
+def _legend_right(
+    fig: Figure, axes: Sequence[Axes], loc: str = "outside right upper", max_rows: int = 0
+) -> None:
+    """One legend for all subplots, outside the axes, so no curve is hidden; ``max_rows``
+    entries per column at most (0: one column)."""
     seen: dict[str, Any] = {}
     for ax in axes:
         for h, lab in zip(*ax.get_legend_handles_labels(), strict=True):
             seen.setdefault(lab, h)
     if seen:
         ncols = 1 if "right" in loc else min(len(seen), 3)
+        if max_rows:
+            ncols = max(ncols, math.ceil(len(seen) / max_rows))
         fig.legend(list(seen.values()), list(seen), loc=loc, fontsize=9, ncols=ncols)
 
 

@@ -33,16 +33,22 @@ def plot_trend(
     fig = _figure(4.2 if len(workloads) <= 2 else 3.2 * math.ceil(len(workloads) / 2))
     axes = _grid(fig, len(workloads))
     n = len(history.files)
+    counts = sorted({t.workers for t in history.trends})
+    labelled: set[str] = set()
     for ax, workload in zip(axes, workloads, strict=True):
         trends = [t for t in history.trends if t.workload == workload]
-        counts = sorted({t.workers for t in trends})
         for t in trends:
             colour = model_colour(t.model)
             style = _WORKER_STYLES[counts.index(t.workers) % len(_WORKER_STYLES)]
             xs = list(range(1, n + 1))
             ys = [math.nan if v is None else v for v in t.values]
+            # 40+ groups: one legend entry per model (its colour) and one per worker count
+            # (its line style); the groups that changed stand out, the others recede
+            label = t.model if t.model not in labelled else "_nolegend_"
+            labelled.add(t.model)
             ax.plot(xs, ys, color=colour, linestyle=style, marker="o", markersize=2.5,
-                    linewidth=1.0, label=t.name)  # fmt: skip
+                    linewidth=1.4 if t.changes else 0.8, alpha=1.0 if t.changes else 0.45,
+                    label=label)  # fmt: skip
             for s in t.segments:
                 ax.hlines(s.median, s.start + 0.6, s.end + 0.4, color=colour, linewidth=4,
                           alpha=0.25)  # fmt: skip
@@ -65,5 +71,11 @@ def plot_trend(
         better = "higher" if history.bigger_is_better else "lower"
         ax.set_ylabel(f"{history.metric} ({history.unit}, median; {better} is better)")
         ax.grid(alpha=0.3)
-    _legend_right(fig, axes)
+    for w in counts:  # the line style of each worker count, once
+        axes[0].plot([], [], color="#555555", label=f"{w} worker(s)",
+                     linestyle=_WORKER_STYLES[counts.index(w) % len(_WORKER_STYLES)])  # fmt: skip
+    _legend_right(fig, axes, max_rows=LEGEND_ROWS)
     return _save(fig, Path(out_dir), "trend"), notes
+
+
+LEGEND_ROWS = 18  # entries per legend column: 23 models and the worker styles stay legible
