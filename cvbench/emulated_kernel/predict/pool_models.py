@@ -287,6 +287,23 @@ def _bottleneck(gil_busy: float | None, parent_busy: float | None, util: float) 
     return name if frac >= 0.9 else "workers"
 
 
+def _plateau(items: Sequence[ItemCost], workers: int, makespan_s: float) -> tuple[str, str]:
+    """When no resource is saturated, what bounds the makespan, in words: the longest item
+    (no schedule finishes before it does), or too few items to keep the workers busy."""
+    longest = max((it.service_s + it.io_s for it in items), default=0.0)
+    if makespan_s > 0 and longest >= 0.5 * makespan_s:
+        return "longest item", (
+            f"the longest item ({longest:.3g} s) is {longest / makespan_s:.0%} of the makespan "
+            f"({makespan_s:.3g} s): more workers or cores cannot finish sooner"
+        )
+    if len(items) < 2 * workers:
+        return "too few items", (
+            f"{len(items)} items for {workers} workers: most workers idle; more items (or "
+            "smaller ones) would use them"
+        )
+    return "workers", ""
+
+
 def predict_model(
     model: str,
     items: Sequence[ItemCost],
@@ -336,6 +353,10 @@ def predict_model(
     notes: list[str] = []
     if inline and workers != 1:
         notes.append(f"{model} runs every item on one thread: workers={workers} changes nothing")
+    bottleneck = "one thread" if inline else _bottleneck(gil_busy, parent_busy, util)
+    if bottleneck == "workers":
+        bottleneck, why = _plateau(items, w, makespan)
+        notes += [why] if why else []
     return ModelPrediction(
         model=model,
         workers=workers,
@@ -349,7 +370,7 @@ def predict_model(
         gil_wait_max_s=gil.wait_max_ns / 1e9 if gil is not None else None,
         gil_forced_switches=gil.forced if gil is not None else None,
         parent_busy=parent_busy,
-        bottleneck="one thread" if inline else _bottleneck(gil_busy, parent_busy, util),
+        bottleneck=bottleneck,
         notes=tuple(notes),
         result=res,
     )
