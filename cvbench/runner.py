@@ -8,6 +8,8 @@ round*. With ``--repeat auto`` rounds continue until every cell's throughput CI 
 target (converged cells drop out; sequential stays as the pairing reference) or the time
 budget runs out. Rows are handed out as soon as each repetition completes, so an interrupted
 run keeps every completed row.
+
+RunResult and Callbacks live in run_state.py, one repetition in repetition.py.
 """
 
 from __future__ import annotations
@@ -16,17 +18,15 @@ import contextlib
 import dataclasses
 import os
 import random
-import statistics
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from typing import Any
 
 from cvbench.config import RunConfig
 from cvbench.emulated_kernel import predict
 from cvbench.emulated_kernel.predict.in_run import PREDICTABLE, predict_workload
 from cvbench.measure import env as envmod
-from cvbench.measure import failure, noise, procfs
+from cvbench.measure import noise, procfs
 from cvbench.measure.affinity import restrict_process
 from cvbench.measure.costs import calibrate
 from cvbench.measure.noise.round_load import RoundLoad
@@ -34,8 +34,11 @@ from cvbench.measure.probes import Probes
 from cvbench.measure.row import measured_row
 from cvbench.measure.watchdog import Watchdog, deadline_s
 from cvbench.models import Model
+from cvbench.overhead import heartbeat_round, observer_effects, paired_overhead
+from cvbench.repetition import bare_loop_s, items_doc, run_once
 from cvbench.results.schema import SCHEMA_VERSION, blank_row
 from cvbench.results.summary import drift_note, summarize_rows
+from cvbench.run_state import Callbacks, Cell, RunResult, WorkloadState, row_name
 from cvbench.stats import relative_ci_halfwidth
 from cvbench.work import lifeline
 from cvbench.work.item import auto_chunksize
@@ -43,149 +46,7 @@ from cvbench.work.job import Job
 from cvbench.work.user_op import import_paths
 from cvbench.workloads.sources import JobOptions, build_job
 
-ITEM_EXTRAS = ("task_stream", "schedule")  # probes.extra kept in the JSON's per-run items
 NOISE_SAMPLE_S = 0.3  # what `cvbench doctor` checks, sampled before the first repetition
-
-
-@dataclass
-class RunResult:
-    rows: list[dict[str, Any]] = field(default_factory=list)
-    items: list[dict[str, Any]] = field(default_factory=list)
-    env: dict[str, Any] = field(default_factory=dict)
-    overhead: dict[str, Any] = field(default_factory=dict)
-    prep_s: dict[str, float] = field(default_factory=dict)
-    interrupted: bool = False
-    rounds: int = 0
-    seed: int = 0
-    not_converged: list[str] = field(default_factory=list)
-    stop_reason: str = ""
-    noise_warnings: list[str] = field(default_factory=list)
-    failures: list[dict[str, Any]] = field(default_factory=list)  # cell, error, tracebacks
-    budget_note: str = ""  # the --max-time budget afforded fewer rounds than a CI needs
-    round_loads: list[dict[str, Any]] = field(default_factory=list)  # per round: others' CPU
-    thread_errors: list[str] = field(default_factory=list)  # frameworks' threads, not printed
-    #: per workload: the GIL split's source, prediction errors, 4/16/64-core lines
-    predictions: dict[str, Any] = field(default_factory=dict)
-
-
-class Callbacks:
-    """Hooks for the CLI's progress bar and incremental exports; all optional."""
-
-    def cell(self, label: str) -> None: ...
-    def advance(self) -> None: ...
-    def row(self, row: dict[str, Any], result: RunResult) -> None: ...
-    def round_done(self, result: RunResult) -> None: ...
-    def note(self, text: str) -> None: ...
-
-
-@dataclass
-class Cell:
-    """One workload x model x workers and what its repetitions measured so far."""
-
-    workload: str
-    model: Model
-    workers: int
-    job: Job
-    throughputs: list[float] = field(default_factory=list)
-    broken: bool = False
-    converged: bool = False
-    last_cost_s: float = 0.0  # start-up + timed region of its latest repetition
-
-    @property
-    def name(self) -> str:
-        return f"{self.workload}/{self.model.name}/{self.workers}w"
-
-    @property
-    def is_reference(self) -> bool:
-        return self.model.name == "sequential"
-
-
-def _row_name(row: dict[str, Any]) -> str:
-    return f"{row['workload']}/{row['model']}/{row['workers']}w"
-
-
-class _MainThreadState:
-    """Affinity and nice of the main thread, restored after inline models changed them."""
-
-    def __init__(self) -> None:
-        self.cpus = os.sched_getaffinity(0)
-        self.nice = os.getpriority(os.PRIO_PROCESS, 0)
-
-    def restore(self) -> None:
-        os.sched_setaffinity(0, self.cpus)
-        # an unprivileged process cannot lower its nice again; the row records the nice asked
-        with contextlib.suppress(PermissionError):
-            os.setpriority(os.PRIO_PROCESS, 0, self.nice)
-
-
-def run_once(
-    model: Model, job: Job, workers: int, probes: Probes, traces: list[str] | None = None
-) -> tuple[list, str | None]:
-    """One repetition; a failure of the model becomes an error line, not an exception (and
-    its traceback goes to ``traces``, for the JSON)."""
-    state = _MainThreadState()
-    try:
-        records = model.run(job, workers, probes)
-    except (KeyboardInterrupt, SystemExit):
-        raise
-    except BaseException as exc:  # noqa: BLE001 - any model failure is a failed row
-        line, trace = failure.describe(exc)
-        if traces is not None:
-            traces.append(trace)
-        return [], line
-    finally:
-        state.restore()
-    indices = sorted(r.index for r in records)
-    if indices != list(range(job.items)):
-        return records, f"model returned {len(records)} of {job.items} items"
-    return records, None
-
-
-def bare_loop_s(job: Job) -> float:
-    """The same op over the same items with no model and no probes: the overhead yardstick."""
-    fn = job.fn
-    fn.prepare()
-    t0 = time.perf_counter_ns()
-    for i, payload in enumerate(job.payloads):
-        fn(i, payload)
-    return (time.perf_counter_ns() - t0) / 1e9
-
-
-def _items_doc(base: dict[str, Any], records: list, probes: Probes) -> dict[str, Any]:
-    t0 = probes.begun_ns
-    return {
-        **{k: base[k] for k in ("workload", "model", "workers", "repetition", "round")},
-        "fields": ["index", "worker", "arrival_us", "submitted_us", "started_us", "finished_us"],
-        "records": [
-            [
-                r.index,
-                r.worker,
-                (r.arrival_ns - t0) // 1000,
-                (r.submitted_ns - t0) // 1000,
-                (r.started_ns - t0) // 1000,
-                (r.finished_ns - t0) // 1000,
-            ]
-            for r in sorted(records, key=lambda r: r.index)
-        ],
-        "lags_us": [lag // 1000 for lag in probes.heartbeat.lags_ns],
-        # what a model logged beyond its columns: dask's task stream, kernel-proc's schedule
-        **{k: v for k, v in probes.extra.items() if k in ITEM_EXTRAS},
-    }
-
-
-@dataclass
-class _WorkloadState:
-    """What later rows of one workload need from earlier ones."""
-
-    job: Job
-    reference: str | None = None  # the first model's output digest
-    reference_items: list[str] = field(default_factory=list)  # its per-item digests
-    pending: list[tuple[dict[str, Any], list[str]]] = field(default_factory=list)
-    seq_wall: list[float] = field(default_factory=list)
-    seq_records: list[list] = field(default_factory=list)  # every ok sequential repetition
-    bare_wall: list[float] = field(default_factory=list)
-    trace: dict[str, Any] | None = None
-    costliest_s: float = 0.0  # longest repetition so far: a new cell's first deadline
 
 
 class Runner:
@@ -193,7 +54,7 @@ class Runner:
         self.config = config
         self.cb = callbacks or Callbacks()
         self.result = RunResult(seed=config.seed)
-        self.states: dict[str, _WorkloadState] = {}
+        self.states: dict[str, WorkloadState] = {}
         self.calibration = None
         self.calibration_error = ""
         self.started = time.monotonic()  # the --max-time budget counts from here
@@ -225,7 +86,7 @@ class Runner:
                     )
                     job = stack.enter_context(build_job(spec, opts))
                     self.result.prep_s[spec.name] = time.perf_counter() - t0
-                    self.states[spec.name] = _WorkloadState(job)
+                    self.states[spec.name] = WorkloadState(job)
                 yield self._cells()
         finally:
             for model in cfg.models:
@@ -271,7 +132,7 @@ class Runner:
         cell = self.cells[name]
         if cell.broken:
             first = next(
-                (r for r in self.result.rows if r.get("error") and _row_name(r) == name), None
+                (r for r in self.result.rows if r.get("error") and row_name(r) == name), None
             )
             error = first["error"] if first else "the cell failed before"
             row = blank_row(**self._columns(cell.workload), model=cell.model.name)
@@ -456,7 +317,10 @@ class Runner:
         self.cb.cell(
             f"{'warm-up' if round_index < 0 else f'round {round_index + 1}'} · {cell.name}"
         )
-        probes = Probes(cfg.placement, int(cfg.heartbeat_ms * 1e6))
+        heartbeat_ms = cfg.heartbeat_ms if heartbeat_round(round_index) else 0.0
+        probes = Probes(cfg.placement, int(heartbeat_ms * 1e6))
+        bare_first = cell.is_reference and round_index >= 0 and round_index % 2 == 1
+        bare_s = bare_loop_s(cell.job) if bare_first and cell.job.arrivals_ns is None else None
         limit = deadline_s(cell.last_cost_s, cfg.item_timeout_s, state.costliest_s)
         dog = Watchdog(probes, limit)
         traces: list[str] = []
@@ -486,6 +350,7 @@ class Runner:
             predicted=False,
             inline=cell.model.inline,
             chunksize=cell.job.chunksize,
+            heartbeat=heartbeat_ms > 0,
         )
         if error is not None:
             cell.broken = True  # one failed row, then the cell is out of the run
@@ -508,12 +373,13 @@ class Runner:
             state.trace = state.trace or predict.trace_doc(cell.workload, records)
             state.seq_wall.append(row["wall_s"])
             state.seq_records.append(records)
-            if cell.job.arrivals_ns is None and len(state.bare_wall) < cfg.min_rounds:
-                state.bare_wall.append(bare_loop_s(cell.job))
-        self.result.items.append(_items_doc(base, records, probes))
+            if cell.job.arrivals_ns is None:  # adjacent to this repetition, order alternating
+                bare_s = bare_s if bare_s is not None else bare_loop_s(cell.job)
+                state.overhead_pairs.append((row["wall_s"], bare_s))
+        self.result.items.append(items_doc(base, records, probes))
         self._emit(row)
 
-    def _check_digest(self, row: dict[str, Any], items: list[str], state: _WorkloadState) -> None:
+    def _check_digest(self, row: dict[str, Any], items: list[str], state: WorkloadState) -> None:
         """Mark a row whose output differs from the reference; rows that ran before the
         reference existed are checked when it arrives (see _pair_round)."""
         state.pending.append((row, items))
@@ -590,14 +456,14 @@ class Runner:
                     row["notes"] = "; ".join(filter(None, [row.get("notes"), note]))
         for workload, state in self.states.items():
             self._predict(workload, state)
-            if state.bare_wall and state.seq_wall:
-                bare, seq = statistics.median(state.bare_wall), statistics.median(state.seq_wall)
+            paired = paired_overhead(state.overhead_pairs)
+            if paired is not None:
                 self.result.overhead[workload] = {
-                    "bare_loop_s": bare,
-                    "sequential_s": seq,
-                    "overhead_pct": 100 * (seq - bare) / bare,
-                    "samples": len(state.bare_wall),
+                    **paired,
+                    "overhead_pct": paired["pct"],
+                    "samples": paired["pairs"],
                 }
+        self.result.observer = observer_effects(self.result.rows)
 
     def _calibrate(self) -> None:
         """The machine's transfer and offload costs, when a pool model will be predicted."""
@@ -610,7 +476,7 @@ class Runner:
             self.calibration_error = f"calibration failed: {type(exc).__name__}: {exc}"
             self.result.env["calibration"] = {"error": self.calibration_error}
 
-    def _predict(self, workload: str, state: _WorkloadState) -> None:
+    def _predict(self, workload: str, state: WorkloadState) -> None:
         """Trace, predicted rows, budgets and core-count lines: ``pipeline/predictions.py``."""
         predict_workload(
             result=self.result,

@@ -22,6 +22,7 @@ def run_document(result: RunResult, final: bool = True) -> dict[str, Any]:
         "schema_version": SCHEMA_VERSION,
         "environment": result.env,
         "harness_overhead": result.overhead,
+        "observer_effect": result.observer,
         "prep_s": result.prep_s,
         "interrupted": result.interrupted,
         "seed": result.seed,

@@ -8,6 +8,7 @@ from typing import Any
 
 from rich.console import Console
 
+from cvbench.overhead import observer_line
 from cvbench.report import tables
 from cvbench.report.findings import findings
 from cvbench.results.summary import summarize_rows, unsupported
@@ -59,11 +60,17 @@ def print_run(console: Console, err: Console, result: Any, cfg: Any, brief: bool
             markup=False,
         )
     for workload, o in result.overhead.items():
+        ci = o.get("ci_pct")
         console.print(
-            f"harness overhead on {workload}: {o['overhead_pct']:+.2f} % "
-            f"(sequential model {o['sequential_s']:.3f} s vs bare loop {o['bare_loop_s']:.3f} s)",
+            f"harness overhead on {workload}: {o['overhead_pct']:+.2f} %"
+            + (f" (95 % CI {ci[0]:+.2f} to {ci[1]:+.2f} %" if ci else " (no CI")
+            + f", {o.get('pairs', 0)} paired rounds: sequential model {o['sequential_s']:.3f} s "
+            f"vs bare loop {o['bare_loop_s']:.3f} s)",
             markup=False,
         )
+    line = observer_line(getattr(result, "observer", {}) or {})
+    if line:
+        console.print(line, markup=False, highlight=False)
 
 
 MAX_FAILURE_LINES = 8

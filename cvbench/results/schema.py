@@ -116,6 +116,7 @@ ROW_COLUMNS: tuple[Column, ...] = (
     # round three: load from other processes, measured per round
     Column("others_cpu", "float", "CPUs"),  # CPUs other processes used during the round
     _b("disturbed"),  # the round ran beside load that competes for the CPUs
+    _b("heartbeat"),  # the responsiveness probe ran (even rounds; odd ones measure without it)
     # round three: `cvbench ab` writes both sides' rows into one file
     _t("side"),  # base | head (empty for `cvbench run`)
     _i("ab_round"),  # the A/B job's round (the side's own round column counts its requests)

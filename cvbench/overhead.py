@@ -1,0 +1,86 @@
+"""What measuring costs, measured like everything else: paired and interleaved, with a CI.
+
+* Harness overhead: the sequential model against a bare loop of the same op over the same
+  items, run back to back in every round (in alternating order, so neither always runs on
+  a warmer cache): the median of the per-round ratios, and its bootstrap CI. Round two printed
+  the ratio of two unpaired medians of three samples, and a default run said +13.8 % where
+  ten paired rounds said -0.14 %.
+* Observer effect: rounds alternate between the 1 ms heartbeat on (responsiveness measured)
+  and off (throughput undisturbed), every cell of a round alike, so speedups stay paired. Per
+  cell, each pair of adjacent rounds gives throughput(off) / throughput(on): what measuring
+  responsiveness costs that model.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from cvbench.stats import bootstrap_ci
+
+MIN_PAIRS = 2  # fewer pairs: a figure without a CI is not printed as a finding
+
+
+def heartbeat_round(round_index: int) -> bool:
+    """Warm-up and even rounds measure responsiveness; odd rounds run without the probe."""
+    return round_index < 0 or round_index % 2 == 0
+
+
+def _summary(ratios: Sequence[float]) -> dict[str, Any]:
+    ci = bootstrap_ci(ratios) if len(ratios) >= MIN_PAIRS else None
+    return {
+        "pct": 100 * (statistics.median(ratios) - 1),
+        "ci_pct": None if ci is None else [100 * (ci[0] - 1), 100 * (ci[1] - 1)],
+        "pairs": len(ratios),
+    }
+
+
+def paired_overhead(pairs: Sequence[tuple[float, float]]) -> dict[str, Any] | None:
+    """pairs: (sequential wall s, bare loop wall s) of one round each."""
+    good = [(s, b) for s, b in pairs if s > 0 and b > 0]
+    if not good:
+        return None
+    return {
+        **_summary([s / b for s, b in good]),
+        "sequential_s": statistics.median(s for s, _ in good),
+        "bare_loop_s": statistics.median(b for _, b in good),
+    }
+
+
+def observer_effects(rows: Iterable[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Per cell (workload/model/workers): the paired throughput cost of the heartbeat."""
+    by_cell: dict[str, dict[int, float]] = defaultdict(dict)
+    for r in rows:
+        if r.get("predicted") or not r.get("ok") or not isinstance(r.get("round"), int):
+            continue
+        if r.get("heartbeat") is None or not r.get("throughput_per_s"):
+            continue
+        by_cell[f"{r['workload']}/{r['model']}/{r['workers']}w"][r["round"]] = r["throughput_per_s"]
+    out: dict[str, dict[str, Any]] = {}
+    for cell, by_round in by_cell.items():
+        ratios = [  # round 2k had the heartbeat, 2k+1 did not: off / on
+            by_round[r + 1] / by_round[r]
+            for r in by_round
+            if heartbeat_round(r) and r + 1 in by_round and by_round[r] > 0
+        ]
+        if ratios:
+            out[cell] = _summary(ratios)
+    return out
+
+
+def observer_line(effects: dict[str, dict[str, Any]], limit: int = 6) -> str | None:
+    """One line: the cells where measuring responsiveness cost the most throughput."""
+    with_ci = {c: e for c, e in effects.items() if e["ci_pct"] is not None}
+    if not with_ci:
+        return None
+    ranked = sorted(with_ci.items(), key=lambda kv: -abs(kv[1]["pct"]))
+    shown = ", ".join(
+        f"{c} {e['pct']:+.1f} % [{e['ci_pct'][0]:+.1f}, {e['ci_pct'][1]:+.1f}]"
+        for c, e in ranked[:limit]
+    )
+    return (
+        f"observer effect of the heartbeat (throughput without / with it, paired rounds, "
+        f"largest first): {shown}" + (" …" if len(ranked) > limit else "")
+    )

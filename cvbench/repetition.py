@@ -1,0 +1,86 @@
+"""One repetition of one cell, and what is recorded around it: the model run with its failure
+turned into a line, the main thread's placement restored, the bare loop that measures the
+harness, the per-item records for the JSON."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from typing import Any
+
+from cvbench.measure import failure
+from cvbench.measure.probes import Probes
+from cvbench.models import Model
+from cvbench.work.job import Job
+
+ITEM_EXTRAS = ("task_stream", "schedule")  # probes.extra kept in the JSON's per-run items
+
+
+class MainThreadState:
+    """Affinity and nice of the main thread, restored after inline models changed them."""
+
+    def __init__(self) -> None:
+        self.cpus = os.sched_getaffinity(0)
+        self.nice = os.getpriority(os.PRIO_PROCESS, 0)
+
+    def restore(self) -> None:
+        os.sched_setaffinity(0, self.cpus)
+        # an unprivileged process cannot lower its nice again; the row records the nice asked
+        with contextlib.suppress(PermissionError):
+            os.setpriority(os.PRIO_PROCESS, 0, self.nice)
+
+
+def run_once(
+    model: Model, job: Job, workers: int, probes: Probes, traces: list[str] | None = None
+) -> tuple[list, str | None]:
+    """One repetition; a failure of the model becomes an error line, not an exception (and
+    its traceback goes to ``traces``, for the JSON)."""
+    state = MainThreadState()
+    try:
+        records = model.run(job, workers, probes)
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as exc:  # noqa: BLE001 - any model failure is a failed row
+        line, trace = failure.describe(exc)
+        if traces is not None:
+            traces.append(trace)
+        return [], line
+    finally:
+        state.restore()
+    indices = sorted(r.index for r in records)
+    if indices != list(range(job.items)):
+        return records, f"model returned {len(records)} of {job.items} items"
+    return records, None
+
+
+def bare_loop_s(job: Job) -> float:
+    """The same op over the same items with no model and no probes: the overhead yardstick."""
+    fn = job.fn
+    fn.prepare()
+    t0 = time.perf_counter_ns()
+    for i, payload in enumerate(job.payloads):
+        fn(i, payload)
+    return (time.perf_counter_ns() - t0) / 1e9
+
+
+def items_doc(base: dict[str, Any], records: list, probes: Probes) -> dict[str, Any]:
+    t0 = probes.begun_ns
+    return {
+        **{k: base[k] for k in ("workload", "model", "workers", "repetition", "round")},
+        "fields": ["index", "worker", "arrival_us", "submitted_us", "started_us", "finished_us"],
+        "records": [
+            [
+                r.index,
+                r.worker,
+                (r.arrival_ns - t0) // 1000,
+                (r.submitted_ns - t0) // 1000,
+                (r.started_ns - t0) // 1000,
+                (r.finished_ns - t0) // 1000,
+            ]
+            for r in sorted(records, key=lambda r: r.index)
+        ],
+        "lags_us": [lag // 1000 for lag in probes.heartbeat.lags_ns],
+        # what a model logged beyond its columns: dask's task stream, kernel-proc's schedule
+        **{k: v for k, v in probes.extra.items() if k in ITEM_EXTRAS},
+    }

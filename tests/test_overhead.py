@@ -1,0 +1,55 @@
+"""What measuring costs: the paired harness overhead and the heartbeat's observer effect."""
+
+from __future__ import annotations
+
+import csv
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from cvbench.overhead import heartbeat_round, observer_effects, paired_overhead
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_paired_overhead_is_the_median_of_per_round_ratios():
+    # a machine that drifts 2x over the run: unpaired medians would mix the drift in
+    pairs = [(1.01 * b, b) for b in (0.1, 0.12, 0.15, 0.18, 0.2)]
+    o = paired_overhead(pairs)
+    assert o is not None and abs(o["pct"] - 1.0) < 1e-9 and o["pairs"] == 5
+    lo, hi = o["ci_pct"]
+    assert abs(lo - 1.0) < 1e-6 and abs(hi - 1.0) < 1e-6  # no spread: a point
+
+
+def test_observer_effect_pairs_adjacent_rounds():
+    rows = [
+        {"workload": "w", "model": "m", "workers": 1, "ok": True, "round": r,
+         "heartbeat": heartbeat_round(r), "throughput_per_s": (90.0 if r % 2 == 0 else 100.0)
+         * (1 + r // 2)}  # drift between pairs, none inside one
+        for r in range(6)
+    ]  # fmt: skip
+    effect = observer_effects(rows)["w/m/1w"]
+    assert effect["pairs"] == 3 and abs(effect["pct"] - 100 * (100 / 90 - 1)) < 1e-9
+
+
+@pytest.mark.slow
+def test_rounds_alternate_the_heartbeat_and_every_run_prints_both_figures(tmp_path):
+    out = tmp_path / "r.csv"
+    res = subprocess.run(
+        [sys.executable, "-m", "cvbench", "run", "--quick", "-w", "threshold",
+         "-m", "sequential,threads", "--workers", "1", "--repeat", "4", "--csv", str(out)],
+        capture_output=True, text=True, timeout=300, cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    rows = [r for r in csv.DictReader(out.open()) if r["predicted"] == "false"]
+    for r in rows:
+        on = int(r["round"]) % 2 == 0
+        assert r["heartbeat"] == ("true" if on else "false")
+        assert (int(r["heartbeats"]) > 0) == on  # lag measured only where the probe ran
+    assert "harness overhead on threshold" in res.stdout and "95 % CI" in res.stdout
+    assert "4 paired rounds" in res.stdout
+    assert "observer effect of the heartbeat" in res.stdout
