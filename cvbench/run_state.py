@@ -31,6 +31,7 @@ class RunResult:
     predictions: dict[str, Any] = field(default_factory=dict)
     #: per cell: throughput without / with the heartbeat, paired over adjacent rounds
     observer: dict[str, dict[str, Any]] = field(default_factory=dict)
+    strays_killed: list[int] = field(default_factory=list)  # processes the op left behind
 
 
 class Callbacks:

@@ -43,6 +43,7 @@ from cvbench.stats import relative_ci_halfwidth
 from cvbench.work import lifeline
 from cvbench.work.item import auto_chunksize
 from cvbench.work.job import Job
+from cvbench.work.strays import no_strays
 from cvbench.work.user_op import import_paths
 from cvbench.workloads.sources import JobOptions, build_job
 
@@ -76,6 +77,10 @@ class Runner:
         self.result.env["procfs_unavailable"] = procfs.available()
         try:
             with contextlib.ExitStack() as stack:
+                # processes the op forks and leaves behind end with the run (work/strays.py);
+                # entered first, so it runs last: after the models closed their pools
+                self.result.strays_killed = stack.enter_context(no_strays())
+                stack.callback(self._close_models)
                 # the op's folders on sys.path and PYTHONPATH while the run lasts: process
                 # workers (forkserver, spawn, dask) import the op by name
                 stack.enter_context(import_paths(cfg.pythonpath))
@@ -89,31 +94,50 @@ class Runner:
                     self.states[spec.name] = WorkloadState(job)
                 yield self._cells()
         finally:
-            for model in cfg.models:
-                with contextlib.suppress(Exception):
-                    model.close()
+            self._close_models()  # idempotent: already done unless setting up failed
+
+    def _close_models(self) -> None:
+        for model in self.config.models:
+            with contextlib.suppress(Exception):
+                model.close()
 
     def run(self) -> RunResult:
+        finished = False
         try:
             with self._session() as cells:
-                self._calibrate()
-                before = noise.collect_noise(NOISE_SAMPLE_S)
-                window = noise.NoiseWindow()
                 try:
-                    self._warmup(cells)
-                    self._rounds(cells)
-                finally:
-                    during = window.finish()
-                    self.result.env["noise"] = {"before": before, "during": during}
-                    self.result.noise_warnings = [
-                        *(f"before the run: {w}" for w in noise.warnings(before)),
-                        *(f"during the run: {w}" for w in noise.warnings(during)),
-                    ]
-        except KeyboardInterrupt:
-            self.result.interrupted = True
-            self.result.stop_reason = "interrupted"
-        self._finish()
+                    self._measure(cells)
+                except KeyboardInterrupt:
+                    self._interrupted()
+                # inside the session: the predictions' profiled pass runs the op again, and
+                # what it starts must end with the run too
+                self._finish()
+                finished = True
+        except KeyboardInterrupt:  # a second signal, during the finish or the clean-up
+            self._interrupted()
+        if not finished:
+            self._finish()
         return self.result
+
+    def _interrupted(self) -> None:
+        self.result.interrupted = True
+        self.result.stop_reason = "interrupted"
+
+    def _measure(self, cells: list[Cell]) -> None:
+        """Calibration, the noise checks around the warm-up and the rounds."""
+        self._calibrate()
+        before = noise.collect_noise(NOISE_SAMPLE_S)
+        window = noise.NoiseWindow()
+        try:
+            self._warmup(cells)
+            self._rounds(cells)
+        finally:
+            during = window.finish()
+            self.result.env["noise"] = {"before": before, "during": during}
+            self.result.noise_warnings = [
+                *(f"before the run: {w}" for w in noise.warnings(before)),
+                *(f"during the run: {w}" for w in noise.warnings(during)),
+            ]
 
     # -- one cell at a time (the A/B side process, cvbench/ab/side_process.py) ----------------
     @contextlib.contextmanager
@@ -455,7 +479,8 @@ class Runner:
                 if same == (s["workload"], s["model"], s["workers"]) and not row.get("predicted"):
                     row["notes"] = "; ".join(filter(None, [row.get("notes"), note]))
         for workload, state in self.states.items():
-            self._predict(workload, state)
+            if not self.result.interrupted:  # a Ctrl-C asks for the results now, not more work
+                self._predict(workload, state)
             paired = paired_overhead(state.overhead_pairs)
             if paired is not None:
                 self.result.overhead[workload] = {
