@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 # own .venv-X.Y; 3.11 is .venv above. One not found is skipped with a line saying so.
 PYTHONS ?= 3.12 3.13
 
-.PHONY: install run test test-fast test-pythons lint bench gate-eval clean
+.PHONY: install run test test-fast test-pythons lint bench gate-eval gate-eval-files clean
 
 install: $(STAMP)
 
@@ -40,8 +40,13 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/cvbench run --workload all --models all
 
-# The gate's false-alarm and detection rates on this machine (~7 min; not a test).
+# `cvbench ab`'s false-alarm and detection rates on this machine (not a test): 20 A/A jobs,
+# 10 where head does ~21 % more work and 10 where it does ~5 % more (~25 min here).
 gate-eval: $(STAMP)
+	$(BIN)/python scripts/gate_eval.py --ab --aa-jobs 20 --jobs 10
+
+# The same for `cvbench compare` of two result files made one after the other (~7 min).
+gate-eval-files: $(STAMP)
 	$(BIN)/python scripts/gate_eval.py --pairs 10
 
 clean:
