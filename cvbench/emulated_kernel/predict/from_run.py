@@ -161,8 +161,17 @@ def scaling(
 def _why(model: str, items: Sequence[ItemCost], costs: MachineCosts | None, neck: str) -> str:
     service = mean_service_s(items) or 1e-12
     held = sum(it.gil_s for it in items) / len(items)
+    if neck == "longest item":
+        return "the longest item bounds the makespan"
+    if neck == "too few items":
+        return "fewer items than the workers could take"
     if model in GIL_MODELS and neck in ("GIL", "workers"):
-        return f"GIL-held {100 * held / service:.0f} % per item"
+        # the pool's own bookkeeping per item (measured in the run) holds the GIL too
+        extra = (costs.worker_item_s or 0.0) if costs is not None else 0.0
+        pct = 100 * (held + extra) / (service + extra)
+        return f"GIL held {pct:.0f} % of each item" + (
+            f" ({1e3 * extra:.2f} ms of it the pool's bookkeeping)" if extra else ""
+        )
     if costs is not None and costs.parent_item_s is not None and model not in GIL_MODELS:
         return (
             f"parent {1e3 * costs.parent_item_s:.2f} ms per item to move it "

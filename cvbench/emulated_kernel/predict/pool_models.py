@@ -55,7 +55,9 @@ OFFLOAD_THREAD_MODELS = (
     "curio+threads",
     "gevent+threads",
 )
-PROCESS_MODELS = ("processes", "processes+shm")
+# processes+zerocopy: predicted from its own measured per-item parent/worker costs (its parent
+# hands out no items; without them, the calibration's processes+shm costs are an upper bound)
+PROCESS_MODELS = ("processes", "processes+shm", "processes+zerocopy")
 OFFLOAD_PROCESS_MODELS = ("asyncio+processes", "trio+processes", "curio+processes")
 #: every model name predict_model() accepts
 MODELS: tuple[str, ...] = (
@@ -335,7 +337,8 @@ def predict_model(
     costs = costs or MachineCosts()
     inline = model in INLINE_MODELS
     w = 1 if inline else workers
-    threads, gil = _build(model, _items(items, costs, model == "processes+shm"), costs, w)
+    by_reference = model in ("processes+shm", "processes+zerocopy")  # arrays stay in shm
+    threads, gil = _build(model, _items(items, costs, by_reference), costs, w)
     specs = [ProgramSpec(th, name=name) for name, th in threads]
     res = simulate(
         [], cores, policy, programs=specs, hz=hz, ctx_switch_ns=ctx_switch_ns, slice_ns=slice_ns
