@@ -44,7 +44,7 @@ class SideSpec:
     options: tuple[str, ...] = ()  # extra `cvbench run` options, e.g. ("--cv-threads", "4")
 
     def describe(self) -> str:
-        parts = [self.ref or "working tree"]
+        parts = [self.ref or f"working tree{_uncommitted()}"]
         if self.python:
             parts.append(f"python {self.python}")
         parts += [f"{k}={v}" for k, v in self.env.items()]
@@ -114,6 +114,7 @@ class Worktrees:
         self.made: list[tuple[Path, Path]] = []  # (repository top level, worktree)
 
     def add(self, top: Path, sha: str, label: str) -> Path:
+        _git(["worktree", "prune"], str(top))  # those of a killed job whose folder is gone
         path = self.root / f"worktree-{label}"
         res = _git(["worktree", "add", "--detach", "--quiet", str(path), sha], str(top))
         if res.returncode != 0:
@@ -300,9 +301,46 @@ def _group_alive(pgid: int) -> bool:
     return True
 
 
+def _uncommitted() -> str:
+    """' (3 uncommitted changes)' when the working tree is a dirty git checkout: what head
+    measures then is not a commit, and the summary must say so."""
+    res = _git(["status", "--porcelain", "--untracked-files=no"], os.getcwd())
+    changed = (
+        [line for line in res.stdout.splitlines() if line.strip()] if res.returncode == 0 else []
+    )
+    return (
+        f" ({len(changed)} uncommitted change{'s' if len(changed) != 1 else ''})" if changed else ""
+    )
+
+
+JOB_PREFIX = "cvbench-ab-"
+
+
+def clean_stale_jobs() -> list[Path]:
+    """Job folders (and their worktrees) of jobs whose process is gone: a SIGKILLed job
+    cannot clean up after itself, so the next job does (git forgets the worktrees at the
+    next `git worktree prune`, which every job with a ref runs)."""
+    removed = []
+    for path in Path(tempfile.gettempdir()).glob(f"{JOB_PREFIX}*-*"):
+        pid = path.name[len(JOB_PREFIX) :].split("-", 1)[0]
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            os.kill(int(pid), 0)
+            continue  # its job is still running
+        except ProcessLookupError:
+            pass
+        except PermissionError:
+            continue
+        shutil.rmtree(path, ignore_errors=True)
+        removed.append(path)
+    return removed
+
+
 @contextlib.contextmanager
 def job_folder() -> Iterator[Path]:
-    path = Path(tempfile.mkdtemp(prefix="cvbench-ab-"))
+    clean_stale_jobs()
+    path = Path(tempfile.mkdtemp(prefix=f"{JOB_PREFIX}{os.getpid()}-"))
     try:
         yield path
     finally:

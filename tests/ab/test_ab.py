@@ -278,6 +278,34 @@ def test_ctrl_c_leaves_nothing(two_commits: Path):
     assert "Traceback" not in err
 
 
+@pytest.mark.slow
+def test_a_killed_job_is_cleaned_up_by_the_next(two_commits: Path):
+    """SIGKILL leaves the job's worktree (nothing can run in a killed process); its sides die
+    with it, and the next job removes the folder and prunes the worktree."""
+    psutil = pytest.importorskip("psutil")
+    cmd = [*CVBENCH, "ab", "--op", "myop:blur", "--quick", "-m", "sequential",
+           "--workers", "1", "--base", "HEAD~1", "--max-time", "60s"]  # fmt: skip
+    proc = subprocess.Popen(cmd, cwd=two_commits, env=_env(), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)  # fmt: skip
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and len(_worktrees(two_commits)) < 2:
+        time.sleep(0.2)
+    time.sleep(2.0)
+    children = _descendants(proc.pid)
+    proc.kill()
+    proc.wait(timeout=30)
+    left = [w for w in _worktrees(two_commits) if "cvbench-ab-" in w]
+    assert left, "the killed job had a worktree"
+    time.sleep(12)  # a side's last resort (the pidfd watcher) ends it within 10 s
+    alive = [p for p in children if psutil.pid_exists(p) and psutil.Process(p).status() != "zombie"]
+    assert not alive, alive
+    res = _ab(two_commits, "--base", "HEAD~1", "--head", "HEAD")
+    assert res.returncode in (0, 1), res.stderr
+    assert len(_worktrees(two_commits)) == 1  # the killed job's worktree pruned
+    folder = Path(left[0].split()[0]).parent
+    assert not folder.exists()
+
+
 CRASHY = """import os
 import cv2
 
