@@ -39,6 +39,8 @@ def test_a_broken_op_under_every_model_fits_one_screen(tmp_path):
     doc = json.loads((tmp_path / "r.json").read_text())
     measured = [r for r in doc["rows"] if r["status"] == "failed"]
     assert doc["failures"] and len(doc["failures"]) == len(measured)
-    trace = doc["failures"][0]["traceback"][0]
-    assert "badop.py" in trace and "findContours" in trace  # the user's own frame
+    traces = {f["cell"]: f["traceback"][0] for f in doc["failures"]}
+    for cell in ("squares/sequential/1w", "squares/threads/2w", "squares/processes/2w"):
+        assert "badop.py" in traces[cell] and "findContours" in traces[cell], cell  # the user's
+    assert all(traces.values())
     assert all("expected 3, got 2" in r["error"] for r in measured)  # whole, never cut
