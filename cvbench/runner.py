@@ -38,6 +38,7 @@ from cvbench.overhead import heartbeat_round, observer_effects, paired_overhead
 from cvbench.repetition import bare_loop_s, items_doc, run_once
 from cvbench.results.schema import SCHEMA_VERSION, blank_row
 from cvbench.results.summary import drift_note, summarize_rows
+from cvbench.round_marks import check_digest, mark_load, pair_round, plan_rounds
 from cvbench.run_state import Callbacks, Cell, RunResult, WorkloadState, row_name
 from cvbench.stats import relative_ci_halfwidth
 from cvbench.work import lifeline
@@ -241,43 +242,11 @@ class Runner:
                 if not cell.broken:
                     self._repetition(cell, round_index=-1, position=-1)
 
-    def _plan(self, cells: list[Cell], fixed: bool) -> int:
-        """After the warm-up: how many rounds the --max-time budget (counted from the start
-        of the run, warm-up included) affords at the cost each cell just showed; said in a
-        note, never overrun silently. A fixed --repeat is kept, with its estimate."""
-        cfg = self.config
-        live = [c for c in cells if not c.broken]
-        per_round_s = sum(c.last_cost_s for c in live)
-        left_s = cfg.max_time_s - (time.monotonic() - self.started)
-        if not live or per_round_s <= 0:
-            return cfg.repeat if fixed else cfg.max_rounds
-        if fixed:
-            rounds = cfg.repeat or 0
-            self.cb.note(
-                f"after the warm-up: about {rounds * per_round_s:.0f} s left ({rounds} rounds "
-                f"of {len(live)} cells, ~{per_round_s:.1f} s each)"
-            )
-            return rounds
-        rounds = max(1, min(cfg.max_rounds, int(left_s // per_round_s)))
-        if rounds < cfg.min_rounds:
-            self.result.budget_note = (
-                f"the --max-time budget of {cfg.max_time_s:g} s affords {rounds} round(s) of "
-                f"{len(live)} cells (~{per_round_s:.1f} s each), fewer than {cfg.min_rounds}: "
-                "raise --max-time or name fewer --models/--workers for CIs"
-            )
-            self.cb.note(self.result.budget_note)
-        else:
-            self.cb.note(
-                f"after the warm-up: at most ~{min(left_s, rounds * per_round_s):.0f} s left "
-                f"(up to {rounds} rounds of {len(live)} cells, ~{per_round_s:.1f} s each; "
-                f"--max-time {cfg.max_time_s:g} s)"
-            )
-        return rounds
-
     def _rounds(self, cells: list[Cell]) -> None:
         cfg = self.config
         fixed = cfg.repeat is not None
-        last = self._plan(cells, fixed)
+        left_s = cfg.max_time_s - (time.monotonic() - self.started)
+        last, self.result.budget_note = plan_rounds(cells, cfg, left_s, self.cb.note)
         min_rounds = min(cfg.min_rounds, last)
         rng = random.Random(cfg.seed)
         for r in range(last):
@@ -293,8 +262,10 @@ class Runner:
             load = RoundLoad.start()
             for position, cell in enumerate(order):
                 self._repetition(cell, r, position)
-            self._mark_load(r, load.finish())
-            self._pair_round(r)
+            measured = load.finish()
+            self.result.round_loads.append({"round": r, **measured})
+            mark_load(self.result.rows, r, measured)
+            pair_round(self.result.rows, r)
             self.result.rounds = r + 1
             self.cb.round_done(self.result)
             if fixed:
@@ -390,7 +361,7 @@ class Runner:
             # the reference is the first model's output (sequential: resolve_models puts it
             # first), whatever order the shuffled round ran them in
             state.reference, state.reference_items = row["output_digest"], items
-        self._check_digest(row, items, state)
+        check_digest(row, items, state)
         if row["ok"] and row["throughput_per_s"]:
             cell.throughputs.append(row["throughput_per_s"])
         if cell.is_reference and row["ok"]:
@@ -402,52 +373,6 @@ class Runner:
                 state.overhead_pairs.append((row["wall_s"], bare_s))
         self.result.items.append(items_doc(base, records, probes))
         self._emit(row)
-
-    def _check_digest(self, row: dict[str, Any], items: list[str], state: WorkloadState) -> None:
-        """Mark a row whose output differs from the reference; rows that ran before the
-        reference existed are checked when it arrives (see _pair_round)."""
-        state.pending.append((row, items))
-        if state.reference is None:
-            return
-        for pending, digests in state.pending:
-            if pending["output_digest"] != state.reference and pending["ok"]:
-                differ = [
-                    i
-                    for i, (a, b) in enumerate(zip(digests, state.reference_items, strict=False))
-                    if a != b
-                ]
-                shown = ", ".join(map(str, differ[:5])) + (" …" if len(differ) > 5 else "")
-                pending.update(ok=False, status="failed")
-                pending["error"] = (
-                    f"output differs from the reference model's at {len(differ)} of "
-                    f"{len(digests)} items ({shown}): digest {pending['output_digest']} vs "
-                    f"{state.reference}; a non-deterministic op, or a model that did other work"
-                )
-        state.pending.clear()
-
-    def _mark_load(self, round_index: int, load: dict[str, Any]) -> None:
-        """Every row of the round carries the load other processes put on the CPUs."""
-        self.result.round_loads.append({"round": round_index, **load})
-        for row in self.result.rows:
-            if row.get("round") != round_index or row.get("predicted"):
-                continue
-            row["others_cpu"], row["disturbed"] = load["others_cpu"], load["disturbed"]
-            if load["disturbed"]:
-                note = f"disturbed: other processes used {load['others_cpu']:.2f} CPUs"
-                row["notes"] = "; ".join(filter(None, [row.get("notes"), note]))
-
-    def _pair_round(self, round_index: int) -> None:
-        """speedup = throughput / the same round's sequential throughput, per workload."""
-        rows = [r for r in self.result.rows if r.get("round") == round_index]
-        reference = {
-            r["workload"]: r["throughput_per_s"]
-            for r in rows
-            if r["model"] == "sequential" and r["ok"] and r["throughput_per_s"]
-        }
-        for row in rows:
-            ref = reference.get(row["workload"])
-            if ref and row["ok"] and row["throughput_per_s"]:
-                row["speedup"] = row["throughput_per_s"] / ref
 
     # -- after the rounds ------------------------------------------------------------------------
     def _finish(self) -> None:

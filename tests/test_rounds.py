@@ -123,4 +123,5 @@ def test_repeat_auto_stops_on_budget_and_names_unconverged(tmp_path):
     assert "not converged" in res.stderr
     measured = [r for r in doc["rows"] if not r["predicted"]]
     assert {r["round"] for r in measured} == set(range(doc["rounds"]))
-    assert doc["findings"] and doc["findings"][0].startswith("threshold: fastest")
+    claims = [f for f in doc["findings"] if not f.startswith("contention:")]  # a busy machine's
+    assert claims and claims[0].startswith("threshold: fastest")
