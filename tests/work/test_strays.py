@@ -15,11 +15,11 @@ import psutil
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-OP = '''import subprocess
+OP = """import subprocess
 def leaky(img):
     subprocess.Popen(["sleep", "{marker}"])  # forgotten: never waited for
     return int(img.sum()) % 97
-'''
+"""
 
 
 def _with_marker(marker: str) -> list[int]:
