@@ -28,7 +28,6 @@ workers to their lifeline (cvbench.work.lifeline).
 from __future__ import annotations
 
 import signal
-import threading
 import time
 from multiprocessing.connection import wait as wait_any
 from typing import Any
@@ -38,7 +37,13 @@ from cvbench.models.base import ItemRecord, Model
 from cvbench.models.processes import CONTEXT
 from cvbench.work import shm, zerocopy
 from cvbench.work.job import Job
-from cvbench.work.own_workers import ensure_preloaded, how_it_ended, kill_quietly
+from cvbench.work.own_workers import (
+    close_surely,
+    ensure_preloaded,
+    how_it_ended,
+    kill_quietly,
+    sigint_held,
+)
 
 START_TIMEOUT_S = 120.0
 
@@ -184,24 +189,17 @@ class _Crew:
         """End every worker: after a clean run they leave when their pipe closes; otherwise
         continue and kill them. SIGINT is held back meanwhile, so that a second Ctrl-C
         cannot leave one behind."""
-        try:
-            self._close()
-        except KeyboardInterrupt:  # it landed before SIGINT was blocked: finish, then re-raise
-            self._close()
-            raise
+        close_surely(self._close)
 
     def _close(self) -> None:
-        main = threading.current_thread() is threading.main_thread()
-        old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT}) if main else None
-        try:
+        with sigint_held():
             for conn in self.conns:
                 conn.close()  # EOF: a worker waiting for go, or done, leaves
             if not self.finished:
                 for proc in self.procs:
                     if proc.pid is not None:
-                        kill_quietly(
-                            proc.pid, signal.SIGCONT
-                        )  # a stopped process must be able to die
+                        # a stopped process must be able to die
+                        kill_quietly(proc.pid, signal.SIGCONT)
                         kill_quietly(proc.pid, signal.SIGKILL)
             deadline = time.monotonic() + 5.0
             for proc in self.procs:
@@ -212,6 +210,3 @@ class _Crew:
                     kill_quietly(proc.pid, signal.SIGCONT)
                     proc.kill()
                     proc.join(timeout=5.0)
-        finally:
-            if old is not None:
-                signal.pthread_sigmask(signal.SIG_SETMASK, old)

@@ -8,6 +8,8 @@ import contextlib
 import multiprocessing
 import os
 import signal
+import threading
+from collections.abc import Callable, Iterator
 
 CONTEXT = multiprocessing.get_context("forkserver")
 
@@ -40,3 +42,26 @@ def kill_quietly(pid: int, sig: int) -> None:
     """os.kill, where a process that has already ended is not an error."""
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, sig)
+
+
+@contextlib.contextmanager
+def sigint_held() -> Iterator[None]:
+    """SIGINT blocked (main thread only) while workers are being ended: a second Ctrl-C must
+    not leave one stopped or alive."""
+    main = threading.current_thread() is threading.main_thread()
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT}) if main else None
+    try:
+        yield
+    finally:
+        if old is not None:
+            signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
+def close_surely(close: Callable[[], None]) -> None:
+    """Run ``close`` to the end: a Ctrl-C that landed just before SIGINT was held interrupts
+    it once; it is run again, then the interrupt goes on."""
+    try:
+        close()
+    except KeyboardInterrupt:
+        close()
+        raise

@@ -20,13 +20,18 @@ import os
 import pickle
 import select
 import signal
-import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from cvbench.work.own_workers import ensure_preloaded, how_it_ended, kill_quietly
+from cvbench.work.own_workers import (
+    close_surely,
+    ensure_preloaded,
+    how_it_ended,
+    kill_quietly,
+    sigint_held,
+)
 from cvbench.work.proc_worker import HEADER, frame, serve
 
 CONTEXT = multiprocessing.get_context("forkserver")
@@ -175,16 +180,10 @@ class WorkerPool:
     def close(self) -> None:
         """Continue, then end every worker; SIGINT is held back meanwhile so that a second
         Ctrl-C cannot leave a worker stopped.  Safe to call twice."""
-        try:
-            self._close()
-        except KeyboardInterrupt:  # it landed before SIGINT was blocked: finish, then re-raise
-            self._close()
-            raise
+        close_surely(self._close)
 
     def _close(self) -> None:
-        main = _in_main_thread()
-        old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT}) if main else None
-        try:
+        with sigint_held():
             for w in self.workers:
                 kill_quietly(w.pid, signal.SIGCONT)  # a stopped process cannot act on anything else
             for w in self.workers:
@@ -198,9 +197,6 @@ class WorkerPool:
                     w.proc.kill()
                     w.proc.join(timeout=5.0)
                 w.res.close()
-        finally:
-            if old is not None:
-                signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
 def _messages(buf: bytearray) -> Iterator[Any]:
@@ -213,7 +209,3 @@ def _messages(buf: bytearray) -> Iterator[Any]:
         msg = pickle.loads(buf[HEADER.size : end])
         del buf[:end]
         yield msg
-
-
-def _in_main_thread() -> bool:
-    return threading.current_thread() is threading.main_thread()
