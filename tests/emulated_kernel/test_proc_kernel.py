@@ -93,8 +93,17 @@ def test_digests_equal_sequential_and_cv2_calls_are_preempted(workload, quick_jo
     _assert_all_gone(model.last_pids)
 
 
+@pytest.fixture
+def python_ctrl_c():
+    """Python's own Ctrl-C handler, also when the test run started with SIGINT ignored (nohup,
+    CI): Python then installed none, and a SIGINT would do nothing. Restored afterwards."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
 @pytest.mark.slow
-def test_ctrl_c_mid_run_leaves_no_worker_stopped(quick_jobs):
+def test_ctrl_c_mid_run_leaves_no_worker_stopped(quick_jobs, python_ctrl_c):
     """A real SIGINT while one worker is stopped (M = 1): every worker ends anyway."""
     job = _long_faces(quick_jobs)
     model = KernelProc(cpus=1)

@@ -125,6 +125,9 @@ def test_ctrl_c_mid_run_unlinks_and_the_resource_tracker_stays_quiet(tmp_path):
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # a job started with SIGINT ignored (nohup, CI) passes that on: Python then installs
+        # no KeyboardInterrupt handler, so the child gets the default back before exec
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     try:
         assert proc.stdout.readline().startswith("done 0")  # one complete, normal run
