@@ -174,9 +174,13 @@ def mann_whitney_u(x: Sequence[float], y: Sequence[float], method: str = "auto")
         method = "exact" if a.size + b.size <= 60 else "normal"
     if method not in ("exact", "normal"):
         raise ValueError(f"method must be auto, exact or normal, not {method!r}")
+    both = np.concatenate([a, b])
+    if np.unique(both).size == 1:
+        # every value tied: no evidence of a difference. scipy 1.17 says p = 1, 1.18 says nan
+        # (a zero variance) -- pinned here so the gate does not depend on scipy's version
+        return MannWhitney(u=a.size * b.size / 2, p=1.0, method=method)
     res = stats.mannwhitneyu(a, b, method="exact" if method == "exact" else "asymptotic")
     p = float(res.pvalue)
-    both = np.concatenate([a, b])
     if method == "exact" and np.unique(both).size < both.size:
         p = _exact_p_with_ties(stats.rankdata(both), a.size)
     return MannWhitney(u=float(res.statistic), p=p, method=method)
