@@ -294,6 +294,7 @@ def test_unbounded_inputs_refused_before_reading(tmp_path, args):
     assert "Traceback" not in res.stderr and "Error:" in res.stderr
 
 
+@pytest.mark.slow  # a subprocess or a wait of seconds: the full tier
 def test_markup_in_a_model_name_is_text(tmp_path):
     with open(BASE, newline="") as fh:
         rows = list(csv.DictReader(fh))

@@ -128,6 +128,7 @@ def test_outputs_follow_symlinks_and_write_through_devices(tmp_path):
     assert Path("/dev/null").is_char_device()
 
 
+@pytest.mark.slow  # a subprocess or a wait of seconds: the full tier
 def test_a_file_that_is_not_ours_is_never_replaced(tmp_path):
     """The user's own files named as outputs: refused with one line (an input always, another
     existing file unless --force), before any work."""

@@ -225,6 +225,7 @@ def test_bad_ref_is_one_line(two_commits: Path):
     assert len(_worktrees(two_commits)) == 1
 
 
+@pytest.mark.slow  # a subprocess or a wait of seconds: the full tier
 def test_interpreter_without_cvbench_is_one_line(two_commits: Path, tmp_path: Path):
     python = "/root/.pyenv/versions/3.12.1/bin/python"
     if not Path(python).exists():

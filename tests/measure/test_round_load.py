@@ -7,6 +7,8 @@ import os
 import subprocess
 import time
 
+import pytest
+
 from cvbench.measure.noise.round_load import RoundLoad, own_cpu_s
 
 
@@ -29,6 +31,7 @@ def test_own_cpu_agrees_with_proc_self_stat():
     assert abs(own - proc) < 0.05 and own >= 0.35
 
 
+@pytest.mark.slow  # a subprocess or a wait of seconds: the full tier
 def test_our_own_work_is_not_other_load_and_a_stranger_is():
     cpus = ",".join(map(str, sorted(os.sched_getaffinity(0))))
     quiet = RoundLoad.start()

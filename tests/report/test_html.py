@@ -104,6 +104,7 @@ def _chromium() -> str | None:
     return None
 
 
+@pytest.mark.slow  # a subprocess or a wait of seconds: the full tier
 def test_report_renders_in_headless_chromium(report: Path, tmp_path: Path) -> None:
     exe = _chromium()
     if exe is None:
