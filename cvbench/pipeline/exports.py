@@ -87,6 +87,13 @@ class ExportWriter:
         else:
             self.errors.pop(exporter.option, None)
 
+    def remove_temp_files(self) -> None:
+        """After the last write: no temp file of an interrupted write beside any output."""
+        for exporter in EXPORTERS:
+            path = exporter.path(self.cfg)
+            if path is not None and not path.is_char_device():
+                write.remove_temp_files(path)
+
     def written(self) -> list[str]:
         """The files of this run that hold its results now."""
         return [

@@ -123,3 +123,5 @@ class RunSession:
         """Rewrite the files from what has been measured so far."""
         measured = result if result is not None else self.result
         self.exports.write(lambda fin: run_document(measured, fin), full=full, final=final)
+        if final:
+            self.exports.remove_temp_files()

@@ -31,10 +31,10 @@ def atomic_write(path: Path, text: str) -> None:
         raise IsADirectoryError(0, "not a regular file", str(path))
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; results are ordinary files
-    try:
+    try:  # from the moment the temp file exists: a Ctrl-C anywhere below must not leave it
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; results are ordinary files
         with os.fdopen(fd, "w", newline="") as fh:
             fh.write(text)
             fh.flush()
@@ -43,6 +43,14 @@ def atomic_write(path: Path, text: str) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def remove_temp_files(path: Path) -> None:
+    """The temp files of atomic_write(path) a signal interrupted in the instant between their
+    creation and the handler that removes them: nothing half-written stays beside a result."""
+    real = Path(os.path.realpath(path))
+    for tmp in real.parent.glob(f".{real.name}.*.tmp"):
+        tmp.unlink(missing_ok=True)
 
 
 def csv_text(rows: list[dict[str, Any]]) -> str:
