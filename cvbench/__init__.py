@@ -4,12 +4,10 @@
 lazily: worker processes import this package and must not pay for the whole harness.
 """
 
-from typing import Any
-
 __version__ = "0.1.0"
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> object:  # no imports here: see _entry.py
     if name in ("run", "compare", "Results"):
         from cvbench import api
 
