@@ -10,6 +10,7 @@ import contextlib
 import errno
 import importlib
 import os
+import shutil
 import sys
 
 import click
@@ -142,6 +143,13 @@ def _exit_past_stuck_threads(code: object) -> None:
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(Exception):  # a closed stdout: nothing more to say
             stream.flush()
+    # os._exit runs no finalizer: remove multiprocessing's temp folder (the fork server's
+    # socket) as its finalizer would have
+    from multiprocessing import process
+
+    tempdir = process.current_process()._config.get("tempdir")
+    if tempdir:
+        shutil.rmtree(tempdir, ignore_errors=True)
     os._exit(status)
 
 

@@ -16,7 +16,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -25,6 +24,7 @@ from typing import Any
 
 from cvbench.ab.protocol import LineReader, ProtocolError, send
 from cvbench.ab.side_process import PARENT_ENV
+from cvbench.work.temp_dirs import owned_dir
 
 LOG_TAIL = 3  # lines of a side's log quoted when it fails
 
@@ -316,31 +316,9 @@ def _uncommitted() -> str:
 JOB_PREFIX = "cvbench-ab-"
 
 
-def clean_stale_jobs() -> list[Path]:
-    """Job folders (and their worktrees) of jobs whose process is gone: a SIGKILLed job
-    cannot clean up after itself, so the next job does (git forgets the worktrees at the
-    next `git worktree prune`, which every job with a ref runs)."""
-    removed = []
-    for path in Path(tempfile.gettempdir()).glob(f"{JOB_PREFIX}*-*"):
-        pid = path.name[len(JOB_PREFIX) :].split("-", 1)[0]
-        if not pid.isdigit() or int(pid) == os.getpid():
-            continue
-        try:
-            os.kill(int(pid), 0)
-            continue  # its job is still running
-        except ProcessLookupError:
-            pass
-        except PermissionError:
-            continue
-        shutil.rmtree(path, ignore_errors=True)
-        removed.append(path)
-    return removed
-
-
 @contextlib.contextmanager
 def job_folder() -> Iterator[Path]:
-    clean_stale_jobs()
-    path = Path(tempfile.mkdtemp(prefix=f"{JOB_PREFIX}{os.getpid()}-"))
+    path = owned_dir(JOB_PREFIX)  # a SIGKILLed job's folder goes first (work/temp_dirs.py)
     try:
         yield path
     finally:

@@ -27,6 +27,7 @@ import contextlib
 import dataclasses
 import logging
 import os
+import shutil
 import socket
 import time
 import uuid
@@ -37,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 from cvbench.measure.probes import BACKGROUND, Probes
 from cvbench.models.base import ItemRecord, Model, run_pool
 from cvbench.work.job import Job
+from cvbench.work.temp_dirs import owned_dir
 
 if TYPE_CHECKING:
     from cvbench.config import RunConfig
@@ -47,6 +49,7 @@ CONFIG = {
 }
 
 
+SCRATCH_PREFIX = "cvbench-dask-"
 LOG_ENV = "DASK_LOGGING__DISTRIBUTED"  # dask's config from the environment: logging.distributed
 
 
@@ -101,23 +104,31 @@ def _client(workers: int, address: str | None = None) -> Iterator[Any]:
     import dask
     from distributed import Client, LocalCluster
 
-    with dask.config.set(CONFIG), _Quiet() as quiet:
-        if address:
-            with Client(address, timeout="30s") as client:
-                yield client
-            return
+    if address:
+        with dask.config.set(CONFIG), _Quiet(), Client(address, timeout="30s") as client:
+            yield client
+        return
+    # the scheduler's and the workers' scratch space in a folder of this run, not
+    # /tmp/dask-scratch-space: removed with the cluster, and by the next run after a kill
+    scratch = owned_dir(SCRATCH_PREFIX)
+    try:
         with (
+            dask.config.set({**CONFIG, "temporary-directory": str(scratch)}),
+            _Quiet() as quiet,
             LocalCluster(
                 n_workers=workers,
                 threads_per_worker=1,
                 processes=True,
                 dashboard_address=None,
                 silence_logs=logging.CRITICAL,
+                local_directory=str(scratch),
             ) as cluster,
             Client(cluster) as client,
         ):
             quiet.hush()
             yield client
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def _start(client: Any, job: Job, probes: Probes) -> list[str]:

@@ -24,8 +24,12 @@ _watching_pid = 0  # the process whose watcher thread runs (a forked child has n
 
 
 def mark_main() -> None:
-    """Called once by the benchmark process: every process it starts inherits its pid."""
+    """Called once by the benchmark process: every process it starts inherits its pid, and
+    multiprocessing's temp folder is one the next run can clean if this one is killed."""
+    from cvbench.work.temp_dirs import claim_multiprocessing_tempdir
+
     os.environ[MAIN_PID_ENV] = str(os.getpid())
+    claim_multiprocessing_tempdir()
 
 
 def main_pid() -> int | None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
-import tempfile
+import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,10 +22,12 @@ from cvbench.work import inputs
 from cvbench.work import ops as cv
 from cvbench.work.item import Fault, WorkFn
 from cvbench.work.job import Job
+from cvbench.work.temp_dirs import owned_dir
 from cvbench.workloads import data
 from cvbench.workloads.spec import WorkloadError, WorkloadSpec
 
 MAX_INPUT_FILES = 100_000
+JOB_DIR_PREFIX = "cvbench-job-"  # + pid: the job's temporary files (work/temp_dirs.py)
 MAX_GRID = 1000
 RESIDENT_CEILING = 2 * inputs.GiB  # decoded frames or tiles held for the whole run
 
@@ -216,7 +218,10 @@ def build_job(spec: WorkloadSpec, opts: JobOptions) -> Iterator[Job]:
     size = spec.size(opts.preset)
     fn = work_fn(spec, opts)
     grid = _grid(spec, size, opts)
-    with tempfile.TemporaryDirectory(prefix=f"cvbench-{spec.slug}-") as tmp:
+    # a folder named after this process: removed below, or by the next run if this one is
+    # killed (an A/B side is SIGKILLed at the end of its job)
+    tmp = str(owned_dir(JOB_DIR_PREFIX))
+    try:
         if spec.source == "tile-files":
             out_dir = Path(tmp, "out")
             out_dir.mkdir()
@@ -242,3 +247,5 @@ def build_job(spec: WorkloadSpec, opts: JobOptions) -> Iterator[Job]:
         period_ns = int(1e9 / fps)
         arrivals = tuple(i * period_ns for i in range(len(items)))
         yield Job(spec.name, fn, items, arrivals_ns=arrivals, deadline_ns=period_ns)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)

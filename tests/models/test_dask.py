@@ -76,15 +76,19 @@ def test_existing_cluster_from_the_environment(quick_jobs, monkeypatch, tmp_path
     port = _free_port()
     address = f"tcp://127.0.0.1:{port}"
     common = ["--no-dashboard"]
+    # the cluster's scratch space in the test's folder, not /tmp/dask-scratch-space (it is
+    # SIGKILLed below and cannot clean up)
+    scratch = {**os.environ, "DASK_TEMPORARY_DIRECTORY": str(tmp_path)}
     scheduler = subprocess.Popen(
         [DASK, "scheduler", "--host", "127.0.0.1", "--port", str(port), *common],
+        env=scratch,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
     worker = subprocess.Popen(
         [DASK, "worker", address, "--nworkers", "1", "--nthreads", "1", *common],
         cwd=ROOT,  # workers unpickle cvbench's work function: it must be importable there
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        env={**scratch, "PYTHONPATH": str(ROOT)},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

@@ -1,0 +1,60 @@
+"""Temporary folders named after the process that owns them, so that what a killed process
+left behind can be recognised and removed by the next run: ``<prefix><pid>-<random>`` in the
+temp folder. A process killed with SIGKILL runs no clean-up; the next cvbench does it for it.
+
+Used for the A/B job folders, multiprocessing's own temp folder (the fork server's socket:
+``pymp-*`` otherwise, left behind by every kill and every ``os._exit``), and dask's scratch
+space (``dask-scratch-space`` otherwise, left behind by every LocalCluster)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process: alive
+    return True
+
+
+def remove_stale(prefix: str) -> list[Path]:
+    """Remove ``<prefix><pid>-*`` folders whose process is gone; the folders removed."""
+    removed = []
+    for path in Path(tempfile.gettempdir()).glob(f"{prefix}*-*"):
+        pid = path.name[len(prefix) :].split("-", 1)[0]
+        if not pid.isdigit() or int(pid) == os.getpid() or _alive(int(pid)):
+            continue
+        shutil.rmtree(path, ignore_errors=True)
+        removed.append(path)
+    return removed
+
+
+def owned_dir(prefix: str) -> Path:
+    """A new folder of this process, after removing those of dead ones."""
+    remove_stale(prefix)
+    return Path(tempfile.mkdtemp(prefix=f"{prefix}{os.getpid()}-"))
+
+
+MP_PREFIX = "cvbench-mp-"
+
+
+def claim_multiprocessing_tempdir() -> None:
+    """Give multiprocessing (fork server socket, resource tracker) a folder of ours before it
+    makes its own ``pymp-*`` one: removed at a normal exit by the same finalizer
+    multiprocessing registers for its own, and by the next run after a kill."""
+    from multiprocessing import process, util
+
+    config = process.current_process()._config
+    if config.get("tempdir") is not None:
+        return  # already made (a fork server runs): multiprocessing removes it at exit
+    path = str(owned_dir(MP_PREFIX))
+    config["tempdir"] = path
+    util.Finalize(None, shutil.rmtree, args=(path,), kwargs={"ignore_errors": True},
+                  exitpriority=-100)  # fmt: skip
