@@ -55,8 +55,6 @@ def run(**options: Any) -> Results:
     from cvbench.config import build_config
     from cvbench.pipeline import RunSession
     from cvbench.pipeline.script_guard import check_caller
-    from cvbench.report.findings import findings
-    from cvbench.results.summary import summarize_rows
 
     check_caller(sys._getframe(1))
     cfg = build_config(RunOptions.from_mapping(options))
@@ -70,6 +68,7 @@ def run(**options: Any) -> Results:
         # (the call blocks the caller's loop, as any synchronous call does)
         with concurrent.futures.ThreadPoolExecutor(1, "cvbench-run") as pool:
             result = pool.submit(session.run).result()
+    doc = session.final_document()
 
     def plain(value: Any) -> Any:
         if dataclasses.is_dataclass(value) and not isinstance(value, type):
@@ -80,8 +79,8 @@ def run(**options: Any) -> Results:
 
     return Results(
         rows=result.rows,
-        summary=[plain(s) for s in summarize_rows(result.rows)],
-        findings=findings(result.rows, result.predictions),
+        summary=[plain(s) for s in doc["summary"]],
+        findings=doc["findings"],
         environment=result.env,
         rounds=result.rounds,
         seed=result.seed,

@@ -308,7 +308,7 @@ def run(**opts: Any) -> None:
             f"({len(session.result.rows)} completed rows kept; CVBENCH_DEBUG=1 shows the trace)"
         )
         sys.exit(1)
-    print_run(console, err_console, result, cfg, brief=brief)
+    print_run(console, err_console, result, cfg, session.final_document(), brief=brief)
     written = session.exports.written()
     if cfg.plots_dir is not None and result.rows:
         written.append(_plots(result, cfg))

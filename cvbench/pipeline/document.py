@@ -35,6 +35,8 @@ def run_document(result: RunResult, final: bool = True) -> dict[str, Any]:
         "predictions": result.predictions,
         "failures": result.failures,  # one per failed cell: its line and full tracebacks
         "thread_errors": result.thread_errors,
+        # processes the user's op started and left running, ended with the run (their pids)
+        "op_processes_killed": result.strays_killed,
         "complete": final,
         "rows": result.rows,
         "summary": summarize_rows(result.rows) if final else [],

@@ -107,10 +107,18 @@ class RunSession:
         self.cfg = cfg
         self.exports = ExportWriter(cfg, on_write_error)
         self.runner = Runner(cfg, _Exporting(self, progress))
+        self.document: dict[str, Any] | None = None  # the final results document
 
     @property
     def result(self) -> RunResult:
         return self.runner.result
+
+    def final_document(self) -> dict[str, Any]:
+        """The final document (summary, findings) of what was measured: the one the files
+        were written from, or built now if no file needed it."""
+        if self.document is None:
+            self.document = run_document(self.result, True)
+        return self.document
 
     def run(self) -> RunResult:
         """Measure; the files are final when this returns (also after an interrupt)."""
@@ -122,6 +130,13 @@ class RunSession:
     def write(self, result: RunResult | None = None, full: bool = True, final: bool = True) -> None:
         """Rewrite the files from what has been measured so far."""
         measured = result if result is not None else self.result
-        self.exports.write(lambda fin: run_document(measured, fin), full=full, final=final)
+
+        def make(fin: bool) -> dict[str, Any]:
+            doc = run_document(measured, fin)
+            if fin:  # its summary and findings bootstrap every group: built once, kept
+                self.document = doc
+            return doc
+
+        self.exports.write(make, full=full, final=final)
         if final:
             self.exports.remove_temp_files()

@@ -10,14 +10,15 @@ from rich.console import Console
 
 from cvbench.overhead import observer_line
 from cvbench.report import tables
-from cvbench.report.findings import findings
-from cvbench.results.summary import summarize_rows, unsupported
+from cvbench.results.summary import unsupported
 
 
-def print_run(console: Console, err: Console, result: Any, cfg: Any, brief: bool = False) -> None:
-    """The end of a run on the terminal (``result`` a RunResult, ``cfg`` its RunConfig)."""
-    summary = summarize_rows(result.rows)
-    lines = findings(result.rows, getattr(result, "predictions", None))
+def print_run(
+    console: Console, err: Console, result: Any, cfg: Any, doc: dict[str, Any], brief: bool = False
+) -> None:
+    """The end of a run on the terminal (``result`` a RunResult, ``cfg`` its RunConfig,
+    ``doc`` its final results document: the summary and findings come from there)."""
+    summary, lines = doc["summary"], doc["findings"]
     if lines:
         console.print("[bold]Findings[/] (claims only where 95 % CIs separate)")
         for line in lines:

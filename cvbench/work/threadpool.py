@@ -55,7 +55,7 @@ def stuck_threads() -> list[threading.Thread]:
 
 
 @contextlib.contextmanager
-def pool_of(workers: int, prefix: str):  # noqa: ANN201 - a context manager of the pool
+def pool_of(workers: int, prefix: str):
     """The pool for one repetition: shut down and joined after a clean run; abandoned after
     a failure, a timeout or a stop (never a wait on a thread that may never return)."""
     pool = DaemonThreadPool(workers, thread_name_prefix=prefix)

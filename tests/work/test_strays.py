@@ -47,3 +47,7 @@ def test_processes_an_op_leaves_behind_end_with_the_run(tmp_path):
     for pid in left:  # clean up before failing
         psutil.Process(pid).kill()
     assert left == []
+    import json
+
+    killed = json.loads((tmp_path / "r.json").read_text())["op_processes_killed"]
+    assert killed  # the run says what it ended (the `sleep`s above, found by their command)
