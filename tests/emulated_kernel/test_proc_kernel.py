@@ -174,7 +174,8 @@ def test_parent_killed_with_sigkill_takes_stopped_workers_along(tmp_path):
     no worker holds its lifeline) must end them, stopped or not."""
     script = tmp_path / "orphan.py"
     script.write_text(textwrap.dedent(_ORPHAN_SCRIPT))
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    # SIGKILLed below, the script cannot remove multiprocessing's temp folder: in tmp_path
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TMPDIR": str(tmp_path)}
     proc = subprocess.Popen(
         [sys.executable, str(script)], stdout=subprocess.PIPE, text=True, cwd=ROOT, env=env
     )
