@@ -26,7 +26,7 @@ test: $(STAMP)
 	@$(MAKE) --no-print-directory test-pythons
 
 test-fast: $(STAMP)
-	$(BIN)/pytest -q -m "not slow"
+	$(BIN)/pytest -q -m "not slow" -n auto
 
 # The fast tier under every other CPython found (scripts/test_pythons.sh): ~40 s each on 2
 # cores, plus ~1 min the first time to install all of them; the slow tier runs on 3.11 only.

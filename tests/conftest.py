@@ -49,3 +49,11 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if _SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.slow)
+
+
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """`-n auto` means the CPUs this process may use (taskset, cgroup cpusets), not the host's
+    physical cores: on a 1-CPU runner the fast tier then runs in one worker."""
+    import os
+
+    return max(1, len(os.sched_getaffinity(0)))
