@@ -32,6 +32,8 @@ class RunResult:
     #: per cell: throughput without / with the heartbeat, paired over adjacent rounds
     observer: dict[str, dict[str, Any]] = field(default_factory=dict)
     strays_killed: list[int] = field(default_factory=list)  # processes the op left behind
+    #: per workload: the parallel ceiling at the run's largest worker count (ceiling.py)
+    ceiling: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 class Callbacks:

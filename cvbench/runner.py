@@ -22,6 +22,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+from cvbench.ceiling import Ceilings
 from cvbench.config import RunConfig
 from cvbench.emulated_kernel import predict
 from cvbench.emulated_kernel.predict.in_run import PREDICTABLE, predict_workload
@@ -61,9 +62,10 @@ class Runner:
         self.calibration_error = ""
         self.started = time.monotonic()  # the --max-time budget counts from here
         self.last_item_digests: list[str] = []  # the latest repetition's, for run_cell_once
+        self.ceilings = Ceilings([], 0)
 
     @contextlib.contextmanager
-    def _session(self) -> Iterator[list[Cell]]:
+    def _session(self, ceiling: bool = True) -> Iterator[list[Cell]]:
         """What every run shares, the whole one and the A/B side's: the lifeline, the
         models configured, the process restricted, the jobs built, the cells made; the
         models closed and the jobs' temporary files removed on the way out."""
@@ -82,6 +84,9 @@ class Runner:
                 # entered first, so it runs last: after the models closed their pools
                 self.result.strays_killed = stack.enter_context(no_strays())
                 stack.callback(self._close_models)
+                top = max(cfg.workers, default=1) if ceiling else 0  # A/B sides: no ceiling
+                self.ceilings = Ceilings(sorted(os.sched_getaffinity(0)), top)
+                stack.callback(self.ceilings.close)
                 # the op's folders on sys.path and PYTHONPATH while the run lasts: process
                 # workers (forkserver, spawn, dask) import the op by name
                 stack.enter_context(import_paths(cfg.pythonpath))
@@ -145,7 +150,7 @@ class Runner:
     def prepare(self, warmup: bool = True) -> Iterator[dict[str, Cell]]:
         """Jobs built, cells made, warmed up (``warmup``), no calibration and no noise
         sample: the cells by name, for :meth:`run_cell_once`. Models are closed on exit."""
-        with self._session() as cells:
+        with self._session(ceiling=False) as cells:
             self.cells = {c.name: c for c in cells}
             if warmup:
                 self._warmup(cells)
@@ -371,6 +376,7 @@ class Runner:
             if cell.job.arrivals_ns is None:  # adjacent to this repetition, order alternating
                 bare_s = bare_s if bare_s is not None else bare_loop_s(cell.job)
                 state.overhead_pairs.append((row["wall_s"], bare_s))
+                self.ceilings.after_reference(cell.workload, cell.job, round_index, limit)
         self.result.items.append(items_doc(base, records, probes))
         self._emit(row)
 
@@ -414,6 +420,7 @@ class Runner:
                     "samples": paired["pairs"],
                 }
         self.result.observer = observer_effects(self.result.rows)
+        self.result.ceiling = self.ceilings.summary(self.result.rows)
 
     def _calibrate(self) -> None:
         """The machine's transfer and offload costs, when a pool model will be predicted."""

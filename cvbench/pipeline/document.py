@@ -23,6 +23,7 @@ def run_document(result: RunResult, final: bool = True) -> dict[str, Any]:
         "environment": result.env,
         "harness_overhead": result.overhead,
         "observer_effect": result.observer,
+        "parallel_ceiling": result.ceiling,
         "prep_s": result.prep_s,
         "interrupted": result.interrupted,
         "seed": result.seed,

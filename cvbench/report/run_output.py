@@ -8,6 +8,7 @@ from typing import Any
 
 from rich.console import Console
 
+from cvbench.ceiling import ceiling_line
 from cvbench.overhead import observer_line
 from cvbench.report import tables
 from cvbench.results.summary import unsupported
@@ -69,6 +70,8 @@ def print_run(
             f"vs bare loop {o['bare_loop_s']:.3f} s)",
             markup=False,
         )
+    for workload, c in (getattr(result, "ceiling", {}) or {}).items():
+        console.print(ceiling_line(workload, c), markup=False, highlight=False)
     line = observer_line(getattr(result, "observer", {}) or {})
     if line:
         console.print(line, markup=False, highlight=False)
