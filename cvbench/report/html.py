@@ -23,6 +23,7 @@ from rich.table import Table
 from rich.text import Text
 
 from cvbench.report import tables
+from cvbench.report.ceiling import ceiling_line
 from cvbench.report.charts import Data, load_results, make_plots, prepare
 from cvbench.report.findings import findings
 from cvbench.results.summary import summarize_rows
@@ -173,11 +174,26 @@ def _env_html(data: Data) -> str:
                 f"<td class='num'>{o.get('overhead_pct', 0):+.2f} %</td></tr>\n"
             )
         out += "</table>\n"
+    out += _ceiling_html(data.extra.get("parallel_ceiling"))
     if data.extra.get("interrupted"):
         out += (
             "<p><strong>The run was interrupted: these are the rows that finished.</strong></p>\n"
         )
     return out
+
+
+def _ceiling_html(ceilings: Any) -> str:
+    """The parallel ceiling lines of the run (``ceiling.ceiling_line``); a file that says
+    something else there (hand-edited, older) shows nothing rather than failing the report."""
+    if not isinstance(ceilings, dict):
+        return ""
+    lines = []
+    for workload, c in ceilings.items():
+        try:
+            lines.append(ceiling_line(str(workload), c))
+        except (AttributeError, KeyError, TypeError, ValueError, IndexError):
+            continue
+    return "".join(f"<p>{_e(line)}</p>\n" for line in lines)
 
 
 def _chart_html(path: Path) -> str:

@@ -8,9 +8,9 @@ from typing import Any
 
 from rich.console import Console
 
-from cvbench.ceiling import ceiling_line
 from cvbench.overhead import observer_line
 from cvbench.report import tables
+from cvbench.report.ceiling import ceiling_line
 from cvbench.results.summary import unsupported
 
 

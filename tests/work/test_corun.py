@@ -12,7 +12,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from cvbench.ceiling import Ceilings, ceiling_line
+from cvbench.ceiling import Ceilings
+from cvbench.report.ceiling import ceiling_line
 from cvbench.work.corun import CoRun, CoRunError
 from tests.helpers import cvbench
 

@@ -104,7 +104,10 @@ def prepare(doc: Mapping[str, Any] | Sequence[Mapping[str, Any]] | Data) -> Data
             "no per-item records (CSV input): charts that need them are skipped; "
             "plot the JSON file for everything"
         )
-    extra = {k: doc.get(k) for k in ("harness_overhead", "prep_s", "interrupted", "source")}
+    extra = {
+        k: doc.get(k)
+        for k in ("harness_overhead", "parallel_ceiling", "prep_s", "interrupted", "source")
+    }
     return Data(rows, predicted, items, env, all_rows, notes, extra)
 
 
