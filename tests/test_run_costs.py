@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from cvbench.emulated_kernel.predict import from_run, pool_models
-from cvbench.emulated_kernel.predict.costs import ItemCost, item_costs
+from cvbench.emulated_kernel.predict.costs import ItemCost, MachineCosts, item_costs
 from cvbench.measure import procfs
 from cvbench.measure.affinity import Placement, allowed_cpus
 from cvbench.measure.probes import Probes
@@ -156,3 +156,31 @@ def test_user_op_gil_split_is_measured():
     ref = sorted(alone)[1]
     assert 0.5 * ref <= rel <= 2.0 * ref + 0.002
     assert rel < 0.01 + ref  # the busy loop is not counted as released
+
+
+def test_the_hand_over_does_not_overlap_the_lone_workers_compute():
+    """A parent part of ``parent_sync_s`` is a rendezvous: at 1 worker it adds to each item
+    (1.0 ms service + 0.2 ms worker + 0.5 ms hand-over); without it the parent's 0.5 ms
+    overlaps the worker's 1.2 ms. At 2 workers on 3 cores the hand-over of one worker
+    overlaps the other's compute: (1.2 + 0.5) / 2 per item, not 1.7."""
+    items = [ItemCost(0.0, 0.001)] * 200
+    base = MachineCosts(parent_item_s=0.0005, worker_item_s=0.0002)
+    sync = dataclasses.replace(base, parent_sync_s=0.0005)
+
+    def per_item_ms(costs, workers, cores):
+        pred = pool_models.predict_model("processes", items, costs, workers, cores)
+        return 1e3 * pred.makespan_s / len(items)
+
+    assert per_item_ms(base, 1, 2) == pytest.approx(1.2, rel=0.02)
+    assert per_item_ms(sync, 1, 2) == pytest.approx(1.7, rel=0.02)
+    assert per_item_ms(sync, 2, 3) == pytest.approx(0.85, rel=0.05)
+
+
+def test_hand_over_wait_is_measured_only_for_a_lone_process_worker():
+    row = {"model": "processes", "workers": 1, "ok": True, "items": 10, "wall_s": 0.02,
+           "worker_threads_cpu_s": 0.012, "worker_wait_s": 0.002, "parent_cpu_s": 0.01}  # fmt: skip
+    cell = from_run.cell_costs([row], "processes", 0.001)
+    assert cell.sync_s == pytest.approx(0.0006)
+    assert from_run.machine_costs_from(cell, None).parent_sync_s == pytest.approx(0.0006)
+    two = from_run.cell_costs([{**row, "workers": 2}], "processes", 0.001)
+    assert two.sync_s is None  # at 2 workers the wait is also for the other worker's turn

@@ -66,6 +66,11 @@ class MachineCosts:
     #: models: the future's bookkeeping, GIL held)
     parent_item_s: float | None = None
     worker_item_s: float | None = None
+    #: of ``parent_item_s``, what a process worker waits for with nothing to do: the pipe
+    #: hand-over is a rendezvous (the parent writes 64 KB at a time while the worker reads),
+    #: so this part does not overlap the worker's compute. Measured at one worker as the
+    #: worker's time per item that is neither its CPU nor its run-queue wait.
+    parent_sync_s: float | None = None
 
     @classmethod
     def from_round_trips(

@@ -44,7 +44,8 @@ class CellCosts:
     repetitions.  ``parent_s``: CPU of the parent process (process models) or of the
     submitting / loop thread plus the harness threads (thread models); ``worker_extra_s``:
     a worker's CPU beyond the item's sequential service; ``faults``: page faults of the
-    workers per item (process models)."""
+    workers per item (process models); ``sync_s``: a process model's lone worker's time per
+    item that was neither CPU nor run-queue wait -- waiting for the parent's hand-over."""
 
     model: str
     workers: int
@@ -53,6 +54,7 @@ class CellCosts:
     worker_extra_s: float
     faults: float | None
     bytes_in: int | None
+    sync_s: float | None = None  # process models at 1 worker: waiting for the hand-over
 
     @property
     def source(self) -> str:
@@ -94,6 +96,15 @@ def cell_costs(rows: Sequence[dict[str, Any]], model: str, service_s: float) -> 
         parent = per_item("parent_cpu_s")
         if parent is None:
             return None
+    sync = None
+    if w == 1 and model in PROCESS_MODELS + OFFLOAD_PROCESS_MODELS:
+        blocked = [
+            (r["wall_s"] - r["worker_threads_cpu_s"] - (r.get("worker_wait_s") or 0.0))
+            / r["items"]
+            for r in mine
+            if r.get("wall_s") and r.get("worker_threads_cpu_s") is not None
+        ]
+        sync = max(0.0, statistics.median(blocked)) if blocked else None
     return CellCosts(
         model=model,
         workers=w,
@@ -102,13 +113,19 @@ def cell_costs(rows: Sequence[dict[str, Any]], model: str, service_s: float) -> 
         worker_extra_s=max(0.0, worker - service_s),
         faults=per_item("workers_faults"),
         bytes_in=mine[0].get("bytes_per_item"),
+        sync_s=sync,
     )
 
 
 def machine_costs_from(cell: CellCosts, fallback: MachineCosts | None) -> MachineCosts:
     """The simulator's costs with the measured per-item costs in place of the per-byte model."""
     base = fallback or MachineCosts()
-    return replace(base, parent_item_s=cell.parent_s, worker_item_s=cell.worker_extra_s)
+    return replace(
+        base,
+        parent_item_s=cell.parent_s,
+        worker_item_s=cell.worker_extra_s,
+        parent_sync_s=cell.sync_s,
+    )
 
 
 def mean_service_s(items: Sequence[ItemCost]) -> float:

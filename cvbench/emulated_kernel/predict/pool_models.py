@@ -24,7 +24,10 @@ What each model pays per item (``c`` = ``pickle_pipe_s_per_byte``, ``rt`` = ``ro
   threads share its GIL) pays ``bytes_in*c + rt/4`` to send an item and ``bytes_out*c + rt/4``
   to receive its result; the worker pays ``bytes_in*c + rt/2`` to receive it and
   ``bytes_out*c`` to send the result back.  At most ``2*workers + 1`` items are out at once
-  (ProcessPoolExecutor's call queue holds ``workers + 1``).
+  (ProcessPoolExecutor's call queue holds ``workers + 1``).  With the costs measured in the
+  run, the parent's part of the hand-over (``parent_sync_s``) is a rendezvous: a worker that
+  takes an item waits while the parent spends it (an 810 KB pickle crosses a 64 KB pipe only
+  as fast as both ends copy it), so it does not overlap that worker's compute.
 - ``processes+shm``: the same, but the input crosses as a reference of ``shm_ref_bytes``.
 - ``X+processes`` (asyncio, trio, curio): processes fed by an event loop: ``workers`` items in
   flight and ``offload_s`` per item on the parent.
@@ -202,34 +205,53 @@ def _loop(
 
 
 def _parent(
-    items: list[_Item], workers: int, limit: int, rt: int, extra: int, callq: Queue, resq: Queue
+    items: list[_Item],
+    workers: int,
+    limit: int,
+    rt: int,
+    extra: int,
+    callq: Queue,
+    inbox: Queue,
+    sync: int = 0,
 ) -> Body:
-    """A process pool's parent: send up to ``limit`` items ahead, take results first."""
+    """A process pool's parent: send up to ``limit`` items ahead, serve a worker waiting for
+    its hand-over first, then take results. ``inbox`` carries ("res", item) and ("sync",
+    the waiting worker's queue); ``sync`` is the hand-over's part of ``rt`` (ns)."""
     n = len(items)
-    rt_half, ex_half = rt // 2, extra // 2
+    rt_half, ex_half = (rt - sync) // 2, extra // 2
     sent = done = 0
     while done < n:
-        r = yield TryGet(resq)
-        if r is EMPTY:
+        msg = yield TryGet(inbox)
+        if msg is EMPTY:
             if sent < n and sent - done < limit:
                 it = items[sent]
                 sent += 1
                 yield Py(ex_half + it.send_in + rt_half)
                 yield Put(callq, it)
                 continue
-            r = yield Get(resq)
-        yield Py(extra - ex_half + r.send_out + rt - rt_half)
+            msg = yield Get(inbox)
+        kind, x = msg
+        if kind == "sync":  # a worker waits with nothing to do until this is over
+            yield Py(sync)
+            yield Put(x, True)
+            continue
+        yield Py(extra - ex_half + x.send_out + (rt - sync) - rt_half)
         done += 1
     for _ in range(workers):
         yield Put(callq, None)
 
 
-def _proc_worker(callq: Queue, resq: Queue, rt: int) -> Body:
-    """A worker process: its own GIL, so receive, compute and send are plain CPU."""
+def _proc_worker(callq: Queue, inbox: Queue, rt: int, sync: bool) -> Body:
+    """A worker process: its own GIL, so receive, compute and send are plain CPU; with
+    ``sync`` it first waits for the parent's part of the hand-over."""
+    ack = Queue()
     while True:
         it = yield Get(callq)
         if it is None:
             return
+        if sync:
+            yield Put(inbox, ("sync", ack))
+            yield Get(ack)
         recv = it.send_in + rt
         if it.io:
             yield Cpu(recv)
@@ -237,7 +259,7 @@ def _proc_worker(callq: Queue, resq: Queue, rt: int) -> Body:
             yield Cpu(it.service + it.send_out)
         else:
             yield Cpu(recv + it.service + it.send_out)
-        yield Put(resq, it)
+        yield Put(inbox, ("res", it))
 
 
 def _build(
@@ -264,21 +286,21 @@ def _build(
             (f"thread{k}", Thread(_thread_worker(workq, doneq), gil)) for k in range(workers)
         ]
         return threads, gil
-    callq, resq = Queue(), Queue()
+    callq, inbox = Queue(), Queue()
     rt = _ns(costs.round_trip_s)
     rt_parent, rt_worker = rt // 2, rt - rt // 2
-    offload = _ns(costs.offload_s)
+    offload, sync = _ns(costs.offload_s), 0
     if costs.parent_item_s is not None and costs.worker_item_s is not None:
         # measured in the run: what each side paid per item, in place of bytes x per-byte cost
         items = [dataclasses.replace(it, send_in=0, send_out=0) for it in items]
         rt_parent, rt_worker, offload = _ns(costs.parent_item_s), _ns(costs.worker_item_s), 0
-    if model in PROCESS_MODELS:
-        parent = _parent(items, workers, 2 * workers + 1, rt_parent, 0, callq, resq)
-    else:
-        parent = _parent(items, workers, workers, rt_parent, offload, callq, resq)
+        sync = min(rt_parent, _ns(costs.parent_sync_s or 0.0))
+    limit = 2 * workers + 1 if model in PROCESS_MODELS else workers
+    parent = _parent(items, workers, limit, rt_parent, offload, callq, inbox, sync)
     threads = [("parent", Thread(parent, None))]
     threads += [
-        (f"proc{k}", Thread(_proc_worker(callq, resq, rt_worker), None)) for k in range(workers)
+        (f"proc{k}", Thread(_proc_worker(callq, inbox, rt_worker, sync > 0), None))
+        for k in range(workers)
     ]
     return threads, None
 
