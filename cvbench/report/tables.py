@@ -214,7 +214,7 @@ def prediction_table(rows: list[dict[str, Any]]) -> Table | None:
         "assumed -- see the notes), with each model's per-item parent and worker costs measured "
         "in its own smallest-worker cell (costs column; the 1-worker cell predicts 2 workers out "
         "of sample), the calibration where it did not run; pool start-up is left out. "
-        "error = measured vs predicted.",
+        "error = (predicted - measured) / measured, as the rows' prediction_error_pct.",
         title_justify="left",
         caption_justify="left",
     )
@@ -234,7 +234,7 @@ def prediction_table(rows: list[dict[str, Any]]) -> Table | None:
         ]
         med = statistics.median(measured) if measured else None
         pred = p.get("throughput_per_s")
-        err = "–" if med is None or not pred else f"{(med - pred) / pred:+.0%}"
+        err = "–" if not med or not pred else f"{(pred - med) / med:+.0%}"
         notes = str(p.get("notes") or "")
         bottleneck = notes.split(";")[0].removeprefix("bottleneck ") if notes else "–"
         table.add_row(
