@@ -186,6 +186,8 @@ class Policy:
     name = "?"
     #: slice expiry is only noticed at the timer tick (Linux without HRTICK)
     preempt_at_tick = False
+    #: the run queue of one CPU under this policy
+    rq_class: type[RunQueue] = RunQueue
 
     def __init__(self, ncpus: int = 1, *, slice_ns: int | None = None, hz: int = DEFAULT_HZ):
         if hz <= 0:
@@ -199,10 +201,22 @@ class Policy:
         self.slice_ns = slice_ns
 
     def new_rq(self, cpu: int) -> RunQueue:
-        raise NotImplementedError
+        return self.rq_class(self, cpu)
 
     def describe(self) -> dict[str, int | str | bool]:
         return {"policy": self.name, "slice_ns": self.slice_ns or 0, "hz": self.hz}
+
+
+class FairPolicy(Policy):
+    """What CFS and EEVDF share, both Linux's fair class (kernel/sched/fair.c): slice expiry
+    noticed at the tick, and a base slice scaled by the CPU count (EEVDF's request size, CFS's
+    min_granularity) that ``slice_ns`` overrides."""
+
+    preempt_at_tick = True
+
+    def __init__(self, ncpus: int = 1, *, slice_ns: int | None = None, hz: int = DEFAULT_HZ):
+        super().__init__(ncpus, slice_ns=slice_ns, hz=hz)
+        self.base_slice_ns = slice_ns or BASE_SLICE_NS * self.scale
 
 
 class _HeapRQ(RunQueue):

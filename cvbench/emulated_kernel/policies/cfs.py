@@ -6,14 +6,13 @@ from __future__ import annotations
 import heapq
 
 from .base import (
-    BASE_SLICE_NS,
     DEFAULT_HZ,
     NICE_0_WEIGHT,
     SCHED_LATENCY_NS,
     SLEEP,
     WAKEUP,
     WAKEUP_GRAN_NS,
-    Policy,
+    FairPolicy,
     RunQueue,
     SchedEntity,
     _HeapRQ,
@@ -204,20 +203,17 @@ class CfsRQ(_HeapRQ):
         return curr.vruntime - woken.vruntime > gran
 
 
-class Cfs(Policy):
+class Cfs(FairPolicy):
     """Linux CFS (<= 6.5); ``slice_ns`` overrides min_granularity (latency = 8 x slice)."""
 
     name = "cfs"
-    preempt_at_tick = True
+    rq_class = CfsRQ
 
     def __init__(self, ncpus: int = 1, *, slice_ns: int | None = None, hz: int = DEFAULT_HZ):
         super().__init__(ncpus, slice_ns=slice_ns, hz=hz)
-        self.min_gran_ns = slice_ns or BASE_SLICE_NS * self.scale
+        self.min_gran_ns = self.base_slice_ns
         self.latency_ns = 8 * slice_ns if slice_ns else SCHED_LATENCY_NS * self.scale
         self.wakeup_gran_ns = WAKEUP_GRAN_NS * self.scale
-
-    def new_rq(self, cpu: int) -> RunQueue:
-        return CfsRQ(self, cpu)
 
     def describe(self) -> dict[str, int | str | bool]:
         return {

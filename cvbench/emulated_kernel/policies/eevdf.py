@@ -5,18 +5,7 @@ from __future__ import annotations
 
 import heapq
 
-from .base import (
-    BASE_SLICE_NS,
-    DEFAULT_HZ,
-    MIGRATE,
-    NICE_0_WEIGHT,
-    SLEEP,
-    WAKEUP,
-    Policy,
-    RunQueue,
-    SchedEntity,
-    _HeapRQ,
-)
+from .base import MIGRATE, NICE_0_WEIGHT, SLEEP, WAKEUP, FairPolicy, SchedEntity, _HeapRQ
 
 _heappush, _heappop = heapq.heappush, heapq.heappop
 
@@ -199,18 +188,11 @@ class EevdfRQ(_HeapRQ):
         se.deadline += self.slice * NICE_0_WEIGHT // se.weight
 
 
-class Eevdf(Policy):
+class Eevdf(FairPolicy):
     """Linux EEVDF (>= 6.6); ``slice_ns`` overrides the scaled base slice."""
 
     name = "eevdf"
-    preempt_at_tick = True
-
-    def __init__(self, ncpus: int = 1, *, slice_ns: int | None = None, hz: int = DEFAULT_HZ):
-        super().__init__(ncpus, slice_ns=slice_ns, hz=hz)
-        self.base_slice_ns = slice_ns or BASE_SLICE_NS * self.scale
-
-    def new_rq(self, cpu: int) -> RunQueue:
-        return EevdfRQ(self, cpu)
+    rq_class = EevdfRQ
 
     def describe(self) -> dict[str, int | str | bool]:
         return {"policy": self.name, "base_slice_ns": self.base_slice_ns, "hz": self.hz}
