@@ -109,19 +109,7 @@ class CfsRQ(_HeapRQ):
         se.sum_exec += ran_ns
         w = se.weight
         se.vruntime += ran_ns if w == NICE_0_WEIGHT else ran_ns * NICE_0_WEIGHT // w
-        # _update_min_vruntime(), inlined: this runs at every tick
-        curr = self.curr
-        heap = self.heap
-        if heap:
-            v = heap[0][0]
-            if curr is not None and curr.vruntime < v:
-                v = curr.vruntime
-        elif curr is not None:
-            v = curr.vruntime
-        else:
-            return
-        if v > self.min_vruntime:
-            self.min_vruntime = v
+        self._update_min_vruntime()
 
     def account_tick(self, se: SchedEntity, ran_ns: int, now_ns: int) -> SchedEntity:
         # account(), tick() and put_prev_pick_next() inlined: the simulator's hottest call
@@ -183,18 +171,13 @@ class CfsRQ(_HeapRQ):
         return left if left > 0 else 0
 
     def tick(self, se: SchedEntity, now_ns: int) -> bool:
-        nr = self.nr_queued
-        if not nr:
+        if not self.nr_queued:
             return False
-        min_gran = self.min_gran
-        period = (nr + 1) * min_gran
-        if period <= self.latency:
-            period = self.latency
-        ideal = period * se.weight // self.load
+        ideal = self._ideal(se)
         ran = se.sum_exec - se.prev_sum_exec
         if ran > ideal:
             return True
-        if ran < min_gran:
+        if ran < self.min_gran:
             return False
         return se.vruntime - self.heap[0][0] > ideal
 
