@@ -230,6 +230,14 @@ class _HeapRQ(RunQueue):
         self.seq = 0  # tie-break: equal keys run in enqueue order (deterministic)
         self.load = 0  # sum of weights of curr + queued
 
+    def _become_curr(self, se: SchedEntity) -> SchedEntity:
+        """``se``, just taken from the queue, runs: it is curr, and its run since it was
+        picked (what the slice is measured against) starts at zero."""
+        self.nr_queued -= 1
+        self.curr = se
+        se.prev_sum_exec = se.sum_exec
+        return se
+
     def _remove(self, heap: list[tuple[int, int, SchedEntity]], se: SchedEntity) -> bool:
         for i, entry in enumerate(heap):
             if entry[2] is se:

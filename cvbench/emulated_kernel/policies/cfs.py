@@ -74,11 +74,7 @@ class CfsRQ(_HeapRQ):
     def pick_next(self, now_ns: int) -> SchedEntity | None:
         if not self.heap:
             return None
-        se = heapq.heappop(self.heap)[2]
-        self.nr_queued -= 1
-        self.curr = se
-        se.prev_sum_exec = se.sum_exec
-        return se
+        return self._become_curr(heapq.heappop(self.heap)[2])
 
     def put_prev(self, se: SchedEntity, now_ns: int) -> None:
         self.curr = None
@@ -144,15 +140,15 @@ class CfsRQ(_HeapRQ):
 
     def _ideal(self, se: SchedEntity) -> int:
         """sched_slice: this task's share of the period, which stretches past 8 tasks."""
-        nr = self.nr_queued + 1
-        period = self.latency if nr * self.min_gran <= self.latency else nr * self.min_gran
-        return period * se.weight // self.load
+        period = (self.nr_queued + 1) * self.min_gran
+        latency = self.latency
+        return (period if period > latency else latency) * se.weight // self.load
 
     def runtime_left(self, se: SchedEntity) -> int | None:
         nr = self.nr_queued
         if not nr:
             return None
-        # ideal = self._ideal(se), inlined
+        # ideal = self._ideal(se), inlined: this runs at almost every event
         min_gran = self.min_gran
         period = (nr + 1) * min_gran
         if period <= self.latency:

@@ -103,11 +103,7 @@ class EevdfRQ(_HeapRQ):
     def pick_next(self, now_ns: int) -> SchedEntity | None:
         if not self.nr_queued:
             return None
-        se = _pick_eligible(self.heap, self.later, self.load, self.sum_wv)
-        self.nr_queued -= 1
-        self.curr = se
-        se.prev_sum_exec = se.sum_exec
-        return se
+        return self._become_curr(_pick_eligible(self.heap, self.later, self.load, self.sum_wv))
 
     def put_prev(self, se: SchedEntity, now_ns: int) -> None:
         self.curr = None
