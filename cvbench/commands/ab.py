@@ -16,6 +16,7 @@ from typing import Any
 
 import click
 
+from cvbench.commands.options import file_option
 from cvbench.commands.parsing import as_param, parse_duration, parse_percent
 from cvbench.commands.signals import stop_on_signals
 
@@ -128,34 +129,10 @@ def _fail(message: str) -> None:
     help="A side that does not answer a request in this long is hung [default: "
     "40x the cell's warm-up, at least 60 s].",
 )
-@click.option(
-    "--csv",
-    "csv_path",
-    type=click.Path(dir_okay=False),
-    default=None,
-    help="Both sides' rows, with side and ab_round columns.",
-)
-@click.option(
-    "--json",
-    "json_path",
-    type=click.Path(dir_okay=False),
-    default=None,
-    help="Verdicts, sides, rows.",
-)
-@click.option(
-    "--markdown",
-    "markdown_path",
-    type=click.Path(dir_okay=False),
-    default=None,
-    help="Job summary (e.g. $GITHUB_STEP_SUMMARY).",
-)
-@click.option(
-    "--gab",
-    "gab_path",
-    type=click.Path(dir_okay=False),
-    default=None,
-    help="github-action-benchmark JSON of the head side.",
-)
+@file_option("--csv", "csv_path", help="Both sides' rows, with side and ab_round columns.")
+@file_option("--json", "json_path", help="Verdicts, sides, rows.")
+@file_option("--markdown", "markdown_path", help="Job summary (e.g. $GITHUB_STEP_SUMMARY).")
+@file_option("--gab", "gab_path", help="github-action-benchmark JSON of the head side.")
 @click.option("--gab-metric", default="throughput_per_s", show_default=True)
 @lambda fn: _apply(_side_options("base") + _side_options("head"), fn)
 def ab_cmd(**opts: Any) -> None:

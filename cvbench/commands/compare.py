@@ -14,6 +14,7 @@ from pathlib import Path
 import click
 
 from cvbench.analysis.gate import NORMALIZE, compare
+from cvbench.commands.options import file_option
 from cvbench.commands.output import one_line_errors
 from cvbench.commands.parsing import Percent
 from cvbench.report.compare import comparison_table, describe_rule, markdown_text, summary_line
@@ -72,11 +73,9 @@ def _write_markdown(path: Path, text: str) -> None:
     "auto = 10 % raised per group to its noise floor (the spread of its own rounds in both "
     "files, and the drift an A/A --noise file shows).",
 )
-@click.option(
+@file_option(
     "--noise",
     "noise_path",
-    type=click.Path(dir_okay=False),
-    default=None,
     help="An A/A results file (the same code as BASE, measured again): its drift from BASE "
     "raises --threshold auto's floor.",
 )
@@ -95,18 +94,14 @@ def _write_markdown(path: Path, text: str) -> None:
     help="sequential: compare each model's ratio to its own file's sequential model "
     "(makes a baseline from another machine meaningful).",
 )
-@click.option(
+@file_option(
     "--markdown",
     "markdown_path",
-    type=click.Path(dir_okay=False),
-    default=None,
     help="Write the table as Markdown (appends when FILE is $GITHUB_STEP_SUMMARY).",
 )
-@click.option(
+@file_option(
     "--gab",
     "gab_path",
-    type=click.Path(dir_okay=False),
-    default=None,
     help="Write CURRENT's medians in github-action-benchmark's custom JSON format.",
 )
 def compare_cmd(

@@ -10,6 +10,7 @@ import json
 
 import click
 
+from cvbench.commands.options import file_option
 from cvbench.commands.output import BadInput, check_writable, write_or_fail
 from cvbench.commands.parsing import as_param, parse_duration
 from cvbench.measure.noise import LABELS, Check, collect_noise, warnings
@@ -28,9 +29,7 @@ MAX_SAMPLE_S = 60.0
     metavar="DURATION",
     help="How long to watch steal time and other processes (e.g. 500ms, 2s).",
 )
-@click.option(
-    "--json", "json_path", type=click.Path(dir_okay=False), help="Also write the checks as JSON."
-)
+@file_option("--json", "json_path", help="Also write the checks as JSON.")
 def doctor_cmd(sample: str, json_path: str | None) -> None:
     """Check what makes benchmark numbers noisy here: steal time, load and busy processes,
     cgroup CPU quota, governor and turbo, SMT siblings, HZ, autogroup, isolated and allowed

@@ -13,6 +13,7 @@ import click
 from rich.console import Console
 
 from cvbench.analysis.history import History, build_history
+from cvbench.commands.options import file_option, folder_option
 from cvbench.commands.output import check_writable, one_line_errors, write_or_fail
 from cvbench.commands.parsing import Percent
 from cvbench.report.console import make_console
@@ -49,13 +50,9 @@ from cvbench.results.schema import DEFAULT_METRIC
     default=None,
     help="Only the newest N files (PELT's L1 cost grows about quadratically with files).",
 )
-@click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Write the history.")
-@click.option(
-    "--plots",
-    "plots_dir",
-    type=click.Path(file_okay=False),
-    default=None,
-    help="Write trend.png and trend.svg into DIR (needs the plot extra).",
+@file_option("--json", "json_path", help="Write the history.")
+@folder_option(
+    "--plots", "plots_dir", help="Write trend.png and trend.svg into DIR (needs the plot extra)."
 )
 def history_cmd(
     paths: tuple[str, ...],

@@ -14,6 +14,7 @@ from typing import Any
 import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from cvbench.commands.options import file_option, folder_option
 from cvbench.commands.parsing import FiniteFloat
 from cvbench.commands.signals import stop_on_signals
 from cvbench.config import ConfigError, RunConfig, RunOptions, build_config
@@ -208,41 +209,22 @@ def config_from_options(opts: dict[str, Any]) -> RunConfig:
     type=click.Path(file_okay=False),
     help="Folder for the default CSV/JSON files.",
 )
-@click.option(
-    "--csv",
-    type=click.Path(dir_okay=False),
-    default=None,
-    help="CSV file [default: OUT/<timestamp>.csv].",
-)
-@click.option(
+@file_option("--csv", help="CSV file [default: OUT/<timestamp>.csv].")
+@file_option(
     "--json",
-    type=click.Path(dir_okay=False),
-    default=None,
     help="JSON: rows, summary, per-item records, environment [default: OUT/<timestamp>.json].",
 )
-@click.option(
-    "--markdown",
-    type=click.Path(dir_okay=False),
-    default=None,
-    help="Markdown summary for a CI job summary.",
-)
-@click.option(
+@file_option("--markdown", help="Markdown summary for a CI job summary.")
+@file_option(
     "--trace",
-    type=click.Path(dir_okay=False),
-    default=None,
     help="Write the sequential model's per-item service/I-O times for `cvbench simulate`.",
 )
-@click.option(
+@folder_option(
     "--plots",
-    type=click.Path(file_okay=False),
-    default=None,
     help="Also draw the charts (PNG and SVG) into this folder (needs the plot extra).",
 )
-@click.option(
-    "--gab",
-    type=click.Path(dir_okay=False),
-    default=None,
-    help="github-action-benchmark custom JSON of --gab-metric (medians per group).",
+@file_option(
+    "--gab", help="github-action-benchmark custom JSON of --gab-metric (medians per group)."
 )
 @click.option(
     "--gab-metric",
@@ -251,12 +233,7 @@ def config_from_options(opts: dict[str, Any]) -> RunConfig:
     show_default=True,
     help="Metric for --gab (bigger- or smaller-is-better: see README).",
 )
-@click.option(
-    "--html",
-    type=click.Path(dir_okay=False),
-    default=None,
-    help="The offline HTML report with charts (needs the plot extra).",
-)
+@file_option("--html", help="The offline HTML report with charts (needs the plot extra).")
 @click.option(
     "--force",
     is_flag=True,

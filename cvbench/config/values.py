@@ -1,6 +1,6 @@
 """The value parsers every command and the API share: CPU lists, worker counts, core sweeps,
-durations, percentages. One of each, so `--cpus 0-1` means the same to `run`, `simulate` and
-`cvbench.run(cpus="0-1")`. Plain functions raising ValueError: no click here.
+durations, percentages, lists of names. One of each, so `--cpus 0-1` means the same to `run`,
+`simulate` and `cvbench.run(cpus="0-1")`. Plain functions raising ValueError: no click here.
 
 Every count is bounded *before* a range is expanded: `--workers 1-2000000000000` must fail in
 microseconds with one line, not after allocating gigabytes.
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Iterable
 
 MAX_CPU_ID = 8191  # Linux's largest CONFIG_NR_CPUS is 8192
 MAX_WORKERS = 256
@@ -18,6 +19,18 @@ MAX_CORES = 16384  # emulated cores for what-if sweeps
 _UNITS = {"ns": 1, "us": 1_000, "µs": 1_000, "ms": 1_000_000, "s": 1_000_000_000,
           "m": 60_000_000_000, "min": 60_000_000_000}  # fmt: skip
 _DUR = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*([a-zµ]*)\s*$")
+
+
+def parse_names(
+    text: str, every: Iterable[str], what: str, error: type[ValueError] = ValueError
+) -> list[str]:
+    """`a,b` -> ["a", "b"], `all` -> every name in ``every`` (in its order); each name once, in
+    the order given; ``error`` (a ValueError) when the list is empty. Checking the names is
+    the caller's: a workload may also be a file."""
+    names = list(dict.fromkeys(n.strip() for n in text.split(",") if n.strip()))
+    if not names:
+        raise error(f"no {what} given")
+    return list(every) if "all" in names else names
 
 
 def _int_range(text: str, part: str, what: str, example: str) -> tuple[int, int]:

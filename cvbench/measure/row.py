@@ -41,19 +41,10 @@ def measured_row(
         user_switches=probes.user_switches,
         migrations=stats.migrations,
         runqueue_wait_s=stats.runqueue_wait_s,
-        latency_p50_ms=latency.get("p50"),
-        latency_p90_ms=latency.get("p90"),
-        latency_p99_ms=latency.get("p99"),
-        latency_p999_ms=latency.get("p999"),
-        latency_max_ms=latency.get("max"),
-        service_p50_ms=service.get("p50"),
-        service_p99_ms=service.get("p99"),
-        queue_p50_ms=queue.get("p50"),
-        queue_p99_ms=queue.get("p99"),
-        lag_p50_ms=lags.get("p50"),
-        lag_p99_ms=lags.get("p99"),
-        lag_p999_ms=lags.get("p999"),
-        lag_max_ms=lags.get("max"),
+        **_percentile_columns("latency", latency, ("p50", "p90", "p99", "p999", "max")),
+        **_percentile_columns("service", service, ("p50", "p99")),
+        **_percentile_columns("queue", queue, ("p50", "p99")),
+        **_percentile_columns("lag", lags, ("p50", "p99", "p999", "max")),
         heartbeats=len(probes.heartbeat.lags_ns),
         max_rss_mb=stats.max_rss_mb,
         output_digest=combine_digests([r.digest for r in sorted(records, key=lambda r: r.index)]),
@@ -65,6 +56,14 @@ def measured_row(
     if stats.notes:
         row["notes"] = "; ".join(stats.notes)
     return row
+
+
+def _percentile_columns(
+    family: str, percentiles_ms: dict[str, float], keys: Sequence[str]
+) -> dict[str, float | None]:
+    """``<family>_<key>_ms`` columns (e.g. latency_p99_ms) from a ``percentiles_ms`` result:
+    every distribution is named the same way; None where there were no samples."""
+    return {f"{family}_{k}_ms": percentiles_ms.get(k) for k in keys}
 
 
 def _cost_columns(stats: Any, job: Job, records: Sequence) -> dict[str, Any]:

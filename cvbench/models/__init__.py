@@ -5,6 +5,7 @@ The order of MODELS is the order of the sweep (and of `--models all`).
 
 from __future__ import annotations
 
+from cvbench.config.values import parse_names
 from cvbench.models.asyncio_ import Asyncio, AsyncioProcesses, AsyncioThreads
 from cvbench.models.base import ItemRecord, Model
 from cvbench.models.curio_ import Curio, CurioProcesses, CurioThreads
@@ -61,15 +62,11 @@ class ModelError(ValueError):
 
 def resolve_models(text: str) -> list[Model]:
     """`all` or a comma list of names; sequential always comes first (it is the baseline)."""
-    names = [n.strip() for n in text.split(",") if n.strip()]
-    if not names:
-        raise ModelError("no model given")
-    if "all" in names:
-        names = list(MODELS)
+    names = parse_names(text, MODELS, "model", ModelError)
     unknown = [n for n in names if n not in MODELS]
     if unknown:
         raise ModelError(f"unknown model {unknown[0]!r}: choose from {', '.join(MODELS)} or all")
-    names = sorted(dict.fromkeys(names), key=lambda n: n != "sequential")
+    names = sorted(names, key=lambda n: n != "sequential")
     return [MODELS[n]() for n in names]
 
 

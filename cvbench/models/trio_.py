@@ -1,8 +1,9 @@
 """trio: inline (cooperative, one core) or offloading with trio.to_thread.run_sync.
 
 trio has no process pool of its own; trio+processes (models/trio_processes.py) reuses this
-structure with trio-parallel's workers: a model's `start` is its only difference. Task
-switches are counted with a trio Instrument (before_task_step).
+structure with trio-parallel's workers. The three are siblings on one base (`TrioFamily`): a
+model's `start` is its only difference. Task switches are counted with a trio Instrument
+(before_task_step).
 """
 
 from __future__ import annotations
@@ -11,7 +12,9 @@ import contextlib
 import functools
 import math
 import threading
+from abc import abstractmethod
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
 import trio
 
@@ -25,6 +28,19 @@ from cvbench.work.job import Job
 Offload = Callable[..., Awaitable[ItemResult]]
 
 
+@dataclass(frozen=True)
+class Startup:
+    """What a trio model's start-up (untimed) gets: the job, the worker count, the probes that
+    place its workers, the CapacityLimiter of ``workers`` tokens its offloads share, and the
+    exit stack that closes what it starts when the repetition ends."""
+
+    job: Job
+    workers: int
+    probes: Probes
+    limiter: trio.CapacityLimiter
+    stack: contextlib.AsyncExitStack
+
+
 class _StepCounter(trio.abc.Instrument):
     def __init__(self) -> None:
         self.steps = 0
@@ -34,11 +50,11 @@ class _StepCounter(trio.abc.Instrument):
 
 
 async def _main(
-    model: Trio, job: Job, workers: int, probes: Probes, counter: _StepCounter
+    model: TrioFamily, job: Job, workers: int, probes: Probes, counter: _StepCounter
 ) -> list[ItemRecord]:
     async with contextlib.AsyncExitStack() as stack:
         limiter = trio.CapacityLimiter(workers)
-        offload = await model.start(stack, job, workers, probes, limiter)
+        offload = await model.start(Startup(job, workers, probes, limiter, stack))
         send, receive = trio.open_memory_channel(math.inf)
 
         async def put(item: object) -> None:
@@ -87,26 +103,15 @@ def run_unwrapped(fn: Callable[..., list[ItemRecord]], *args: object, **kw: obje
         raise
 
 
-class Trio(Model):
-    name = "trio"
-    summary = "N trio tasks run items inline, checkpointing between items; one core"
-    runs_on = "one OS thread, trio event loop"
-    requires = ("trio",)
-    inline = True
+class TrioFamily(Model):
+    """N trio tasks take the items; what runs an item is the model's ``start``."""
 
-    async def start(
-        self,
-        stack: contextlib.AsyncExitStack,
-        job: Job,
-        workers: int,
-        probes: Probes,
-        limiter: trio.CapacityLimiter,
-    ) -> Offload | None:
-        """Start-up, untimed: whatever runs the items, placed; resources go on `stack`.
+    requires = ("trio",)
+
+    @abstractmethod
+    async def start(self, s: Startup) -> Offload | None:
+        """Start-up, untimed: whatever runs the items, placed; resources go on ``s.stack``.
         Returns how a worker task offloads an item, or None to run it inline."""
-        job.fn.prepare()
-        probes.place_threads([main_tid()])
-        return None
 
     def run(self, job: Job, workers: int, probes: Probes) -> list[ItemRecord]:
         counter = _StepCounter()
@@ -115,31 +120,37 @@ class Trio(Model):
         )
 
 
-class TrioThreads(Trio):
+class Trio(TrioFamily):
+    name = "trio"
+    summary = "N trio tasks run items inline, checkpointing between items; one core"
+    runs_on = "one OS thread, trio event loop"
+    inline = True
+
+    async def start(self, s: Startup) -> Offload | None:
+        s.job.fn.prepare()
+        s.probes.place_threads([main_tid()])
+        return None
+
+
+class TrioThreads(TrioFamily):
     batches = True
     name = "trio+threads"
     summary = "trio awaiting trio.to_thread.run_sync (CapacityLimiter = workers)"
     runs_on = "OS threads, fed by a trio loop"
-    inline = False
 
-    async def start(
-        self,
-        stack: contextlib.AsyncExitStack,
-        job: Job,
-        workers: int,
-        probes: Probes,
-        limiter: trio.CapacityLimiter,
-    ) -> Offload | None:
+    async def start(self, s: Startup) -> Offload | None:
         """N thread-cache threads at once (a barrier makes them distinct)."""
-        barrier = threading.Barrier(workers)
+        barrier = threading.Barrier(s.workers)
         tids: list[int] = []
 
         async def warm() -> None:
-            tid = await trio.to_thread.run_sync(barrier_prepare, job.fn, barrier, limiter=limiter)
+            tid = await trio.to_thread.run_sync(
+                barrier_prepare, s.job.fn, barrier, limiter=s.limiter
+            )
             tids.append(tid)
 
         async with trio.open_nursery() as nursery:
-            for _ in range(workers):
+            for _ in range(s.workers):
                 nursery.start_soon(warm)
-        probes.place_threads(tids)
-        return functools.partial(trio.to_thread.run_sync, limiter=limiter)
+        s.probes.place_threads(tids)
+        return functools.partial(trio.to_thread.run_sync, limiter=s.limiter)

@@ -17,37 +17,26 @@ The rest is models/trio_.py: same body, tasks and step counting.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import math
 
 import trio
 
 import cvbench.models.processes  # noqa: F401 - sets the shared forkserver's preload
-from cvbench.measure.probes import Probes
-from cvbench.models.trio_ import Offload, Trio
+from cvbench.models.trio_ import Offload, Startup, TrioFamily
 from cvbench.work.item import prepare_and_identify
-from cvbench.work.job import Job
 
 
-class TrioProcesses(Trio):
+class TrioProcesses(TrioFamily):
     name = "trio+processes"
     summary = "trio awaiting trio_parallel run_sync (forkserver workers, CapacityLimiter = N)"
     runs_on = "worker processes, fed by a trio loop"
     requires = ("trio-parallel",)
-    inline = False
 
-    async def start(
-        self,
-        stack: contextlib.AsyncExitStack,
-        job: Job,
-        workers: int,
-        probes: Probes,
-        limiter: trio.CapacityLimiter,
-    ) -> Offload | None:
+    async def start(self, s: Startup) -> Offload | None:
         import trio_parallel
 
-        ctx = await stack.enter_async_context(
+        ctx = await s.stack.enter_async_context(
             trio_parallel.open_worker_context(
                 idle_timeout=math.inf,  # never retire a worker mid-run
                 grace_period=10.0,
@@ -57,12 +46,12 @@ class TrioProcesses(Trio):
         pids: list[int] = []
 
         async def warm() -> None:
-            pid, _ = await ctx.run_sync(prepare_and_identify, job.fn, limiter=limiter)
+            pid, _ = await ctx.run_sync(prepare_and_identify, s.job.fn, limiter=s.limiter)
             pids.append(pid)
 
         async with trio.open_nursery() as nursery:
-            for _ in range(workers):
+            for _ in range(s.workers):
                 nursery.start_soon(warm)
-        probes.place_processes(sorted(pids))
+        s.probes.place_processes(sorted(pids))
         # a worker runs the item in its main thread: the item's tid is the worker's pid
-        return functools.partial(ctx.run_sync, limiter=limiter, kill_on_cancel=True)
+        return functools.partial(ctx.run_sync, limiter=s.limiter, kill_on_cancel=True)

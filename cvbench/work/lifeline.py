@@ -32,6 +32,17 @@ def mark_main() -> None:
     claim_multiprocessing_tempdir()
 
 
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this pid exists (someone else's counts: signal 0 only checks)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process: alive
+    return True
+
+
 def main_pid() -> int | None:
     value = os.environ.get(MAIN_PID_ENV, "")
     return int(value) if value.isdigit() else None

@@ -8,8 +8,9 @@ blocking: see ``emulated_kernel/live/worker_pool.py``) and the worker answers on
 A worker blocks in exactly one place, reading its command pipe, so "has an unanswered item"
 is exactly "runnable".
 
-Stdlib only, and the work function arrives pickled (``cvbench.work.item`` is imported when it
-is unpickled; the forkserver preloads it): a worker must not import the models package.
+Stdlib (and ``cvbench.work.lifeline``) only, and the work function arrives pickled
+(``cvbench.work.item`` is imported when it is unpickled; the forkserver preloads it): a worker
+must not import the models package.
 
 Wire format, both directions: an 8-byte little-endian length, then a pickle.
     parent -> worker: ("item", index, payload) | ("spin", payload) | EOF (stop)
@@ -26,6 +27,8 @@ import select
 import signal
 import struct
 from typing import Any
+
+from cvbench.work.lifeline import pid_alive
 
 HEADER = struct.Struct("<Q")
 PR_SET_PDEATHSIG = 1
@@ -101,7 +104,7 @@ def serve(fn: Any, cmd: Any, res: Any, parent_pid: int) -> None:
     child); only their raw fds are used.  ``fn`` is a WorkFn: ``prepare()`` once, then
     ``fn(index, payload) -> ItemResult``.
     """
-    if not die_with_parent() or not _alive(parent_pid):
+    if not die_with_parent() or not pid_alive(parent_pid):
         os._exit(1)  # a parent died before the death signal was armed
     cmd_fd, res_fd = cmd.fileno(), res.fileno()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
@@ -129,13 +132,3 @@ def spin(fn: Any, payload: Any, cmd_fd: int) -> None:
         fn(0, payload)
         if select.select([cmd_fd], [], [], 0)[0]:
             return
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

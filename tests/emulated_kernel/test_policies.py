@@ -8,12 +8,14 @@ from hypothesis import strategies as st
 
 from cvbench.emulated_kernel.policies import (
     MIGRATE,
+    POLICIES,
     PRIO_TO_WEIGHT,
     SLEEP,
     WAKEUP,
     Cfs,
     Eevdf,
     RoundRobin,
+    RunQueue,
     SchedEntity,
     cpu_scale,
     make_policy,
@@ -41,6 +43,31 @@ def test_defaults_scale_with_cpus():
     c = Cfs(8)
     assert (c.latency_ns, c.min_gran_ns) == (24_000_000, 3_000_000)
     assert RoundRobin(1, slice_ns=5).new_rq(0).quantum == 5
+
+
+def test_every_policy_makes_its_own_run_queue():
+    for name in POLICIES:
+        policy = make_policy(name, 2)
+        assert type(policy.new_rq(1)) is policy.rq_class
+        assert policy.new_rq(1).cpu == 1
+
+
+def test_a_run_queue_missing_a_decision_fails_when_made():
+    class NoPick(RunQueue):  # enqueue, dequeue, put_prev, queued ... but no pick_next
+        def enqueue(self, se, now_ns, flags=WAKEUP):
+            pass
+
+        def dequeue(self, se, now_ns, flags=SLEEP):
+            pass
+
+        def put_prev(self, se, now_ns):
+            pass
+
+        def queued(self):
+            return []
+
+    with pytest.raises(TypeError, match="pick_next"):
+        NoPick(make_policy("fifo"), 0)
 
 
 def test_make_policy_rejects_bad_input():

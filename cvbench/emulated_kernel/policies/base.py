@@ -24,6 +24,7 @@ The numbers follow Linux (kernel/sched/fair.c, rt.c); see docs/kernel.md for wha
 from __future__ import annotations
 
 import heapq
+from abc import ABC, abstractmethod
 from collections.abc import Iterable
 
 NICE_0_WEIGHT = 1024
@@ -109,8 +110,12 @@ class SchedEntity:
         return self.allowed is None or cpu in self.allowed
 
 
-class RunQueue:
-    """Base run queue; subclasses override the decisions, the bookkeeping lives here."""
+class RunQueue(ABC):
+    """Base run queue; subclasses override the decisions, the bookkeeping lives here.
+
+    A policy's run queue must implement the abstract methods (a missing one fails when the
+    queue is made, not mid-simulation); the others have the defaults of a policy that never
+    preempts."""
 
     __slots__ = ("policy", "cpu", "curr", "nr_queued")
 
@@ -125,26 +130,30 @@ class RunQueue:
         return self.nr_queued + (self.curr is not None)
 
     # -- to override ---------------------------------------------------------------------
+    @abstractmethod
     def enqueue(self, se: SchedEntity, now_ns: int, flags: int = WAKEUP) -> None:
-        raise NotImplementedError
+        """``se`` became runnable here: new, woken, or (``MIGRATE``) moved from another CPU."""
 
+    @abstractmethod
     def dequeue(self, se: SchedEntity, now_ns: int, flags: int = SLEEP) -> None:
-        raise NotImplementedError
+        """``se`` (curr or queued) blocks or exits, or (``MIGRATE``) leaves for another CPU."""
 
+    @abstractmethod
     def pick_next(self, now_ns: int) -> SchedEntity | None:
-        raise NotImplementedError
+        """The task to run next: it leaves the queue and becomes curr (None: nothing waits)."""
 
+    @abstractmethod
     def put_prev(self, se: SchedEntity, now_ns: int) -> None:
-        raise NotImplementedError
+        """curr ``se`` is preempted or yields and stays runnable: back into the queue."""
 
     def put_prev_pick_next(self, se: SchedEntity, now_ns: int) -> SchedEntity:
         """``put_prev(se, now_ns)`` then ``pick_next(now_ns)`` (a preemption), in one call."""
         self.put_prev(se, now_ns)
         return self.pick_next(now_ns)
 
+    @abstractmethod
     def queued(self) -> list[SchedEntity]:
         """Waiting tasks in the order they would run (for tests and idle balancing)."""
-        raise NotImplementedError
 
     def account(self, se: SchedEntity, ran_ns: int) -> None:
         se.sum_exec += ran_ns
@@ -168,7 +177,7 @@ class RunQueue:
     def wakeup_preempt(self, curr: SchedEntity, woken: SchedEntity) -> bool:
         return False
 
-    def yield_task(self, se: SchedEntity) -> None:
+    def yield_task(self, se: SchedEntity) -> None:  # noqa: B027 - optional hook, no-op default
         """curr calls sched_yield(); the caller then does put_prev + pick_next."""
 
     def steal(self, cpu: int) -> SchedEntity | None:
@@ -186,6 +195,8 @@ class Policy:
     name = "?"
     #: slice expiry is only noticed at the timer tick (Linux without HRTICK)
     preempt_at_tick = False
+    #: the run queue of one CPU under this policy
+    rq_class: type[RunQueue] = RunQueue
 
     def __init__(self, ncpus: int = 1, *, slice_ns: int | None = None, hz: int = DEFAULT_HZ):
         if hz <= 0:
@@ -199,10 +210,22 @@ class Policy:
         self.slice_ns = slice_ns
 
     def new_rq(self, cpu: int) -> RunQueue:
-        raise NotImplementedError
+        return self.rq_class(self, cpu)
 
     def describe(self) -> dict[str, int | str | bool]:
         return {"policy": self.name, "slice_ns": self.slice_ns or 0, "hz": self.hz}
+
+
+class FairPolicy(Policy):
+    """What CFS and EEVDF share, both Linux's fair class (kernel/sched/fair.c): slice expiry
+    noticed at the tick, and a base slice scaled by the CPU count (EEVDF's request size, CFS's
+    min_granularity) that ``slice_ns`` overrides."""
+
+    preempt_at_tick = True
+
+    def __init__(self, ncpus: int = 1, *, slice_ns: int | None = None, hz: int = DEFAULT_HZ):
+        super().__init__(ncpus, slice_ns=slice_ns, hz=hz)
+        self.base_slice_ns = slice_ns or BASE_SLICE_NS * self.scale
 
 
 class _HeapRQ(RunQueue):
@@ -215,6 +238,14 @@ class _HeapRQ(RunQueue):
         self.heap: list[tuple[int, int, SchedEntity]] = []
         self.seq = 0  # tie-break: equal keys run in enqueue order (deterministic)
         self.load = 0  # sum of weights of curr + queued
+
+    def _become_curr(self, se: SchedEntity) -> SchedEntity:
+        """``se``, just taken from the queue, runs: it is curr, and its run since it was
+        picked (what the slice is measured against) starts at zero."""
+        self.nr_queued -= 1
+        self.curr = se
+        se.prev_sum_exec = se.sum_exec
+        return se
 
     def _remove(self, heap: list[tuple[int, int, SchedEntity]], se: SchedEntity) -> bool:
         for i, entry in enumerate(heap):

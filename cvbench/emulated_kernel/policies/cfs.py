@@ -6,14 +6,13 @@ from __future__ import annotations
 import heapq
 
 from .base import (
-    BASE_SLICE_NS,
     DEFAULT_HZ,
     NICE_0_WEIGHT,
     SCHED_LATENCY_NS,
     SLEEP,
     WAKEUP,
     WAKEUP_GRAN_NS,
-    Policy,
+    FairPolicy,
     RunQueue,
     SchedEntity,
     _HeapRQ,
@@ -75,11 +74,7 @@ class CfsRQ(_HeapRQ):
     def pick_next(self, now_ns: int) -> SchedEntity | None:
         if not self.heap:
             return None
-        se = heapq.heappop(self.heap)[2]
-        self.nr_queued -= 1
-        self.curr = se
-        se.prev_sum_exec = se.sum_exec
-        return se
+        return self._become_curr(heapq.heappop(self.heap)[2])
 
     def put_prev(self, se: SchedEntity, now_ns: int) -> None:
         self.curr = None
@@ -110,19 +105,7 @@ class CfsRQ(_HeapRQ):
         se.sum_exec += ran_ns
         w = se.weight
         se.vruntime += ran_ns if w == NICE_0_WEIGHT else ran_ns * NICE_0_WEIGHT // w
-        # _update_min_vruntime(), inlined: this runs at every tick
-        curr = self.curr
-        heap = self.heap
-        if heap:
-            v = heap[0][0]
-            if curr is not None and curr.vruntime < v:
-                v = curr.vruntime
-        elif curr is not None:
-            v = curr.vruntime
-        else:
-            return
-        if v > self.min_vruntime:
-            self.min_vruntime = v
+        self._update_min_vruntime()
 
     def account_tick(self, se: SchedEntity, ran_ns: int, now_ns: int) -> SchedEntity:
         # account(), tick() and put_prev_pick_next() inlined: the simulator's hottest call
@@ -157,15 +140,15 @@ class CfsRQ(_HeapRQ):
 
     def _ideal(self, se: SchedEntity) -> int:
         """sched_slice: this task's share of the period, which stretches past 8 tasks."""
-        nr = self.nr_queued + 1
-        period = self.latency if nr * self.min_gran <= self.latency else nr * self.min_gran
-        return period * se.weight // self.load
+        period = (self.nr_queued + 1) * self.min_gran
+        latency = self.latency
+        return (period if period > latency else latency) * se.weight // self.load
 
     def runtime_left(self, se: SchedEntity) -> int | None:
         nr = self.nr_queued
         if not nr:
             return None
-        # ideal = self._ideal(se), inlined
+        # ideal = self._ideal(se), inlined: this runs at almost every event
         min_gran = self.min_gran
         period = (nr + 1) * min_gran
         if period <= self.latency:
@@ -184,18 +167,13 @@ class CfsRQ(_HeapRQ):
         return left if left > 0 else 0
 
     def tick(self, se: SchedEntity, now_ns: int) -> bool:
-        nr = self.nr_queued
-        if not nr:
+        if not self.nr_queued:
             return False
-        min_gran = self.min_gran
-        period = (nr + 1) * min_gran
-        if period <= self.latency:
-            period = self.latency
-        ideal = period * se.weight // self.load
+        ideal = self._ideal(se)
         ran = se.sum_exec - se.prev_sum_exec
         if ran > ideal:
             return True
-        if ran < min_gran:
+        if ran < self.min_gran:
             return False
         return se.vruntime - self.heap[0][0] > ideal
 
@@ -204,20 +182,17 @@ class CfsRQ(_HeapRQ):
         return curr.vruntime - woken.vruntime > gran
 
 
-class Cfs(Policy):
+class Cfs(FairPolicy):
     """Linux CFS (<= 6.5); ``slice_ns`` overrides min_granularity (latency = 8 x slice)."""
 
     name = "cfs"
-    preempt_at_tick = True
+    rq_class = CfsRQ
 
     def __init__(self, ncpus: int = 1, *, slice_ns: int | None = None, hz: int = DEFAULT_HZ):
         super().__init__(ncpus, slice_ns=slice_ns, hz=hz)
-        self.min_gran_ns = slice_ns or BASE_SLICE_NS * self.scale
+        self.min_gran_ns = self.base_slice_ns
         self.latency_ns = 8 * slice_ns if slice_ns else SCHED_LATENCY_NS * self.scale
         self.wakeup_gran_ns = WAKEUP_GRAN_NS * self.scale
-
-    def new_rq(self, cpu: int) -> RunQueue:
-        return CfsRQ(self, cpu)
 
     def describe(self) -> dict[str, int | str | bool]:
         return {

@@ -5,20 +5,32 @@ from __future__ import annotations
 
 import heapq
 
-from .base import (
-    BASE_SLICE_NS,
-    DEFAULT_HZ,
-    MIGRATE,
-    NICE_0_WEIGHT,
-    SLEEP,
-    WAKEUP,
-    Policy,
-    RunQueue,
-    SchedEntity,
-    _HeapRQ,
-)
+from .base import MIGRATE, NICE_0_WEIGHT, SLEEP, WAKEUP, FairPolicy, SchedEntity, _HeapRQ
 
 _heappush, _heappop = heapq.heappush, heapq.heappop
+
+
+def _pick_eligible(
+    heap: list[tuple[int, int, SchedEntity]],
+    later: list[tuple[int, int, SchedEntity]],
+    load: int,
+    sum_wv: int,
+) -> SchedEntity:
+    """Pop the eligible task (vruntime <= V = sum_wv / load) with the earliest deadline, first
+    moving tasks between ``heap`` (eligible, by deadline) and ``later`` (by vruntime) as V
+    moved; the smallest vruntime when nothing is eligible."""
+    push, pop = _heappush, _heappop
+    while later and later[0][0] * load <= sum_wv:  # became eligible
+        e = pop(later)
+        push(heap, (e[2].deadline, e[1], e[2]))
+    while heap:
+        e = pop(heap)
+        se = e[2]
+        if se.vruntime * load <= sum_wv:
+            return se
+        push(later, (se.vruntime, e[1], se))  # no longer eligible (V moved back): park it
+    # only when curr was not put back first: fall back to the smallest vruntime
+    return pop(later)[2]
 
 
 class EevdfRQ(_HeapRQ):
@@ -91,24 +103,7 @@ class EevdfRQ(_HeapRQ):
     def pick_next(self, now_ns: int) -> SchedEntity | None:
         if not self.nr_queued:
             return None
-        load, s = self.load, self.sum_wv
-        heap, later = self.heap, self.later
-        push, pop = _heappush, _heappop
-        while later and later[0][0] * load <= s:  # became eligible
-            e = pop(later)
-            push(heap, (e[2].deadline, e[1], e[2]))
-        while heap:
-            e = pop(heap)
-            se = e[2]
-            if se.vruntime * load <= s:
-                break
-            push(later, (se.vruntime, e[1], se))  # no longer eligible (V moved back): park it
-        else:  # only when curr was not put back first: fall back to the smallest vruntime
-            se = pop(later)[2]
-        self.nr_queued -= 1
-        self.curr = se
-        se.prev_sum_exec = se.sum_exec
-        return se
+        return self._become_curr(_pick_eligible(self.heap, self.later, self.load, self.sum_wv))
 
     def put_prev(self, se: SchedEntity, now_ns: int) -> None:
         self.curr = None
@@ -123,24 +118,13 @@ class EevdfRQ(_HeapRQ):
         # put_prev() then pick_next(), fused (nr_queued goes +1 then -1)
         load, s = self.load, self.sum_wv
         heap, later = self.heap, self.later
-        push, pop = _heappush, _heappop
         self.seq = seq = self.seq + 1
         v = se.vruntime
         if v * load <= s:
-            push(heap, (se.deadline, seq, se))
+            _heappush(heap, (se.deadline, seq, se))
         else:
-            push(later, (v, seq, se))
-        while later and later[0][0] * load <= s:  # became eligible
-            e = pop(later)
-            push(heap, (e[2].deadline, e[1], e[2]))
-        while heap:
-            e = pop(heap)
-            se = e[2]
-            if se.vruntime * load <= s:
-                break
-            push(later, (se.vruntime, e[1], se))
-        else:
-            se = pop(later)[2]
+            _heappush(later, (v, seq, se))
+        se = _pick_eligible(heap, later, load, s)
         self.curr = se
         se.prev_sum_exec = se.sum_exec
         return se
@@ -199,18 +183,11 @@ class EevdfRQ(_HeapRQ):
         se.deadline += self.slice * NICE_0_WEIGHT // se.weight
 
 
-class Eevdf(Policy):
+class Eevdf(FairPolicy):
     """Linux EEVDF (>= 6.6); ``slice_ns`` overrides the scaled base slice."""
 
     name = "eevdf"
-    preempt_at_tick = True
-
-    def __init__(self, ncpus: int = 1, *, slice_ns: int | None = None, hz: int = DEFAULT_HZ):
-        super().__init__(ncpus, slice_ns=slice_ns, hz=hz)
-        self.base_slice_ns = slice_ns or BASE_SLICE_NS * self.scale
-
-    def new_rq(self, cpu: int) -> RunQueue:
-        return EevdfRQ(self, cpu)
+    rq_class = EevdfRQ
 
     def describe(self) -> dict[str, int | str | bool]:
         return {"policy": self.name, "base_slice_ns": self.base_slice_ns, "hz": self.hz}

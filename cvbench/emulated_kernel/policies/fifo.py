@@ -55,6 +55,4 @@ class FifoRQ(RunQueue):
 
 class Fifo(Policy):
     name = "fifo"
-
-    def new_rq(self, cpu: int) -> RunQueue:
-        return FifoRQ(self, cpu)
+    rq_class = FifoRQ

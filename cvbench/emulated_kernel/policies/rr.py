@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .base import RR_TIMESLICE_NS, WAKEUP, Policy, RunQueue, SchedEntity
+from .base import RR_TIMESLICE_NS, WAKEUP, Policy, SchedEntity
 from .fifo import FifoRQ
 
 
@@ -41,9 +41,7 @@ class RoundRobinRQ(FifoRQ):
 
 class RoundRobin(Policy):
     name = "rr"
-
-    def new_rq(self, cpu: int) -> RunQueue:
-        return RoundRobinRQ(self, cpu)
+    rq_class = RoundRobinRQ
 
     def describe(self) -> dict[str, int | str | bool]:
         return {"policy": self.name, "slice_ns": self.slice_ns or RR_TIMESLICE_NS, "hz": self.hz}

@@ -49,39 +49,42 @@ class Op:
     __slots__ = ()
 
 
-class Py(Op):
+class _Timed(Op):
+    """An op that takes ``ns`` nanoseconds (``Py``, ``Cpu``, ``Io``)."""
+
     __slots__ = ("ns",)
 
     def __init__(self, ns: int) -> None:
         self.ns = ns
 
 
-class Cpu(Op):
-    __slots__ = ("ns",)
+class _OnQueue(Op):
+    """An op that takes from a queue ``q`` (``Get``, ``TryGet``)."""
 
-    def __init__(self, ns: int) -> None:
-        self.ns = ns
-
-
-class Io(Op):
-    __slots__ = ("ns",)
-
-    def __init__(self, ns: int) -> None:
-        self.ns = ns
-
-
-class Get(Op):
     __slots__ = ("q",)
 
     def __init__(self, q: Queue) -> None:
         self.q = q
 
 
-class TryGet(Op):
-    __slots__ = ("q",)
+class Py(_Timed):
+    __slots__ = ()
 
-    def __init__(self, q: Queue) -> None:
-        self.q = q
+
+class Cpu(_Timed):
+    __slots__ = ()
+
+
+class Io(_Timed):
+    __slots__ = ()
+
+
+class Get(_OnQueue):
+    __slots__ = ()
+
+
+class TryGet(_OnQueue):
+    __slots__ = ()
 
 
 class Put(Op):

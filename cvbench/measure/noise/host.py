@@ -131,24 +131,25 @@ def check_governor() -> Check:
     return Check("warn", sorted(found), msg, "cpupower frequency-set -g performance (root)")
 
 
+#: the two ways Linux exposes turbo/boost: (file under SYS_CPU, what it is called, the value
+#: that means off, the value that means on); the first that exists decides
+TURBO_KNOBS = (
+    ("intel_pstate/no_turbo", "turbo", "1", "0"),
+    ("cpufreq/boost", "boost", "0", "1"),
+)
+
+
 def check_turbo() -> Check:
     """Turbo/boost makes the clock depend on temperature and on how many cores are busy."""
-    no_turbo, _ = read(SYS_CPU / "intel_pstate/no_turbo")
-    if no_turbo is not None:
-        if no_turbo == "1":
-            return Check("ok", False, "turbo off (intel_pstate/no_turbo = 1)")
+    for knob, what, off, on in TURBO_KNOBS:
+        value, _ = read(SYS_CPU / knob)
+        if value is None:
+            continue
+        if value == off:
+            return Check("ok", False, f"{what} off ({knob} = {off})")
         return Check(
-            "warn", True, "turbo on (intel_pstate/no_turbo = 0)",
-            "echo 1 | sudo tee /sys/devices/system/cpu/intel_pstate/no_turbo",
-        )  # fmt: skip
-    boost, _ = read(SYS_CPU / "cpufreq/boost")
-    if boost is not None:
-        if boost == "0":
-            return Check("ok", False, "boost off (cpufreq/boost = 0)")
-        return Check(
-            "warn", True, "boost on (cpufreq/boost = 1)",
-            "echo 0 | sudo tee /sys/devices/system/cpu/cpufreq/boost",
-        )  # fmt: skip
+            "warn", True, f"{what} on ({knob} = {on})", f"echo {off} | sudo tee {SYS_CPU / knob}"
+        )
     return unknown("no intel_pstate/no_turbo or cpufreq/boost: a VM, or not exposed")
 
 

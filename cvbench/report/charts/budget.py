@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from cvbench.report.charts.data import _by_cell, _split
-from cvbench.report.charts.style import _figure, _save
+from cvbench.report.charts.style import _save, _stacked
 
 PARTS = (
     ("compute_gil", "compute, GIL held", "#1f4e79"),
@@ -27,11 +27,10 @@ def plot_budget(doc: Any, out_dir: str | Path) -> tuple[list[Path], list[str]]:
     data, notes = _split(doc)
     wall = _by_cell(data.rows, lambda r: r.get("wall_s") if r.get("budget_closure") else None)
     parts = {k: _by_cell(data.rows, lambda r, k=k: r.get(f"budget_{k}_s")) for k, _, _ in PARTS}
-    workloads = [w for w in data.workloads if any(k[0] == w for k in wall)]
+    workloads = data.workloads_with(wall)
     if not workloads:
         return [], notes + ["budget: no rows with budget_* columns (older results file)"]
-    fig = _figure(max(4.6, 3.3 * len(workloads)))
-    axes = fig.subplots(len(workloads), 1, squeeze=False).ravel().tolist()
+    fig, axes = _stacked(len(workloads))
     for ax, w in zip(axes, workloads, strict=True):
         cells = sorted((k for k in wall if k[0] == w), key=lambda k: (k[1], k[2]))
         for x, key in enumerate(cells):

@@ -23,7 +23,7 @@ def _cdf_chart(
     data, notes = _split(doc)
     if data.items is None:
         return [], notes + [f"{what}: skipped, needs per-item records (the JSON file)"]
-    workloads = [w for w in data.workloads if any(k[0] == w for k in data.items)]
+    workloads = data.workloads_with(data.items)
     if not workloads:
         return [], notes + [f"{what}: no item records for any usable row"]
     fig = _figure(4.8 if len(workloads) <= 2 else 3.4 * math.ceil(len(workloads) / 2))

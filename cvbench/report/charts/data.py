@@ -41,6 +41,12 @@ class Data:
         """Workloads of the usable rows, in file order."""
         return list(dict.fromkeys(r["workload"] for r in self.rows))
 
+    def workloads_with(self, cells: Iterable[tuple[Any, ...]]) -> list[str]:
+        """Workloads (in file order) that have one of ``cells`` (keys whose first part is the
+        workload): a chart draws a subplot only where it has something to draw."""
+        have = {k[0] for k in cells}
+        return [w for w in self.workloads if w in have]
+
     def models(self, workload: str | None = None) -> list[str]:
         """Models of the usable rows (of one workload), in colour-table order."""
         seen = dict.fromkeys(

@@ -7,7 +7,14 @@ from pathlib import Path
 from typing import Any
 
 from cvbench.report.charts.data import _by_cell, _cpu_count, _split
-from cvbench.report.charts.style import _figure, _grid, _legend_right, _save, model_colour
+from cvbench.report.charts.style import (
+    _figure,
+    _grid,
+    _legend_right,
+    _save,
+    _sequential_baseline,
+    model_colour,
+)
 from cvbench.report.charts.timeline import sequential_trace
 
 
@@ -19,7 +26,7 @@ def plot_predicted(doc: Any, out_dir: str | Path) -> tuple[list[Path], list[str]
     data, notes = _split(doc)
     thr = _by_cell(data.rows, lambda r: r.get("throughput_per_s"))
     stored = _by_cell(data.predicted, lambda r: r.get("throughput_per_s"))
-    workloads = [w for w in data.workloads if any(k[:2] == (w, "processes") for k in thr)]
+    workloads = data.workloads_with(k for k in thr if k[1] == "processes")
     if not workloads:
         return [], notes + ["measured vs predicted: no usable processes rows"]
     fig = _figure(4.6 if len(workloads) <= 2 else 3.2 * math.ceil(len(workloads) / 2))
@@ -65,13 +72,7 @@ def plot_predicted(doc: Any, out_dir: str | Path) -> tuple[list[Path], list[str]
             )
         seq = thr.get((w, "sequential", 1))
         if seq is not None:
-            ax.axhline(
-                seq[0],
-                color=model_colour("sequential"),
-                linestyle="-.",
-                linewidth=1.2,
-                label="sequential baseline",
-            )
+            _sequential_baseline(ax, seq[0])
         ax.set_xticks(counts, [str(n) for n in counts])
         ax.set_ylim(bottom=0)
         ax.set_title(w)

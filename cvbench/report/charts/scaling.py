@@ -13,8 +13,8 @@ from cvbench.report.charts.style import (
     _grid,
     _legend_right,
     _save,
+    _sequential_baseline,
     _style,
-    model_colour,
 )
 
 
@@ -44,13 +44,7 @@ def plot_scaling(doc: Any, out_dir: str | Path) -> tuple[list[Path], list[str]]:
                 linewidth=1.5,
                 label="ideal: sequential × workers",
             )
-            ax.axhline(
-                seq[0],
-                color=model_colour("sequential"),
-                linestyle="-.",
-                linewidth=1.2,
-                label="sequential baseline",
-            )
+            _sequential_baseline(ax, seq[0])
         for m in data.models(w):
             if m == "sequential":
                 continue

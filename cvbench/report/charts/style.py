@@ -103,6 +103,13 @@ def _grid(fig: Figure, n: int) -> list[Axes]:
     return axes[:n]
 
 
+def _stacked(n: int) -> tuple[Figure, list[Axes]]:
+    """A figure of ``n`` full-width subplots, one under another: bar charts whose many cells
+    need the whole width."""
+    fig = _figure(max(4.6, 3.3 * n))
+    return fig, fig.subplots(n, 1, squeeze=False).ravel().tolist()
+
+
 def _save(fig: Figure, out_dir: Path, stem: str) -> list[Path]:
     """Write ``<stem>.png`` and a reproducible ``<stem>.svg`` into ``out_dir``."""
     matplotlib = _mpl()
@@ -138,6 +145,17 @@ def _style(model: str, data: Data) -> dict[str, Any]:
         "linestyle": "--" if inline else "-",
         "label": model + (" (1 thread)" if inline else ""),
     }
+
+
+def _sequential_baseline(ax: Axes, throughput: float) -> None:
+    """The sequential model's throughput as a horizontal line: what every model must beat."""
+    ax.axhline(
+        throughput,
+        color=model_colour("sequential"),
+        linestyle="-.",
+        linewidth=1.2,
+        label="sequential baseline",
+    )
 
 
 def _log_x(ax: Axes) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from cvbench.report.charts.data import _by_cell, _split
-from cvbench.report.charts.style import _figure, _lighter, _save, model_colour
+from cvbench.report.charts.style import _lighter, _save, _stacked, model_colour
 
 
 def plot_switches(doc: Any, out_dir: str | Path) -> tuple[list[Path], list[str]]:
@@ -24,11 +24,10 @@ def plot_switches(doc: Any, out_dir: str | Path) -> tuple[list[Path], list[str]]
 
     vol = _by_cell(data.rows, per_item("ctx_voluntary"))
     inv = _by_cell(data.rows, per_item("ctx_involuntary"))
-    workloads = [w for w in data.workloads if any(k[0] == w for k in vol)]
+    workloads = data.workloads_with(vol)
     if not workloads:
         return [], notes + ["context switches: no rows with ctx_voluntary/items"]
-    fig = _figure(max(4.6, 3.3 * len(workloads)))
-    axes = fig.subplots(len(workloads), 1, squeeze=False).ravel().tolist()
+    fig, axes = _stacked(len(workloads))
     for ax, w in zip(axes, workloads, strict=True):
         x, ticks, labels, centres, names = 0.0, [], [], [], []
         for m in data.models(w):
