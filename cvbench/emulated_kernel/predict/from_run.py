@@ -99,8 +99,7 @@ def cell_costs(rows: Sequence[dict[str, Any]], model: str, service_s: float) -> 
     sync = None
     if w == 1 and model in PROCESS_MODELS + OFFLOAD_PROCESS_MODELS:
         blocked = [
-            (r["wall_s"] - r["worker_threads_cpu_s"] - (r.get("worker_wait_s") or 0.0))
-            / r["items"]
+            (r["wall_s"] - r["worker_threads_cpu_s"] - (r.get("worker_wait_s") or 0.0)) / r["items"]
             for r in mine
             if r.get("wall_s") and r.get("worker_threads_cpu_s") is not None
         ]
