@@ -103,14 +103,18 @@ def serve(
             if len(digest) > DIGEST_BYTES:
                 raise ValueError(f"item digest longer than {DIGEST_BYTES} bytes: {r.digest!r}")
         except Exception as exc:  # noqa: BLE001 - reported to the parent, which fails the run
-            conn.send(("error", i, f"{type(exc).__name__}: {exc}"))
+            with contextlib.suppress(OSError):  # the parent already gave up (another error)
+                conn.send(("error", i, f"{type(exc).__name__}: {exc}"))
             os._exit(1)
         records[i] = (
             worker, r.tid, claimed, r.started_ns, r.finished_ns, r.detail, r.io_ns,
             r.released_ns, digest,
         )  # fmt: skip
         done += 1
-    conn.send(("done", done))
+    try:
+        conn.send(("done", done))
+    except OSError:  # the parent already gave up (another worker's error): nothing to say
+        os._exit(1)
     # Stay until the parent closes the pipe: it reads every worker's CPU time after the
     # region, and an exited worker's would be lost.
     with contextlib.suppress(EOFError, OSError):
