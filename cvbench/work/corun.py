@@ -48,10 +48,11 @@ def serve(fn: Any, conn: Any, payloads: tuple[Any, ...]) -> None:
     for name in dict.fromkeys(p.name for p in payloads if isinstance(p, shm.ShmRef)):
         shm.premap(name)
     items = [shm.view(p) if isinstance(p, shm.ShmRef) else p for p in payloads]
-    conn.send("ready")
     now = time.perf_counter_ns
+    answer: Any = "ready"
     while True:
-        try:
+        try:  # a parent that has gone (EOF, a broken pipe) ends the copy without a word
+            conn.send(answer)
             conn.recv()
         except (EOFError, OSError):
             os._exit(0)
@@ -59,10 +60,9 @@ def serve(fn: Any, conn: Any, payloads: tuple[Any, ...]) -> None:
         try:
             for i, payload in enumerate(items):
                 fn(i, payload)
+            answer = now() - t0
         except Exception as exc:  # noqa: BLE001 - sent to the parent, which drops the ceiling
-            conn.send(f"{type(exc).__name__}: {exc}")
-            continue
-        conn.send(now() - t0)
+            answer = f"{type(exc).__name__}: {exc}"
 
 
 class CoRun:
