@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+SHOWN = 6  # models named on the line, closest to the ceiling first
+
 
 def ceiling_line(workload: str, c: dict[str, Any]) -> str:
     """One output line: the ceiling and how close each model at that worker count gets."""
@@ -16,5 +18,6 @@ def ceiling_line(workload: str, c: dict[str, Any]) -> str:
         f"parallel ceiling on {workload} at {c['workers']} workers: {c['speedup']:.2f}x"
         + (f" (95 % CI {ci[0]:.2f}-{ci[1]:.2f}" if ci else " (no CI")
         + f", {c['pairs']} pairs: {c['workers']} copies of the bare loop at once vs one alone)"
-        + (" — of it: " + ", ".join(f"{m} {p:.0f} %" for m, p in shares) if shares else "")
+        + (" — of it: " + ", ".join(f"{m} {p:.0f} %" for m, p in shares[:SHOWN]) if shares else "")
+        + (f", … ({len(shares) - SHOWN} more in the JSON)" if len(shares) > SHOWN else "")
     )
