@@ -73,6 +73,7 @@ class Watchdog:
         self.fired = True
         self.probes.expired = True  # pool waits poll it: the way out without a signal
         pids = list(dict.fromkeys([*self.probes.worker_pids, *self._new_descendants()]))
+        pids = [p for p in pids if p not in self.probes.foreign_pids]
         self.killed = bool(pids)
         for pid in pids:
             with contextlib.suppress(ProcessLookupError, PermissionError):
@@ -85,8 +86,12 @@ class Watchdog:
 
     @property
     def reason(self) -> str:
+        head = f"no progress for {self.limit_s:g} s (--item-timeout)"
+        note = getattr(self.probes, "expiry_note", "")
+        if note:  # the model said what it was waiting for (an existing dask cluster)
+            return f"{head} {note}"
         what = "workers killed" if self.killed else "repetition stopped, a stuck thread abandoned"
-        return f"no progress for {self.limit_s:g} s (--item-timeout): {what}"
+        return f"{head}: {what}"
 
     @contextlib.contextmanager
     def armed(self) -> Iterator[Watchdog]:

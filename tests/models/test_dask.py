@@ -142,10 +142,10 @@ def test_a_dying_worker_fails_the_run(quick_jobs):
 _ORPHAN = textwrap.dedent(
     """
     import os, time
-    from cvbench.models.dask_ import _client
+    from cvbench.models.dask_cluster import local_client
 
     if __name__ == "__main__":
-        with _client(1) as client:
+        with local_client(1) as client:
             print(*client.run(os.getpid).values(), flush=True)
             time.sleep(120)
     """
