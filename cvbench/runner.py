@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import gc
 import os
 import random
 import time
@@ -44,6 +45,7 @@ from cvbench.stats import relative_ci_halfwidth
 from cvbench.work import lifeline
 from cvbench.work.item import auto_chunksize
 from cvbench.work.job import Job
+from cvbench.work.own_workers import ensure_preloaded
 from cvbench.work.strays import no_strays
 from cvbench.work.user_op import import_paths
 from cvbench.workloads.sources import JobOptions, build_job
@@ -70,6 +72,8 @@ class Runner:
         cfg = self.config
         self.started = time.monotonic()
         lifeline.mark_main()  # every process started from here on dies with this one
+        # forkserver children that fail only because the run went away say nothing
+        ensure_preloaded("cvbench.work.quiet_child")
         for model in cfg.models:
             model.configure(cfg)
         restrict_process(os.getpid(), list(cfg.placement.cpus))  # before any child exists
@@ -118,6 +122,11 @@ class Runner:
             self._interrupted()
         if not finished:
             self._finish()
+        if self.result.interrupted:
+            # what a stopped framework left half-run (trio's run loop, stopped inside) is
+            # collected now, while its complaints go to the results' thread_errors, not onto
+            # the terminal after the last line
+            gc.collect()
         return self.result
 
     def _interrupted(self) -> None:

@@ -27,6 +27,8 @@ import signal
 import struct
 from typing import Any
 
+from cvbench.work.quiet_child import quiet_when_orphaned
+
 HEADER = struct.Struct("<Q")
 PR_SET_PDEATHSIG = 1
 
@@ -94,6 +96,7 @@ def die_with_parent() -> bool:
     return os.getppid() == ppid
 
 
+@quiet_when_orphaned
 def serve(fn: Any, cmd: Any, res: Any, parent_pid: int) -> None:
     """Worker body: set up, say ready, then answer items until the command pipe closes.
 
