@@ -63,6 +63,7 @@ class Runner:
         self.calibration_error = ""
         self.started = time.monotonic()  # the --max-time budget counts from here
         self.last_item_digests: list[str] = []  # the latest repetition's, for run_cell_once
+        self.abandoned = False  # a repetition's thread was given up on (stuck inside the op)
 
     @contextlib.contextmanager
     def _session(self) -> Iterator[list[Cell]]:
@@ -100,6 +101,10 @@ class Runner:
                 yield self._cells()
         finally:
             self._close_models()  # idempotent: already done unless setting up failed
+
+    def close_models(self) -> None:
+        """End what the models keep (pools, clusters); safe to call more than once."""
+        self._close_models()
 
     def _close_models(self) -> None:
         for model in self.config.models:
@@ -327,6 +332,7 @@ class Runner:
         bare_s = bare_loop_s(cell.job) if bare_first and cell.job.arrivals_ns is None else None
         limit = deadline_s(cell.last_cost_s, cfg.item_timeout_s, state.costliest_s)
         dog = Watchdog(probes, limit)
+        dog.on_stuck = lambda signum: self._abandon(cell, round_index, position, dog, signum)
         traces: list[str] = []
         with dog.armed():
             records, error = run_once(cell.model, cell.job, cell.workers, probes, traces)
@@ -341,25 +347,9 @@ class Runner:
         self.cb.advance()
         if round_index < 0 and error is None:
             return  # warm-up: measured, discarded
-        base = dict(
-            self._columns(cell.workload),
-            model=cell.model.name,
-            workers=cell.workers,
-            repetition=len(cell.throughputs),
-            round=round_index if round_index >= 0 else None,
-            position=position if position >= 0 else None,
-            ok=error is None,
-            status="ok" if error is None else "failed",
-            error=error,
-            predicted=False,
-            inline=cell.model.inline,
-            chunksize=cell.job.chunksize,
-            heartbeat=heartbeat_ms > 0,
-        )
+        base = self._base(cell, round_index, position, heartbeat_ms > 0, error)
         if error is not None:
-            cell.broken = True  # one failed row, then the cell is out of the run
-            self.result.failures.append({"cell": cell.name, "error": error, "traceback": traces})
-            self._emit(blank_row(**base, items=cell.job.items))
+            self._fail(cell, base, error, traces)
             return
         row = measured_row(base, cell.job, records, probes)
         if row.get("dask_workers") and cell.model.external:
@@ -382,6 +372,52 @@ class Runner:
                 state.overhead_pairs.append((row["wall_s"], bare_s))
         self.result.items.append(items_doc(base, records, probes))
         self._emit(row)
+
+    def _base(
+        self, cell: Cell, round_index: int, position: int, heartbeat: bool, error: str | None
+    ) -> dict[str, Any]:
+        """The columns of a repetition's row that do not come from its measurements."""
+        return dict(
+            self._columns(cell.workload),
+            model=cell.model.name,
+            workers=cell.workers,
+            repetition=len(cell.throughputs),
+            round=round_index if round_index >= 0 else None,
+            position=position if position >= 0 else None,
+            ok=error is None,
+            status="ok" if error is None else "failed",
+            error=error,
+            predicted=False,
+            inline=cell.model.inline,
+            chunksize=cell.job.chunksize,
+            heartbeat=heartbeat,
+        )
+
+    def _fail(self, cell: Cell, base: dict[str, Any], error: str, traces: list[str]) -> None:
+        """One failed row, then the cell is out of the run."""
+        cell.broken = True
+        self.result.failures.append({"cell": cell.name, "error": error, "traceback": traces})
+        self._emit(blank_row(**base, items=cell.job.items))
+
+    def _abandon(
+        self, cell: Cell, round_index: int, position: int, dog: Watchdog, signum: int | None
+    ) -> None:
+        """The repetition's thread is stuck inside the op for good (measure/watchdog.py): from
+        the watchdog's thread, the run ends without it. At the deadline its row fails with
+        the reason; after a stop signal the run is interrupted. The files are then written
+        (and cvbench's own process ended) by the callbacks."""
+        self.abandoned = True
+        self.result.stop_reason = f"{cell.name} stuck inside the op"
+        if signum is None:
+            error = dog.stuck_reason()
+            self._fail(cell, self._base(cell, round_index, position, False, error), error, [])
+            status, line = 1, f"{cell.name}: {error}"
+        else:
+            self._interrupted()
+            status = 128 + signum
+            line = f"{cell.name}: the op is stuck in a call that does not return to Python"
+        self._finish()
+        self.cb.stuck(self.result, status, line)
 
     # -- after the rounds ------------------------------------------------------------------------
     def _finish(self) -> None:
@@ -413,7 +449,8 @@ class Runner:
                 if same == (s["workload"], s["model"], s["workers"]) and not row.get("predicted"):
                     row["notes"] = "; ".join(filter(None, [row.get("notes"), note]))
         for workload, state in self.states.items():
-            if not self.result.interrupted:  # a Ctrl-C asks for the results now, not more work
+            # a Ctrl-C asks for the results now, not more work; a stuck op must not run again
+            if not self.result.interrupted and not self.abandoned:
                 self._predict(workload, state)
             paired = paired_overhead(state.overhead_pairs)
             if paired is not None:

@@ -154,6 +154,13 @@ class Probes:
             self._hb_thread.stop()
         self._after = _snapshot(self.procfs_reason is None, frozenset(self.worker_pids))
 
+    def stop_heartbeat(self) -> None:
+        """Stop the heartbeat thread of a repetition that was given up on (its thread stuck
+        inside the op never reaches end()): it would wake every period for ever."""
+        if self._hb_thread is not None:
+            self._hb_thread.stop()
+            self._hb_thread = None
+
     @property
     def counted_pids(self) -> set[int]:
         """The child processes whose counters this region summed."""
