@@ -27,13 +27,13 @@ from cvbench.config import RunConfig
 from cvbench.emulated_kernel import predict
 from cvbench.emulated_kernel.predict.in_run import PREDICTABLE, predict_workload
 from cvbench.measure import env as envmod
-from cvbench.measure import noise, procfs
+from cvbench.measure import failure, noise, procfs
 from cvbench.measure.affinity import restrict_process
 from cvbench.measure.costs import calibrate
 from cvbench.measure.noise.round_load import RoundLoad
 from cvbench.measure.probes import Probes
 from cvbench.measure.row import measured_row
-from cvbench.measure.watchdog import Watchdog, deadline_s
+from cvbench.measure.watchdog import RepetitionAbandoned, Watchdog, deadline_s
 from cvbench.models import Model
 from cvbench.overhead import heartbeat_round, observer_effects, paired_overhead
 from cvbench.repetition import bare_loop_s, items_doc, run_once
@@ -329,8 +329,12 @@ class Runner:
         heartbeat_ms = cfg.heartbeat_ms if heartbeat_round(round_index) else 0.0
         probes = Probes(cfg.placement, int(heartbeat_ms * 1e6))
         bare_first = cell.is_reference and round_index >= 0 and round_index % 2 == 1
-        bare_s = bare_loop_s(cell.job) if bare_first and cell.job.arrivals_ns is None else None
         limit = deadline_s(cell.last_cost_s, cfg.item_timeout_s, state.costliest_s)
+        bare_s = None
+        if bare_first and cell.job.arrivals_ns is None:
+            bare_s = self._bare_loop(cell, round_index, position, limit)
+            if bare_s is None:
+                return  # the op hung in the bare loop: the cell failed there
         dog = Watchdog(probes, limit)
         dog.on_stuck = lambda signum: self._abandon(cell, round_index, position, dog, signum)
         traces: list[str] = []
@@ -368,10 +372,29 @@ class Runner:
             state.seq_wall.append(row["wall_s"])
             state.seq_records.append(records)
             if cell.job.arrivals_ns is None:  # adjacent to this repetition, order alternating
-                bare_s = bare_s if bare_s is not None else bare_loop_s(cell.job)
+                if bare_s is None:
+                    bare_s = self._bare_loop(cell, round_index, position, limit)
+                    if bare_s is None:
+                        return  # the op hung in the bare loop: the cell failed there
                 state.overhead_pairs.append((row["wall_s"], bare_s))
         self.result.items.append(items_doc(base, records, probes))
         self._emit(row)
+
+    def _bare_loop(self, cell: Cell, round_index: int, position: int, limit: float) -> float | None:
+        """bare_loop_s under the repetition's deadline: it runs the op too, and an op that
+        hangs there (or is stuck in C) must end like one that hangs in the repetition. None
+        when it did: the cell has failed."""
+        dog = Watchdog(Probes(self.config.placement, 0), limit)
+        dog.on_stuck = lambda signum: self._abandon(cell, round_index, position, dog, signum)
+        try:
+            with dog.armed():
+                return bare_loop_s(cell.job)
+        except (KeyboardInterrupt, SystemExit, RepetitionAbandoned):
+            raise
+        except BaseException as exc:  # noqa: BLE001 - the op failed or hung: the cell fails
+            error = dog.reason if dog.fired else failure.describe(exc)[0]
+            self._fail(cell, self._base(cell, round_index, position, False, error), error, [])
+            return None
 
     def _base(
         self, cell: Cell, round_index: int, position: int, heartbeat: bool, error: str | None
