@@ -162,7 +162,9 @@ def external_client(address: str) -> Iterator[Any]:
     problem = scheduler_problem(address, CONNECT_S)
     if problem is not None:
         raise DaskUnreachable(problem)
-    with dask.config.set(CONFIG), _Quiet():
+    # dask's own bound for every connection the client opens (to the scheduler, to workers)
+    timeouts = {"distributed.comm.timeouts.connect": f"{CONNECT_S:g}s"}
+    with dask.config.set({**CONFIG, **timeouts}), _Quiet():
         client = Client(address, timeout=f"{CONNECT_S:g}s", set_as_default=False)
         try:
             yield client
