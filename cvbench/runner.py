@@ -433,14 +433,18 @@ class Runner:
         self.result.stop_reason = f"{cell.name} stuck inside the op"
         if signum is None:
             error = dog.stuck_reason()
-            self._fail(cell, self._base(cell, round_index, position, False, error), error, [])
             status, line = 1, f"{cell.name}: {error}"
         else:
-            self._interrupted()
             status = 128 + signum
             line = f"{cell.name}: the op is stuck in a call that does not return to Python"
-        self._finish()
-        self.cb.stuck(self.result, status, line)
+        try:
+            if signum is None:
+                self._fail(cell, self._base(cell, round_index, position, False, error), error, [])
+            else:
+                self._interrupted()
+            self._finish()
+        finally:  # the files are written, and the process ended, whatever failed above
+            self.cb.stuck(self.result, status, line)
 
     # -- after the rounds ------------------------------------------------------------------------
     def _finish(self) -> None:

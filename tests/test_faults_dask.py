@@ -83,6 +83,7 @@ class Cluster:
         self.env = {
             **os.environ,
             "DASK_TEMPORARY_DIRECTORY": str(tmp),  # its scratch space: in the test's folder
+            "TMPDIR": str(tmp),  # and multiprocessing's: both are SIGKILLed at the end
             "PYTHONPATH": f"{ROOT}{os.pathsep}{tmp}",  # the worker imports cvbench and the op
         }
         port = self.address.rsplit(":", 1)[1]

@@ -142,7 +142,13 @@ class Watchdog:
                         return  # it came back just now: nothing to take over
                     self.abandoned = True
                 self.probes.stop_heartbeat()
-                self.on_stuck(stop)
+                try:
+                    self.on_stuck(stop)
+                finally:  # whatever failed on the way, never a process that cannot end
+                    from cvbench.work import hard_exit
+
+                    if hard_exit.OWNER:
+                        hard_exit.hard_exit(128 + stop if stop else 1)
                 return
 
     @property

@@ -143,9 +143,14 @@ class RunSession:
         process is left running: what the run changed in it is put back, the run's processes
         and temp folders are removed, and ``abandoned`` is set (cvbench.run() called from a
         thread returns; a main thread that is stuck stays so)."""
+        try:
+            self.write(result)
+        finally:
+            self._abandoned(result, status, line)
+
+    def _abandoned(self, result: RunResult, status: int, line: str) -> None:
         from cvbench.work import hard_exit
 
-        self.write(result)
         written = ", ".join(self.exports.written()) or "no file"
         n = sum(1 for r in result.rows if not r.get("predicted"))
         if result.interrupted:
@@ -160,11 +165,13 @@ class RunSession:
         if hard_exit.OWNER:
             print(f"results: {written}", flush=True)
             hard_exit.hard_exit(status)
-        self.runner.close_models()
-        hard_exit.clean_up(process_wide=False)
-        with contextlib.suppress(Exception):
-            self._caller_state.close()
-        self.abandoned.set()
+        try:
+            self.runner.close_models()
+            hard_exit.clean_up(process_wide=False)
+            with contextlib.suppress(Exception):
+                self._caller_state.close()
+        finally:
+            self.abandoned.set()  # the caller's thread stops waiting, whatever failed above
 
     def write(self, result: RunResult | None = None, full: bool = True, final: bool = True) -> None:
         """Rewrite the files from what has been measured so far."""

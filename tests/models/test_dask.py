@@ -158,7 +158,8 @@ def test_local_workers_die_with_a_killed_parent(tmp_path):
     proc = subprocess.Popen(
         [sys.executable, str(script)],
         cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        # SIGKILLed below, it cannot remove its scratch folder: it goes in the test's folder
+        env={**os.environ, "PYTHONPATH": str(ROOT), "TMPDIR": str(tmp_path)},
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
