@@ -33,7 +33,7 @@ from cvbench.measure.costs import calibrate
 from cvbench.measure.noise.round_load import RoundLoad
 from cvbench.measure.probes import Probes
 from cvbench.measure.row import measured_row
-from cvbench.measure.watchdog import RepetitionAbandoned, Watchdog, deadline_s
+from cvbench.measure.watchdog import GRACE_S, RepetitionAbandoned, Watchdog, deadline_s
 from cvbench.models import Model
 from cvbench.overhead import heartbeat_round, observer_effects, paired_overhead
 from cvbench.repetition import bare_loop_s, items_doc, run_once
@@ -436,7 +436,10 @@ class Runner:
             status, line = 1, f"{cell.name}: {error}"
         else:
             status = 128 + signum
-            line = f"{cell.name}: the op is stuck in a call that does not return to Python"
+            line = (
+                f"{cell.name} ran: its thread did not come back to Python within "
+                f"{GRACE_S:g} s (an op stuck in a call that does not return?)"
+            )
         try:
             if signum is None:
                 self._fail(cell, self._base(cell, round_index, position, False, error), error, [])
