@@ -36,7 +36,7 @@ FACTOR = 20.0  # x the cell's last repetition (warm-up included)
 FIRST_S = 120.0  # the first repetition of a workload, with nothing to go by yet
 TICK_S = 0.25  # how often the watchdog looks (the deadline itself is met to the millisecond)
 GRACE_S = 5.0  # no bytecode run this long after the deadline or a stop signal: stuck in C
-ABANDON_S = 15.0  # and however it looks, the repetition is given up this long after either
+ABANDON_S = 30.0  # however it looks (an op that swallows the interrupt and runs on), given up
 
 
 class RepetitionTimeout(Exception):

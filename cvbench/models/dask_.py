@@ -244,6 +244,8 @@ class Dask(Model):
     def _run(self, client: Any, job: Job, probes: Probes, external: bool) -> list[ItemRecord]:
         run_id = uuid.uuid4().hex[:8]  # keys unique per run, readable in errors and streams
         address = address_of(client)
+        if external:
+            probes.expiry_note = f"while asking the dask cluster at {address} about its workers"
         addresses = _start(client, job, probes, run_id, external)
         futures: list[Any] = []
 
