@@ -8,10 +8,10 @@ pipeline (cvbench/config, cvbench/pipeline) without the CLI; bad input raises Va
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import dataclasses
 import inspect
 import sys
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,6 +53,7 @@ def run(**options: Any) -> Results:
     workers re-import the script, and a call at its top level is refused.
     """
     from cvbench.config import build_config
+    from cvbench.measure.watchdog import RepetitionAbandoned
     from cvbench.pipeline import RunSession
     from cvbench.pipeline.script_guard import check_caller
 
@@ -61,13 +62,19 @@ def run(**options: Any) -> Results:
     session = RunSession(cfg)
     try:
         asyncio.get_running_loop()
+        in_loop = True
     except RuntimeError:
-        result = session.run()
+        in_loop = False
+    if in_loop or threading.current_thread() is not threading.main_thread():
+        # called from a coroutine (the event-loop models need a thread without a running
+        # loop; the call blocks the caller's loop, as any synchronous call does) or from a
+        # thread: the run gets a thread of its own, which can be given up on
+        result = _run_abandonable(session)
     else:
-        # called from a coroutine: the event-loop models need a thread without a running loop
-        # (the call blocks the caller's loop, as any synchronous call does)
-        with concurrent.futures.ThreadPoolExecutor(1, "cvbench-run") as pool:
-            result = pool.submit(session.run).result()
+        try:
+            result = session.run()
+        except RepetitionAbandoned:  # the op came back after the run went on without it
+            result = session.result
     doc = session.final_document()
 
     def plain(value: Any) -> Any:
@@ -86,6 +93,31 @@ def run(**options: Any) -> Results:
         seed=result.seed,
         interrupted=result.interrupted,
     )
+
+
+def _run_abandonable(session: Any) -> Any:
+    """session.run() in a daemon thread of its own; returns its result, or what was measured
+    once the session gave up on a thread stuck inside the op (that thread is left behind,
+    stuck where the op left it: nothing can free it, but the caller gets its results)."""
+    from cvbench.measure.watchdog import RepetitionAbandoned
+
+    outcome: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            outcome["result"] = session.run()
+        except RepetitionAbandoned:
+            pass
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread
+            outcome["error"] = exc
+
+    worker = threading.Thread(target=target, name="cvbench-run", daemon=True)
+    worker.start()
+    while worker.is_alive() and not session.abandoned.is_set():
+        worker.join(0.25)
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome.get("result", session.result)
 
 
 run.__signature__ = inspect.Signature(

@@ -10,7 +10,6 @@ import contextlib
 import errno
 import importlib
 import os
-import shutil
 import sys
 
 import click
@@ -122,6 +121,9 @@ def main() -> None:
     """
     os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
     _sane_std_streams()
+    from cvbench.work import hard_exit
+
+    hard_exit.OWNER = True  # this process is cvbench's: it may end it past a stuck thread
     code: object = 0
     try:
         cli()
@@ -140,17 +142,9 @@ def _exit_past_stuck_threads(code: object) -> None:
     status = code if isinstance(code, int) else (0 if code is None else 1)
     if not isinstance(code, int | None):
         print(code, file=sys.stderr)
-    for stream in (sys.stdout, sys.stderr):
-        with contextlib.suppress(Exception):  # a closed stdout: nothing more to say
-            stream.flush()
-    # os._exit runs no finalizer: remove multiprocessing's temp folder (the fork server's
-    # socket) as its finalizer would have
-    from multiprocessing import process
+    from cvbench.work.hard_exit import hard_exit
 
-    tempdir = process.current_process()._config.get("tempdir")
-    if tempdir:
-        shutil.rmtree(tempdir, ignore_errors=True)
-    os._exit(status)
+    hard_exit(status)
 
 
 if __name__ == "__main__":

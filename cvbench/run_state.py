@@ -44,6 +44,10 @@ class Callbacks:
     def row(self, row: dict[str, Any], result: RunResult) -> None: ...
     def round_done(self, result: RunResult) -> None: ...
     def note(self, text: str) -> None: ...
+    def stuck(self, result: RunResult, status: int, line: str) -> None:
+        """A repetition's thread is stuck for good (the runner already failed its row or
+        marked the run interrupted): called from the watchdog's thread, the last call of the
+        run. ``status`` is the exit status the run ends with, ``line`` says why."""
 
 
 @dataclass

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import gc
 import os
 import random
 import time
@@ -27,13 +28,13 @@ from cvbench.config import RunConfig
 from cvbench.emulated_kernel import predict
 from cvbench.emulated_kernel.predict.in_run import PREDICTABLE, predict_workload
 from cvbench.measure import env as envmod
-from cvbench.measure import noise, procfs
+from cvbench.measure import failure, noise, procfs
 from cvbench.measure.affinity import restrict_process
 from cvbench.measure.costs import calibrate
 from cvbench.measure.noise.round_load import RoundLoad
 from cvbench.measure.probes import Probes
 from cvbench.measure.row import measured_row
-from cvbench.measure.watchdog import Watchdog, deadline_s
+from cvbench.measure.watchdog import GRACE_S, RepetitionAbandoned, Watchdog, deadline_s
 from cvbench.models import Model
 from cvbench.overhead import heartbeat_round, observer_effects, paired_overhead
 from cvbench.repetition import bare_loop_s, items_doc, run_once
@@ -45,6 +46,7 @@ from cvbench.stats import relative_ci_halfwidth
 from cvbench.work import lifeline
 from cvbench.work.item import auto_chunksize
 from cvbench.work.job import Job
+from cvbench.work.own_workers import ensure_preloaded
 from cvbench.work.strays import no_strays
 from cvbench.work.user_op import import_paths
 from cvbench.workloads.sources import JobOptions, build_job
@@ -63,6 +65,7 @@ class Runner:
         self.started = time.monotonic()  # the --max-time budget counts from here
         self.last_item_digests: list[str] = []  # the latest repetition's, for run_cell_once
         self.ceilings = Ceilings([], 0)
+        self.abandoned = False  # a repetition's thread was given up on (stuck inside the op)
 
     @contextlib.contextmanager
     def _session(self, ceiling: bool = True) -> Iterator[list[Cell]]:
@@ -72,6 +75,8 @@ class Runner:
         cfg = self.config
         self.started = time.monotonic()
         lifeline.mark_main()  # every process started from here on dies with this one
+        # forkserver children that fail only because the run went away say nothing
+        ensure_preloaded("cvbench.work.quiet_child")
         for model in cfg.models:
             model.configure(cfg)
         restrict_process(os.getpid(), list(cfg.placement.cpus))  # before any child exists
@@ -102,6 +107,10 @@ class Runner:
         finally:
             self._close_models()  # idempotent: already done unless setting up failed
 
+    def close_models(self) -> None:
+        """End what the models keep (pools, clusters); safe to call more than once."""
+        self._close_models()
+
     def _close_models(self) -> None:
         for model in self.config.models:
             with contextlib.suppress(Exception):
@@ -123,6 +132,11 @@ class Runner:
             self._interrupted()
         if not finished:
             self._finish()
+        if self.result.interrupted:
+            # what a stopped framework left half-run (trio's run loop, stopped inside) is
+            # collected now, while its complaints go to the results' thread_errors, not onto
+            # the terminal after the last line
+            gc.collect()
         return self.result
 
     def _interrupted(self) -> None:
@@ -320,9 +334,14 @@ class Runner:
         heartbeat_ms = cfg.heartbeat_ms if heartbeat_round(round_index) else 0.0
         probes = Probes(cfg.placement, int(heartbeat_ms * 1e6))
         bare_first = cell.is_reference and round_index >= 0 and round_index % 2 == 1
-        bare_s = bare_loop_s(cell.job) if bare_first and cell.job.arrivals_ns is None else None
         limit = deadline_s(cell.last_cost_s, cfg.item_timeout_s, state.costliest_s)
+        bare_s = None
+        if bare_first and cell.job.arrivals_ns is None:
+            bare_s = self._bare_loop(cell, round_index, position, limit)
+            if bare_s is None:
+                return  # the op hung in the bare loop: the cell failed there
         dog = Watchdog(probes, limit)
+        dog.on_stuck = lambda signum: self._abandon(cell, round_index, position, dog, signum)
         traces: list[str] = []
         with dog.armed():
             records, error = run_once(cell.model, cell.job, cell.workers, probes, traces)
@@ -337,25 +356,9 @@ class Runner:
         self.cb.advance()
         if round_index < 0 and error is None:
             return  # warm-up: measured, discarded
-        base = dict(
-            self._columns(cell.workload),
-            model=cell.model.name,
-            workers=cell.workers,
-            repetition=len(cell.throughputs),
-            round=round_index if round_index >= 0 else None,
-            position=position if position >= 0 else None,
-            ok=error is None,
-            status="ok" if error is None else "failed",
-            error=error,
-            predicted=False,
-            inline=cell.model.inline,
-            chunksize=cell.job.chunksize,
-            heartbeat=heartbeat_ms > 0,
-        )
+        base = self._base(cell, round_index, position, heartbeat_ms > 0, error)
         if error is not None:
-            cell.broken = True  # one failed row, then the cell is out of the run
-            self.result.failures.append({"cell": cell.name, "error": error, "traceback": traces})
-            self._emit(blank_row(**base, items=cell.job.items))
+            self._fail(cell, base, error, traces)
             return
         row = measured_row(base, cell.job, records, probes)
         if row.get("dask_workers") and cell.model.external:
@@ -374,11 +377,83 @@ class Runner:
             state.seq_wall.append(row["wall_s"])
             state.seq_records.append(records)
             if cell.job.arrivals_ns is None:  # adjacent to this repetition, order alternating
-                bare_s = bare_s if bare_s is not None else bare_loop_s(cell.job)
+                if bare_s is None:
+                    bare_s = self._bare_loop(cell, round_index, position, limit)
+                    if bare_s is None:
+                        return  # the op hung in the bare loop: the cell failed there
                 state.overhead_pairs.append((row["wall_s"], bare_s))
                 self.ceilings.after_reference(cell.workload, cell.job, round_index, limit)
         self.result.items.append(items_doc(base, records, probes))
         self._emit(row)
+
+    def _bare_loop(self, cell: Cell, round_index: int, position: int, limit: float) -> float | None:
+        """bare_loop_s under the repetition's deadline: it runs the op too, and an op that
+        hangs there (or is stuck in C) must end like one that hangs in the repetition. None
+        when it did: the cell has failed."""
+        dog = Watchdog(Probes(self.config.placement, 0), limit)
+        dog.on_stuck = lambda signum: self._abandon(cell, round_index, position, dog, signum)
+        try:
+            with dog.armed():
+                return bare_loop_s(cell.job)
+        except (KeyboardInterrupt, SystemExit, RepetitionAbandoned):
+            raise
+        except BaseException as exc:  # noqa: BLE001 - the op failed or hung: the cell fails
+            error = dog.reason if dog.fired else failure.describe(exc)[0]
+            self._fail(cell, self._base(cell, round_index, position, False, error), error, [])
+            return None
+
+    def _base(
+        self, cell: Cell, round_index: int, position: int, heartbeat: bool, error: str | None
+    ) -> dict[str, Any]:
+        """The columns of a repetition's row that do not come from its measurements."""
+        return dict(
+            self._columns(cell.workload),
+            model=cell.model.name,
+            workers=cell.workers,
+            repetition=len(cell.throughputs),
+            round=round_index if round_index >= 0 else None,
+            position=position if position >= 0 else None,
+            ok=error is None,
+            status="ok" if error is None else "failed",
+            error=error,
+            predicted=False,
+            inline=cell.model.inline,
+            chunksize=cell.job.chunksize,
+            heartbeat=heartbeat,
+        )
+
+    def _fail(self, cell: Cell, base: dict[str, Any], error: str, traces: list[str]) -> None:
+        """One failed row, then the cell is out of the run."""
+        cell.broken = True
+        self.result.failures.append({"cell": cell.name, "error": error, "traceback": traces})
+        self._emit(blank_row(**base, items=cell.job.items))
+
+    def _abandon(
+        self, cell: Cell, round_index: int, position: int, dog: Watchdog, signum: int | None
+    ) -> None:
+        """The repetition's thread is stuck inside the op for good (measure/watchdog.py): from
+        the watchdog's thread, the run ends without it. At the deadline its row fails with
+        the reason; after a stop signal the run is interrupted. The files are then written
+        (and cvbench's own process ended) by the callbacks."""
+        self.abandoned = True
+        self.result.stop_reason = f"{cell.name} stuck inside the op"
+        if signum is None:
+            error = dog.stuck_reason()
+            status, line = 1, f"{cell.name}: {error}"
+        else:
+            status = 128 + signum
+            line = (
+                f"{cell.name} ran: its thread did not come back to Python within "
+                f"{GRACE_S:g} s (an op stuck in a call that does not return?)"
+            )
+        try:
+            if signum is None:
+                self._fail(cell, self._base(cell, round_index, position, False, error), error, [])
+            else:
+                self._interrupted()
+            self._finish()
+        finally:  # the files are written, and the process ended, whatever failed above
+            self.cb.stuck(self.result, status, line)
 
     # -- after the rounds ------------------------------------------------------------------------
     def _finish(self) -> None:
@@ -410,7 +485,8 @@ class Runner:
                 if same == (s["workload"], s["model"], s["workers"]) and not row.get("predicted"):
                     row["notes"] = "; ".join(filter(None, [row.get("notes"), note]))
         for workload, state in self.states.items():
-            if not self.result.interrupted:  # a Ctrl-C asks for the results now, not more work
+            # a Ctrl-C asks for the results now, not more work; a stuck op must not run again
+            if not self.result.interrupted and not self.abandoned:
                 self._predict(workload, state)
             paired = paired_overhead(state.overhead_pairs)
             if paired is not None:

@@ -122,6 +122,20 @@ def _dask_scheduler(value: str | None) -> str | None:
     return address
 
 
+def _dask_answers(address: str) -> None:
+    """A scheduler that is not there, or accepts and never answers, is bad input: one line
+    before any work, never a wait without end (models/dask_calls.py bounds it)."""
+    from cvbench.models.dask_ import Dask
+
+    if Dask.unavailable() is not None:
+        return  # the dask rows will say why dask cannot run here
+    from cvbench.models.dask_calls import scheduler_problem
+
+    problem = scheduler_problem(address)
+    if problem is not None:
+        raise ConfigError(f"--dask-scheduler: {problem}")
+
+
 def _nonempty(option: str, value: str | None) -> str | None:
     """An empty --op/--input/--workers value is a mistake, not "the default"."""
     if value is not None and not str(value).strip():
@@ -207,6 +221,9 @@ def build_config(opts: RunOptions) -> RunConfig:
     if opts.input:
         sources += input_files(opts.input)  # the files it reads (checked above: no error)
     out: OutputPaths = plan_outputs(opts, sources)
+    dask_scheduler = _dask_scheduler(opts.dask_scheduler)
+    if dask_scheduler is not None and any(m.name == "dask" for m in models):
+        _dask_answers(dask_scheduler)
     return RunConfig(
         workloads=workloads,
         models=models,
@@ -235,7 +252,7 @@ def build_config(opts: RunOptions) -> RunConfig:
         gab_metric=opts.gab_metric,
         fault=fault,
         fault_model=fault_model,
-        dask_scheduler=_dask_scheduler(opts.dask_scheduler),
+        dask_scheduler=dask_scheduler,
         pythonpath=paths,
         command=list(opts.command),
     )

@@ -111,6 +111,10 @@ class Probes:
         self.worker_tids: list[list[int]] = []
         self.worker_pids: list[int] = []  # worker processes: what a watchdog may kill
         self.expired = False  # set by the watchdog when the repetition's deadline passed
+        # processes placed and counted but not ours to kill (an existing dask cluster's)
+        self.foreign_pids: set[int] = set()
+        # what the model was waiting for, for the timeout's line ("while waiting for ...")
+        self.expiry_note = ""
         self._worker_of: dict[int, int] = {}
         self._before: _Snapshot | None = None
         self._after: _Snapshot | None = None
@@ -149,6 +153,13 @@ class Probes:
         if self._hb_thread is not None:
             self._hb_thread.stop()
         self._after = _snapshot(self.procfs_reason is None, frozenset(self.worker_pids))
+
+    def stop_heartbeat(self) -> None:
+        """Stop the heartbeat thread of a repetition that was given up on (its thread stuck
+        inside the op never reaches end()): it would wake every period for ever."""
+        if self._hb_thread is not None:
+            self._hb_thread.stop()
+            self._hb_thread = None
 
     @property
     def counted_pids(self) -> set[int]:

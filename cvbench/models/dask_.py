@@ -16,150 +16,145 @@ probes.extra["task_stream"] (wall-clock times from the workers, µs after the re
 
 Every worker runs fn.prepare() in its task thread during start-up (cv2.setNumThreads, the
 cascade), and local workers get the run's affinity and nice through probes.place_processes.
-A dying worker fails the row (allowed-failures 0 on a LocalCluster) instead of being retried,
-so a retried item never hides inside the timings. LocalCluster workers die with the parent:
-distributed's AsyncProcess exits the child when its pipe to the parent closes.
+A dying worker fails the row (allowed-failures 0 on a LocalCluster; on an existing cluster, a
+worker that left during the repetition) instead of being retried, so a retried item never
+hides inside the timings. LocalCluster workers die with the parent: distributed's AsyncProcess
+exits the child when its pipe to the parent closes.
+
+Every wait has an end (models/dask_calls.py): the scheduler is asked who it is under a bound
+before a client connects, every control request is bounded, and the tasks are waited for
+until the repetition's deadline. When that passes, the run's tasks are cancelled. The workers
+of an existing cluster are not ours: they are never signalled, and a task already running
+there cannot be stopped (dask has no way to): the row says so, and the next run refuses a
+worker still held by such a task with one line instead of queueing behind it.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
-import logging
-import os
-import shutil
 import socket
 import time
 import uuid
-import warnings
-from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from cvbench.measure.probes import BACKGROUND, Probes
 from cvbench.models.base import ItemRecord, Model, run_pool
+from cvbench.models.dask_calls import CONTROL_S, address_of, bounded, wait_all
+from cvbench.models.dask_cluster import external_client, local_client
+from cvbench.work.dask_facts import worker_facts
 from cvbench.work.job import Job
-from cvbench.work.temp_dirs import owned_dir
 
 if TYPE_CHECKING:
     from cvbench.config import RunConfig
 
-CONFIG = {
-    "distributed.worker.profile.enabled": False,
-    "distributed.scheduler.allowed-failures": 0,
-}
+CANCEL_S = 5.0  # cancelling the run's tasks: best effort, never a long wait
+HELD = (
+    "a task already running on a worker of an existing cluster cannot be stopped from here "
+    "(dask has no way to): it holds that worker until it returns"
+)
 
 
-SCRATCH_PREFIX = "cvbench-dask-"
-LOG_ENV = "DASK_LOGGING__DISTRIBUTED"  # dask's config from the environment: logging.distributed
+class DaskClusterError(Exception):
+    """The cluster cannot run the benchmark as it is (no workers, a worker held, one lost)."""
 
 
-class _Quiet:
-    """dask quiet unless asked (CVBENCH_DASK_LOGS=1): its INFO lines at every cluster close and
-    a warning that port 8787 is taken (its HTTP server binds even with the dashboard off) said
-    nothing about the measurement and buried the findings. Creating a cluster re-initialises
-    dask's loggers, so ``hush()`` is applied again after it; the levels come back at the end
-    (an API caller's logging is left as it was)."""
-
-    FAMILIES = ("distributed", "tornado", "bokeh")
-
-    def __init__(self) -> None:
-        self.saved: dict[str, int] = {}
-        self.env = os.environ.get(LOG_ENV)
-        self.off = bool(os.environ.get("CVBENCH_DASK_LOGS"))
-
-    def hush(self) -> None:
-        if self.off:
-            return
-        names = [n for n in list(logging.root.manager.loggerDict) if n.split(".")[0] in
-                 self.FAMILIES]  # fmt: skip
-        for name in dict.fromkeys([*self.FAMILIES, *names]):
-            logger = logging.getLogger(name)
-            self.saved.setdefault(name, logger.level)
-            logger.setLevel(logging.CRITICAL)
-
-    def __enter__(self) -> _Quiet:
-        if not self.off:
-            os.environ[LOG_ENV] = "error"  # worker processes read it at import
-        self.warnings = warnings.catch_warnings()
-        self.warnings.__enter__()
-        warnings.filterwarnings("ignore", message=r"Port \d+ is already in use")
-        self.hush()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.warnings.__exit__(*exc)
-        for name, level in self.saved.items():
-            logging.getLogger(name).setLevel(level)
-        if self.off:
-            return
-        if self.env is None:
-            os.environ.pop(LOG_ENV, None)
-        else:
-            os.environ[LOG_ENV] = self.env
+def _facts(client: Any, probes: Probes) -> dict[str, dict[str, Any]]:
+    return bounded(
+        client,
+        lambda: client.run(worker_facts, asynchronous=True),
+        "asking its workers who they are",
+        probes=probes,
+    )
 
 
-@contextlib.contextmanager
-def _client(workers: int, address: str | None = None) -> Iterator[Any]:
-    """A Client on the cluster at ``address``, or on a new LocalCluster."""
-    import dask
-    from distributed import Client, LocalCluster
+def _workers(client: Any, probes: Probes | None, limit_s: float = CONTROL_S) -> list[str]:
+    info = bounded(client, client.scheduler.identity, "asking for its workers", limit_s, probes)
+    return sorted(info.get("workers", {}))
 
-    if address:
-        with dask.config.set(CONFIG), _Quiet(), Client(address, timeout="30s") as client:
-            yield client
+
+def _refuse_held(address: str, facts: dict[str, dict[str, Any]]) -> None:
+    """One line for a worker whose every thread is held by a task nobody wants any more."""
+    for worker, f in sorted(facts.items()):
+        if f["held"] and len(f["held"]) >= max(1, f["nthreads"]):
+            raise DaskClusterError(
+                f"worker {worker} of the dask cluster at {address} is still running "
+                f"{f['held'][0]}, a task its client gave up on (a hanging op of an earlier "
+                "run?): dask cannot stop a running task, so this run's tasks would wait "
+                "behind it; restart that worker"
+            )
+
+
+def _cancel(client: Any, futures: list[Any]) -> None:
+    """Cancel the run's tasks on the cluster (best effort, bounded): a timed-out or stopped
+    repetition leaves nothing queued there for the next run."""
+    if not futures:
         return
-    # the scheduler's and the workers' scratch space in a folder of this run, not
-    # /tmp/dask-scratch-space: removed with the cluster, and by the next run after a kill
-    scratch = owned_dir(SCRATCH_PREFIX)
-    try:
-        with (
-            dask.config.set({**CONFIG, "temporary-directory": str(scratch)}),
-            _Quiet() as quiet,
-            LocalCluster(
-                n_workers=workers,
-                threads_per_worker=1,
-                processes=True,
-                dashboard_address=None,
-                silence_logs=logging.CRITICAL,
-                local_directory=str(scratch),
-            ) as cluster,
-            Client(cluster) as client,
-        ):
-            quiet.hush()
-            yield client
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
+    with contextlib.suppress(Exception):
+        bounded(
+            client,
+            lambda: client.cancel(futures, force=True, asynchronous=True),
+            "cancelling the run's tasks",
+            CANCEL_S,
+        )
 
 
-def _start(client: Any, job: Job, probes: Probes) -> list[str]:
+def _start(client: Any, job: Job, probes: Probes, run_id: str, external: bool) -> list[str]:
     """Prepare every worker in its task thread; place local workers. Returns the addresses
     in worker-index order."""
-    addresses = sorted(client.scheduler_info()["workers"])
+    address = address_of(client)
+    addresses = _workers(client, probes)
     if not addresses:
-        raise RuntimeError(f"the dask cluster at {client.scheduler.address} has no workers")
+        raise DaskClusterError(f"the dask cluster at {address} has no workers")
+    facts = _facts(client, probes)
+    if external:
+        _refuse_held(address, facts)
+        probes.expiry_note = f"while preparing the workers of the dask cluster at {address}"
     warm = [
-        client.submit(job.fn.prepare, workers=[a], allow_other_workers=False, pure=False)
-        for a in addresses
+        client.submit(
+            job.fn.prepare,
+            key=f"cvbench-prepare-{i}-{run_id}",
+            workers=[a],
+            allow_other_workers=False,
+            pure=False,
+        )
+        for i, a in enumerate(addresses)
     ]
-    client.gather(warm)
-    hosts, pids = client.run(socket.gethostname), client.run(os.getpid)
-    if all(hosts[a] == socket.gethostname() for a in addresses):
-        probes.place_processes([pids[a] for a in addresses])
+    try:
+        wait_all(warm, probes)
+    except BaseException:
+        _cancel(client, warm)
+        raise
+    here = socket.gethostname()
+    if all(a in facts and facts[a]["host"] == here for a in addresses):
+        pids = [facts[a]["pid"] for a in addresses]
+        probes.place_processes(pids)
+        if external:
+            probes.foreign_pids.update(pids)  # placed and counted, never killed: not ours
     probes.extra["dask_workers"] = len(addresses)
-    client.get_task_stream()  # the first call installs the scheduler's task-stream plugin
+    # the first request installs the scheduler's task-stream plugin
+    bounded(
+        client,
+        lambda: client.scheduler.get_task_stream(start=time.time()),
+        "starting its task stream",
+        probes=probes,
+    )
     return addresses
 
 
 def _cluster_pids(client: Any) -> set[int]:
     """The local cluster's worker processes and their nannies."""
+    import os
+
     import psutil
 
     pids: set[int] = set()
     with contextlib.suppress(Exception):
-        for pid in client.run(os.getpid).values():
-            pids.add(pid)
+        facts = bounded(client, lambda: client.run(worker_facts, asynchronous=True), "listing")
+        for f in facts.values():
+            pids.add(f["pid"])
             with contextlib.suppress(psutil.Error):
-                pids.add(psutil.Process(pid).ppid())
+                pids.add(psutil.Process(f["pid"]).ppid())
     pids.discard(os.getpid())
     return pids
 
@@ -214,7 +209,7 @@ class Dask(Model):
         if kept is None:
             stack = contextlib.ExitStack()
             try:
-                client = stack.enter_context(_client(workers))
+                client = stack.enter_context(local_client(workers))
             except BaseException:
                 stack.close()
                 raise
@@ -237,31 +232,74 @@ class Dask(Model):
 
     def run(self, job: Job, workers: int, probes: Probes) -> list[ItemRecord]:
         if self.scheduler is not None:
-            with _client(workers, self.scheduler) as client:
-                return self._run(client, job, probes)
+            with external_client(self.scheduler) as client:
+                return self._run(client, job, probes, external=True)
         client = self._kept_client(workers)
         try:
-            return self._run(client, job, probes)
+            return self._run(client, job, probes, external=False)
         except BaseException:
             self._drop(workers)  # a cluster that failed (a dead worker) is not reused
             raise
 
-    def _run(self, client: Any, job: Job, probes: Probes) -> list[ItemRecord]:
-        addresses = _start(client, job, probes)
-        futures: list[Any] = []
+    def _run(self, client: Any, job: Job, probes: Probes, external: bool) -> list[ItemRecord]:
         run_id = uuid.uuid4().hex[:8]  # keys unique per run, readable in errors and streams
+        address = address_of(client)
+        if external:
+            probes.expiry_note = f"while asking the dask cluster at {address} about its workers"
+        addresses = _start(client, job, probes, run_id, external)
+        futures: list[Any] = []
 
         def submit(fn: Any, i: int, payload: Any) -> Any:
             key = f"cvbench-item-{i}-{run_id}"
             futures.append(client.submit(fn, i, payload, key=key, pure=False))
             return futures[-1]
 
-        records = run_pool(job, probes, submit)
+        if external:
+            probes.expiry_note = (
+                f"while waiting for the items on the dask cluster at {address}: the run's "
+                f"tasks were cancelled; {HELD}"
+            )
+        try:
+            records = run_pool(job, probes, submit)
+            if external:
+                _same_workers(client, address, addresses, probes)
+        except BaseException:
+            if external and probes.expired:
+                _name_lost_workers(client, addresses, probes)
+            _cancel(client, futures)
+            raise
         # the workers' task stream is in wall-clock time: align it with begun_ns
         begun_unix = time.time() - (time.perf_counter_ns() - probes.begun_ns) / 1e9
         keys = {f.key: i for i, f in enumerate(futures)}
-        stream, worker_of = _task_stream(
-            client.get_task_stream(start=begun_unix - 1), keys, addresses, begun_unix
+        raw = bounded(
+            client,
+            lambda: client.scheduler.get_task_stream(start=begun_unix - 1),
+            "collecting its task stream",
+            probes=probes,
         )
+        stream, worker_of = _task_stream(raw, keys, addresses, begun_unix)
         probes.extra["task_stream"] = stream
         return [dataclasses.replace(r, worker=worker_of.get(r.index, -1)) for r in records]
+
+
+def _name_lost_workers(client: Any, addresses: list[str], probes: Probes) -> None:
+    """After a timeout: say if the cluster lost workers meanwhile (killed with their nanny,
+    nothing restarts them and the tasks wait for a worker that never comes)."""
+    with contextlib.suppress(Exception):
+        now = set(_workers(client, None, CANCEL_S))  # no deadline: it has passed
+        gone = [a for a in addresses if a not in now]
+        if gone:
+            left = f"; {len(now)} left" if now else "; it has no workers left"
+            probes.expiry_note += f" (worker {gone[0]} left the cluster meanwhile{left})"
+
+
+def _same_workers(client: Any, address: str, addresses: list[str], probes: Probes) -> None:
+    """A worker of an existing cluster that died during the repetition had its tasks re-run
+    by the scheduler (its allowed-failures are the cluster's, not ours): the timings would
+    hide a retry, so the row fails instead."""
+    gone = [a for a in addresses if a not in _workers(client, probes)]
+    if gone:
+        raise DaskClusterError(
+            f"worker {gone[0]} left the dask cluster at {address} during the repetition: its "
+            "tasks were run again elsewhere, so the timings would include the retry"
+        )

@@ -12,6 +12,7 @@ import contextlib
 import functools
 import math
 import threading
+import warnings
 from abc import abstractmethod
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -90,7 +91,17 @@ def _leaves(exc: BaseException) -> list[BaseException]:
 def run_unwrapped(fn: Callable[..., list[ItemRecord]], *args: object, **kw: object) -> list:
     """trio.run, with nursery groups of one failure raised as that failure: the row's error
     then names it (BrokenWorkerProcessError, ...), and a KeyboardInterrupt stays one, so the
-    run is interrupted instead of recording a failed row."""
+    run is interrupted instead of recording a failed row.
+
+    cvbench's own stop handler raises KeyboardInterrupt wherever the main thread is, also
+    inside trio's run loop; trio then warns, when that loop is garbage collected, that the run
+    was "abandoned without properly finishing": after cvbench's last line, about a run cvbench
+    stopped on purpose. That warning is filtered (process-wide: the collection comes later),
+    and so is the one trio gives when it finds a signal wakeup fd set: the watchdog's, which
+    notices a stop signal while the main thread is stuck (measure/stop_notice.py); trio puts
+    it back when its run ends."""
+    for message in ("Trio guest run got abandoned", "It looks like Trio's signal handling code"):
+        warnings.filterwarnings("ignore", message=message, category=RuntimeWarning)
     try:
         return fn(*args, **kw)
     except BaseExceptionGroup as group:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import sys
 import threading
 import time
@@ -94,6 +95,9 @@ class _Exporting(Callbacks):
     def round_done(self, result: RunResult) -> None:
         self.session.write(result, full=False, final=False)  # the round's paired speedups
 
+    def stuck(self, result: RunResult, status: int, line: str) -> None:
+        self.session.abandon(result, status, line)
+
 
 class RunSession:
     """Build once, ``run()`` once. ``result`` holds what was measured even if run() raised."""
@@ -108,6 +112,9 @@ class RunSession:
         self.exports = ExportWriter(cfg, on_write_error)
         self.runner = Runner(cfg, _Exporting(self, progress))
         self.document: dict[str, Any] | None = None  # the final results document
+        #: set when the run went on without a thread stuck inside the op (abandon())
+        self.abandoned = threading.Event()
+        self._caller_state = contextlib.ExitStack()
 
     @property
     def result(self) -> RunResult:
@@ -122,10 +129,49 @@ class RunSession:
 
     def run(self) -> RunResult:
         """Measure; the files are final when this returns (also after an interrupt)."""
-        with caller_state_kept(), thread_errors_kept(self.result.thread_errors):
+        with self._caller_state as kept:
+            kept.enter_context(caller_state_kept())
+            kept.enter_context(thread_errors_kept(self.result.thread_errors))
             result = self.runner.run()
         self.write(result)
         return result
+
+    def abandon(self, result: RunResult, status: int, line: str) -> None:
+        """The thread running the op is stuck inside it for good (called from the watchdog's
+        thread): the files are written from what was measured, one line says why, and
+        cvbench's own process ends with ``status`` (work/hard_exit.py). An API caller's
+        process is left running: what the run changed in it is put back, the run's processes
+        and temp folders are removed, and ``abandoned`` is set (cvbench.run() called from a
+        thread returns; a main thread that is stuck stays so)."""
+        try:
+            self.write(result)
+        finally:
+            self._abandoned(result, status, line)
+
+    def _abandoned(self, result: RunResult, status: int, line: str) -> None:
+        from cvbench.work import hard_exit
+
+        written = ", ".join(self.exports.written()) or "no file"
+        n = sum(1 for r in result.rows if not r.get("predicted"))
+        if result.interrupted:
+            name = signal.Signals(status - 128).name if status > 128 else "a signal"
+            message = (
+                f"interrupted by {name} while {line}: the {n} rows completed so far are in "
+                f"{written} (the JSON says interrupted: true)"
+            )
+        else:
+            message = f"cvbench: {line}. The {n} rows so far are in {written}"
+        print(message, file=sys.stderr, flush=True)
+        if hard_exit.OWNER:
+            print(f"results: {written}", flush=True)
+            hard_exit.hard_exit(status)
+        try:
+            self.runner.close_models()
+            hard_exit.clean_up(process_wide=False)
+            with contextlib.suppress(Exception):
+                self._caller_state.close()
+        finally:
+            self.abandoned.set()  # the caller's thread stops waiting, whatever failed above
 
     def write(self, result: RunResult | None = None, full: bool = True, final: bool = True) -> None:
         """Rewrite the files from what has been measured so far."""

@@ -29,6 +29,7 @@ import struct
 from typing import Any
 
 from cvbench.work.lifeline import pid_alive
+from cvbench.work.quiet_child import quiet_when_orphaned
 
 HEADER = struct.Struct("<Q")
 PR_SET_PDEATHSIG = 1
@@ -97,6 +98,7 @@ def die_with_parent() -> bool:
     return os.getppid() == ppid
 
 
+@quiet_when_orphaned
 def serve(fn: Any, cmd: Any, res: Any, parent_pid: int) -> None:
     """Worker body: set up, say ready, then answer items until the command pipe closes.
 

@@ -79,11 +79,14 @@ def kill_new(before: set[int]) -> list[int]:
 def no_strays() -> Iterator[list[int]]:
     """For the length of a run: adopt orphans, and end what the run left behind. Yields the
     list the killed pids are appended to (the run reports how many)."""
+    from cvbench.work.hard_exit import cleanup_on_hard_exit
+
     before = _descendants()
     adopted = not _was_subreaper() and _prctl(PR_SET_CHILD_SUBREAPER, 1)
     killed: list[int] = []
     try:
-        yield killed
+        with cleanup_on_hard_exit(lambda: kill_new(before)):  # past an os._exit too
+            yield killed
     finally:
         killed += kill_new(before)
         if adopted:

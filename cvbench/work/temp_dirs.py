@@ -28,12 +28,28 @@ def remove_stale(prefix: str) -> list[Path]:
     return removed
 
 
+_OWNED: list[Path] = []  # made by this process: removed by remove_owned() before an os._exit
+
+
 def owned_dir(prefix: str) -> Path:
     """A new folder of this process, after removing those of dead ones."""
     remove_stale(prefix)
-    return Path(tempfile.mkdtemp(prefix=f"{prefix}{os.getpid()}-"))
+    path = Path(tempfile.mkdtemp(prefix=f"{prefix}{os.getpid()}-"))
+    _OWNED[:] = [p for p in _OWNED if p.exists()]  # those already removed: forgotten
+    _OWNED.append(path)
+    return path
 
 
+def remove_owned() -> None:
+    """Remove every folder this process made that is still there (the way out past os._exit,
+    work/hard_exit.py; a normal exit removes each where it was made)."""
+    if os.getpid() != _owner_pid:
+        return  # a forked child inherited the list: the folders are its parent's
+    for path in _OWNED:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+_owner_pid = os.getpid()  # whose _OWNED it is (a forked child inherits the module as it was)
 MP_PREFIX = "cvbench-mp-"
 
 
@@ -46,7 +62,9 @@ def claim_multiprocessing_tempdir() -> None:
     config = process.current_process()._config
     if config.get("tempdir") is not None:
         return  # already made (a fork server runs): multiprocessing removes it at exit
-    path = str(owned_dir(MP_PREFIX))
+    owned = owned_dir(MP_PREFIX)
+    _OWNED.remove(owned)  # multiprocessing's, not a run's: hard_exit removes it at the very end
+    path = str(owned)
     config["tempdir"] = path
     util.Finalize(None, shutil.rmtree, args=(path,), kwargs={"ignore_errors": True},
                   exitpriority=-100)  # fmt: skip

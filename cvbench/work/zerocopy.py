@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from cvbench.work import lifeline, shm
+from cvbench.work.quiet_child import quiet_when_orphaned
 
 HEADER_BYTES = 64  # one cache line; int64 [0]: the next item index to claim
 DIGEST_BYTES = 32  # item digests are 24 hex characters (blake2b, 12 bytes)
@@ -57,6 +58,7 @@ def records_view(buf: Any, items: int) -> np.ndarray:
     return np.ndarray((items,), RECORD, buffer=buf, offset=HEADER_BYTES)
 
 
+@quiet_when_orphaned
 def serve(
     fn: Any,
     worker: int,

@@ -142,10 +142,10 @@ def test_a_dying_worker_fails_the_run(quick_jobs):
 _ORPHAN = textwrap.dedent(
     """
     import os, time
-    from cvbench.models.dask_ import _client
+    from cvbench.models.dask_cluster import local_client
 
     if __name__ == "__main__":
-        with _client(1) as client:
+        with local_client(1) as client:
             print(*client.run(os.getpid).values(), flush=True)
             time.sleep(120)
     """
@@ -158,7 +158,8 @@ def test_local_workers_die_with_a_killed_parent(tmp_path):
     proc = subprocess.Popen(
         [sys.executable, str(script)],
         cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        # SIGKILLed below, it cannot remove its scratch folder: it goes in the test's folder
+        env={**os.environ, "PYTHONPATH": str(ROOT), "TMPDIR": str(tmp_path)},
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,

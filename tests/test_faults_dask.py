@@ -1,0 +1,272 @@
+"""Every wait on a dask cluster has an end (issue 22, point 1): a real `dask scheduler` and
+`dask worker` on 127.0.0.1, a plain TCP server that never answers, real kills. Each case ends
+within its deadline + 10 s with the row failed and the reason (or one line and exit 2 at
+connect), leaves the cluster's processes alone, and leaves nothing behind."""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import os
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+
+from cvbench.models.dask_ import Dask
+from cvbench.models.dask_calls import scheduler_problem
+from tests.helpers import CVBENCH, ROOT
+
+needs_dask = pytest.mark.skipif(Dask.unavailable() is not None, reason=str(Dask.unavailable()))
+DASK = Path(sys.executable).with_name("dask")
+OPS = textwrap.dedent(
+    """
+    import time
+
+    def hang(img):
+        time.sleep(10**6)
+
+    def slow(img):
+        time.sleep(0.4)
+        return 1
+    """
+)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def _silent_server() -> Iterator[str]:
+    """A TCP server that accepts every connection and never says a word."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(16)
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        server.settimeout(0.2)
+        while not stop.is_set():
+            with contextlib.suppress(OSError):
+                held.append(server.accept()[0])
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield f"tcp://127.0.0.1:{server.getsockname()[1]}"
+    finally:
+        stop.set()
+        thread.join()
+        for conn in held:
+            conn.close()
+        server.close()
+
+
+class Cluster:
+    """A real scheduler and one single-threaded worker, each in its own process group."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.tmp = tmp
+        self.address = f"tcp://127.0.0.1:{_free_port()}"
+        self.env = {
+            **os.environ,
+            "DASK_TEMPORARY_DIRECTORY": str(tmp),  # its scratch space: in the test's folder
+            "TMPDIR": str(tmp),  # and multiprocessing's: both are SIGKILLed at the end
+            "PYTHONPATH": f"{ROOT}{os.pathsep}{tmp}",  # the worker imports cvbench and the op
+        }
+        port = self.address.rsplit(":", 1)[1]
+        self.scheduler = self._start("scheduler", "--host", "127.0.0.1", "--port", port)
+        self.worker = self._start_worker()
+
+    def _start(self, *args: str) -> subprocess.Popen:
+        return subprocess.Popen(
+            [DASK, *args, "--no-dashboard"], cwd=self.tmp, env=self.env,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        )  # fmt: skip
+
+    def _start_worker(self) -> subprocess.Popen:
+        return self._start("worker", self.address, "--nworkers", "1", "--nthreads", "1")
+
+    def wait_for_workers(self, n: int = 1) -> None:
+        from distributed import Client
+
+        with Client(self.address, timeout="30s", set_as_default=False) as client:
+            client.wait_for_workers(n, timeout=60)
+
+    def worker_process(self) -> psutil.Process:
+        """The worker itself (the nanny's child), not the nanny."""
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            kids = [k for k in psutil.Process(self.worker.pid).children() if
+                    "spawn_main" in " ".join(k.cmdline())]  # fmt: skip
+            if kids:
+                return kids[0]
+            time.sleep(0.1)
+        pytest.fail("the dask worker process never started")
+
+    def close(self) -> None:
+        for proc in (self.worker, self.scheduler):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)  # the worker's stuck thread included
+            proc.wait(timeout=20)
+
+
+@pytest.fixture
+def cluster(tmp_path: Path) -> Iterator[Cluster]:
+    (tmp_path / "dkops.py").write_text(OPS)
+    c = Cluster(tmp_path)
+    try:
+        c.wait_for_workers()
+        yield c
+    finally:
+        c.close()
+
+
+def _run(tmp: Path, *args: str, timeout: float = 60) -> tuple[subprocess.CompletedProcess, float]:
+    env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{tmp}"}
+    t0 = time.monotonic()
+    res = subprocess.run(
+        [*CVBENCH, *args], capture_output=True, text=True, timeout=timeout, env=env, cwd=tmp
+    )
+    return res, time.monotonic() - t0
+
+
+def _dask_run(tmp: Path, op: str, address: str, *extra: str) -> list[str]:
+    return [
+        "run", "--quick", "--op", f"dkops:{op}", "-m", "dask", "--warmup", "0",
+        "--dask-scheduler", address, "--csv", str(tmp / "r.csv"), "--json", str(tmp / "r.json"),
+        *extra,
+    ]  # fmt: skip
+
+
+def _rows(path: Path) -> list[dict]:
+    with open(path, newline="") as fh:
+        return [r for r in csv.DictReader(fh) if r["predicted"] == "false"]
+
+
+def _quiet(res: subprocess.CompletedProcess) -> None:
+    assert "Traceback" not in res.stdout + res.stderr, res.stderr
+    assert "distributed." not in res.stderr, res.stderr
+
+
+def test_scheduler_problem_names_what_went_wrong():
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        closed = f"tcp://127.0.0.1:{s.getsockname()[1]}"
+    assert "Connection refused" in scheduler_problem(closed, 5)
+    with _silent_server() as address:
+        t0 = time.monotonic()
+        problem = scheduler_problem(address, 1.0)
+        assert time.monotonic() - t0 < 5
+    assert "accepted the connection, but no dask scheduler answered within 1 s" in problem
+
+
+@needs_dask
+def test_a_refused_scheduler_is_one_line_exit_2(tmp_path):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        address = f"tcp://127.0.0.1:{s.getsockname()[1]}"
+    res, took = _run(tmp_path, "run", "--quick", "-m", "dask", "--dask-scheduler", address)
+    assert res.returncode == 2 and "Connection refused" in res.stderr, res.stderr
+    assert "Traceback" not in res.stderr and took < 30
+
+
+@needs_dask
+@pytest.mark.slow
+def test_a_scheduler_that_never_answers_is_one_line_exit_2(tmp_path):
+    """The probe: a `python -c` socket server as the scheduler hung until SIGKILL."""
+    with _silent_server() as address:
+        res, took = _run(tmp_path, "run", "--quick", "-m", "dask", "--dask-scheduler", address)
+    assert res.returncode == 2, res.stderr
+    errors = [line for line in res.stderr.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1 and address in errors[0] and "no dask scheduler answered" in errors[0]
+    assert "Traceback" not in res.stderr
+    assert took < 10 + 10 + 5  # the connect bound + 10 s (+ start-up on a loaded machine)
+
+
+@needs_dask
+@pytest.mark.slow
+def test_a_hanging_op_on_a_cluster_fails_its_row_and_the_next_run_says_why(cluster, tmp_path):
+    worker = cluster.worker_process()
+    res, took = _run(tmp_path, *_dask_run(tmp_path, "hang", cluster.address, "--repeat", "1",
+                                          "--item-timeout", "3s"))  # fmt: skip
+    assert res.returncode == 1, res.stderr
+    _quiet(res)
+    assert took < 3 + 10 + 5
+    (row,) = _rows(tmp_path / "r.csv")
+    assert row["ok"] == "false"
+    assert f"waiting for the items on the dask cluster at {cluster.address}" in row["error"]
+    assert "cannot be stopped from here" in row["error"]
+    assert worker.is_running()  # not ours: never signalled (it is still running the op)
+    # the next run on that cluster: refused at once, naming the worker and the task
+    res, took = _run(tmp_path, *_dask_run(tmp_path, "slow", cluster.address, "--repeat", "1",
+                                          "--item-timeout", "3s"))  # fmt: skip
+    assert res.returncode == 1, res.stderr
+    _quiet(res)
+    assert took < 3 + 10 + 5
+    (row,) = _rows(tmp_path / "r.csv")
+    assert "is still running cvbench-item-" in row["error"]
+    assert "restart that worker" in row["error"]
+
+
+def _kill_after_first_row(cluster: Cluster, tmp: Path, victim: str, *extra: str):
+    """Start a run, kill the cluster's worker (or its nanny too) once a row exists."""
+    env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{tmp}"}
+    args = _dask_run(tmp, "slow", cluster.address, "--repeat", "30", *extra)
+    proc = subprocess.Popen(
+        [*CVBENCH, *args], cwd=tmp, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    worker = cluster.worker_process()
+    deadline = time.monotonic() + 60
+    while not (tmp / "r.csv").exists() or len((tmp / "r.csv").read_text().splitlines()) < 2:
+        assert time.monotonic() < deadline and proc.poll() is None, proc.stderr
+        time.sleep(0.05)
+    time.sleep(0.3)  # inside the next repetition
+    t0 = time.monotonic()
+    if victim == "worker":
+        worker.kill()
+    else:  # the nanny and its worker: nothing restarts them
+        os.killpg(cluster.worker.pid, signal.SIGKILL)
+    out, err = proc.communicate(timeout=60)
+    return proc.returncode, out, err, time.monotonic() - t0
+
+
+@needs_dask
+@pytest.mark.slow
+def test_a_worker_killed_mid_run_fails_the_row_and_the_next_run_works(cluster, tmp_path):
+    code, out, err, took = _kill_after_first_row(cluster, tmp_path, "worker")
+    assert code == 1, err
+    assert "Traceback" not in out + err and took < 20
+    failed = [r for r in _rows(tmp_path / "r.csv") if r["ok"] == "false"]
+    assert len(failed) == 1 and "left the dask cluster" in failed[0]["error"], failed
+    cluster.wait_for_workers()  # its nanny started a new one
+    res, _ = _run(tmp_path, *_dask_run(tmp_path, "slow", cluster.address, "--repeat", "1"))
+    assert res.returncode == 0, res.stderr
+    _quiet(res)
+
+
+@needs_dask
+@pytest.mark.slow
+def test_a_cluster_that_loses_every_worker_fails_at_the_deadline(cluster, tmp_path):
+    code, out, err, took = _kill_after_first_row(cluster, tmp_path, "nanny", "--item-timeout", "3s")
+    assert code == 1, err
+    assert "Traceback" not in out + err and took < 3 + 10
+    failed = [r for r in _rows(tmp_path / "r.csv") if r["ok"] == "false"]
+    assert len(failed) == 1 and "no workers left" in failed[0]["error"], failed
+    res, took = _run(tmp_path, *_dask_run(tmp_path, "slow", cluster.address, "--repeat", "1"))
+    assert res.returncode == 1 and took < 20, res.stderr
+    (row,) = _rows(tmp_path / "r.csv")
+    assert "has no workers" in row["error"]
