@@ -15,7 +15,6 @@ RunResult and Callbacks live in run_state.py, one repetition in repetition.py.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import gc
 import os
 import random
@@ -24,13 +23,13 @@ from collections.abc import Iterator
 from typing import Any
 
 from cvbench.ceiling import Ceilings
+from cvbench.cells import chunksize_for, make_cells
 from cvbench.config import RunConfig
 from cvbench.emulated_kernel import predict
 from cvbench.emulated_kernel.predict.in_run import PREDICTABLE, predict_workload
 from cvbench.measure import env as envmod
 from cvbench.measure import failure, noise, procfs
 from cvbench.measure.affinity import restrict_process
-from cvbench.measure.costs import calibrate
 from cvbench.measure.noise.round_load import RoundLoad
 from cvbench.measure.probes import Probes
 from cvbench.measure.row import measured_row
@@ -39,12 +38,11 @@ from cvbench.models import Model
 from cvbench.overhead import heartbeat_round, observer_effects, paired_overhead
 from cvbench.repetition import bare_loop_s, items_doc, run_once
 from cvbench.results.schema import SCHEMA_VERSION, blank_row
-from cvbench.results.summary import drift_note, summarize_rows
 from cvbench.round_marks import check_digest, mark_load, pair_round, plan_rounds
-from cvbench.run_state import Callbacks, Cell, RunResult, WorkloadState, row_name
+from cvbench.run_finish import calibration, note_drift, sweep_sort
+from cvbench.run_state import Callbacks, Cell, RunResult, WorkloadState
 from cvbench.stats import relative_ci_halfwidth
 from cvbench.work import lifeline
-from cvbench.work.item import auto_chunksize
 from cvbench.work.job import Job
 from cvbench.work.own_workers import ensure_preloaded
 from cvbench.work.strays import no_strays
@@ -63,7 +61,7 @@ class Runner:
         self.calibration = None
         self.calibration_error = ""
         self.started = time.monotonic()  # the --max-time budget counts from here
-        self.last_item_digests: list[str] = []  # the latest repetition's, for run_cell_once
+        self.last_item_digests: list[str] = []  # the latest repetition's (ab/cell_runner.py)
         self.ceilings = Ceilings([], 0)
         self.abandoned = False  # a repetition's thread was given up on (stuck inside the op)
 
@@ -159,38 +157,6 @@ class Runner:
                 *(f"during the run: {w}" for w in noise.warnings(during)),
             ]
 
-    # -- one cell at a time (the A/B side process, cvbench/ab/side_process.py) ----------------
-    @contextlib.contextmanager
-    def prepare(self, warmup: bool = True) -> Iterator[dict[str, Cell]]:
-        """Jobs built, cells made, warmed up (``warmup``), no calibration and no noise
-        sample: the cells by name, for :meth:`run_cell_once`. Models are closed on exit."""
-        with self._session(ceiling=False) as cells:
-            self.cells = {c.name: c for c in cells}
-            if warmup:
-                self._warmup(cells)
-            yield self.cells
-
-    def run_cell_once(self, name: str, round_index: int) -> tuple[dict[str, Any], list[str]]:
-        """One measured repetition of one cell: its row and its per-item output digests.
-        A cell that failed before answers with a failed row (its first error)."""
-        cell = self.cells[name]
-        if cell.broken:
-            first = next(
-                (r for r in self.result.rows if r.get("error") and row_name(r) == name), None
-            )
-            error = first["error"] if first else "the cell failed before"
-            row = blank_row(**self._columns(cell.workload), model=cell.model.name)
-            row.update(workers=cell.workers, ok=False, status="failed", error=error)
-            return row, []
-        count = len(self.result.rows)
-        self.last_item_digests = []
-        self._repetition(cell, round_index, position=0)
-        row = self.result.rows[-1] if len(self.result.rows) > count else None
-        if row is None:  # cannot happen: a measured repetition always emits a row
-            row = blank_row(**self._columns(cell.workload), model=cell.model.name)
-            row.update(workers=cell.workers, ok=False, status="failed", error="no row")
-        return row, self.last_item_digests
-
     # -- set-up ------------------------------------------------------------------------------
     def _columns(self, workload: str) -> dict[str, Any]:
         """Columns every row of this workload shares: placement, cv threads, environment."""
@@ -211,44 +177,10 @@ class Runner:
 
     def _cells(self) -> list[Cell]:
         """Every workload x model x workers that can run here; unsupported models get a row."""
-        cfg = self.config
-        cells = []
-        for workload, state in self.states.items():
-            for model in cfg.models:
-                reason = model.unavailable()
-                if reason:
-                    self._emit(
-                        blank_row(
-                            **self._columns(workload),
-                            model=model.name,
-                            workers=1,
-                            repetition=0,
-                            items=0,
-                            ok=None,
-                            status="unsupported",
-                            error=reason,
-                            predicted=False,
-                            inline=model.inline,
-                        )
-                    )
-                    continue
-                job = state.job
-                if cfg.fault is not None and cfg.fault_model == model.name:
-                    job = dataclasses.replace(job, fn=dataclasses.replace(job.fn, fault=cfg.fault))
-                swept = model.sweeps_workers and not model.external
-                for workers in cfg.workers if swept else [1]:
-                    size = self._chunksize(model, job, workers)
-                    cells.append(
-                        Cell(workload, model, workers, dataclasses.replace(job, chunksize=size))
-                    )
-        return cells
+        return make_cells(self.config, self.states, self._columns, self._emit, self._chunksize)
 
     def _chunksize(self, model: Model, job: Job, workers: int) -> int:
-        """Items per pool task: --chunksize, else Pool.map's rule; 1 for models that do not
-        batch, and for a stream (one item per task is the latency-fair choice)."""
-        if not model.batches or job.arrivals_ns is not None:
-            return 1
-        return self.config.chunksize or auto_chunksize(job.items, workers)
+        return chunksize_for(self.config, model, job, workers)
 
     # -- warm-up and rounds --------------------------------------------------------------------
     def _warmup(self, cells: list[Cell]) -> None:
@@ -462,28 +394,8 @@ class Runner:
         Rows ran in shuffled order (their round and position columns keep it); files and
         tables list them by workload, model and workers, as a reader looks for them.
         """
-        workloads = list(self.states)
-        models = [m.name for m in self.config.models]
-
-        def sweep_order(row: dict[str, Any]) -> tuple:
-            w, m = row["workload"], row["model"]
-            return (
-                workloads.index(w) if w in workloads else len(workloads),
-                models.index(m) if m in models else len(models),
-                row["workers"],
-                -1 if row.get("round") is None else row["round"],
-            )
-
-        self.result.rows.sort(key=sweep_order)
-        self.result.items.sort(key=sweep_order)
-        for s in summarize_rows(self.result.rows):
-            note = drift_note(s)
-            if note is None:
-                continue
-            for row in self.result.rows:
-                same = (row["workload"], row["model"], row["workers"])
-                if same == (s["workload"], s["model"], s["workers"]) and not row.get("predicted"):
-                    row["notes"] = "; ".join(filter(None, [row.get("notes"), note]))
+        sweep_sort(self.result, list(self.states), [m.name for m in self.config.models])
+        note_drift(self.result.rows)
         for workload, state in self.states.items():
             # a Ctrl-C asks for the results now, not more work; a stuck op must not run again
             if not self.result.interrupted and not self.abandoned:
@@ -500,14 +412,8 @@ class Runner:
 
     def _calibrate(self) -> None:
         """The machine's transfer and offload costs, when a pool model will be predicted."""
-        if not any(m.name in PREDICTABLE for m in self.config.models):
-            return
-        try:
-            self.calibration = calibrate()
-            self.result.env["calibration"] = self.calibration.to_dict()
-        except Exception as exc:  # noqa: BLE001 - no calibration: predictions say why
-            self.calibration_error = f"calibration failed: {type(exc).__name__}: {exc}"
-            self.result.env["calibration"] = {"error": self.calibration_error}
+        if any(m.name in PREDICTABLE for m in self.config.models):
+            self.calibration, self.calibration_error = calibration(self.result.env)
 
     def _predict(self, workload: str, state: WorkloadState) -> None:
         """Trace, predicted rows, budgets and core-count lines: ``pipeline/predictions.py``."""

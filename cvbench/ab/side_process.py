@@ -91,6 +91,28 @@ def _jsonable_row(row: dict[str, Any]) -> dict[str, Any]:
             for k, v in row.items()}  # fmt: skip
 
 
+def _stuck_callbacks(fd_out: int) -> Any:
+    """The side's hooks: when a repetition's thread is stuck in the op for good, the parent
+    gets the failed row (the runner has just emitted it) and this process ends past the
+    stuck thread (work/hard_exit.py), as the CLI's would."""
+    from cvbench.ab.protocol import send
+    from cvbench.run_state import Callbacks
+    from cvbench.work import hard_exit
+
+    class Stuck(Callbacks):
+        def stuck(self, result: Any, status: int, line: str) -> None:
+            row = result.rows[-1] if result.rows else None
+            with contextlib.suppress(OSError):
+                if row is not None and not row.get("ok"):
+                    send(fd_out, {"type": "row", "row": _jsonable_row(row), "items": []})
+                else:
+                    send(fd_out, {"type": "error", "message": line, "bad_input": False})
+            hard_exit.hard_exit(status)
+
+    hard_exit.OWNER = True  # this process is cvbench's own: it may end it
+    return Stuck()
+
+
 def main(argv: list[str]) -> int:
     signal.signal(signal.SIGINT, _interrupt)  # inherited SIG_IGN (CI) must not hide a stop
     signal.signal(signal.SIGTERM, _interrupt)
@@ -110,7 +132,7 @@ def main(argv: list[str]) -> int:
         import cv2
 
         from cvbench import __version__
-        from cvbench.runner import Runner
+        from cvbench.ab.cell_runner import CellRunner
     except ImportError as exc:
         message = f"{sys.executable} (Python {sys.version.split()[0]}) cannot import {exc.name}"
         send(fd_out, {"type": "error", "message": f"{message}: {exc}", "bad_input": True})
@@ -131,7 +153,7 @@ def main(argv: list[str]) -> int:
         traceback.print_exc()
         send(fd_out, {"type": "error", "message": _one_line(exc), "bad_input": True})
         return 2
-    runner = Runner(cfg)
+    runner = CellRunner(cfg, _stuck_callbacks(fd_out))
     reader = LineReader(fd_in)
     ready = False
     try:
