@@ -37,7 +37,7 @@ from cvbench.work.item import Fault
 from cvbench.work.user_op import UserOpError, import_paths, search_paths
 from cvbench.work.user_op import resolve as resolve_user_op
 from cvbench.workloads import resolve_workloads
-from cvbench.workloads.sources import input_files, input_images, parse_grid, read_inputs
+from cvbench.workloads.sources import check_input, input_files, parse_grid
 from cvbench.workloads.spec import WorkloadError, user_spec
 
 __all__ = ["ConfigError", "build_config"]
@@ -171,10 +171,7 @@ def build_config(opts: RunOptions) -> RunConfig:
         )
         grid = _parsed("--grid", parse_grid, opts.grid) if opts.grid else None
         if opts.input:
-            if Path(opts.input).is_dir() and grid is None:
-                input_images(opts.input)  # fail fast, naming the bad file (kept: paths only)
-            else:
-                read_inputs(opts.input)
+            check_input(opts.input, grid, workloads)  # fail fast, naming the bad file
         elif grid is not None:
             raise ConfigError("--grid cuts your --input images; the built-in data has its own grid")
         fault_model, fault = _fault(opts.inject_fault) if opts.inject_fault else (None, None)
