@@ -94,8 +94,11 @@ def _fmt(value: float | None, digits: int = 3) -> str:
 
 
 def md_escape(text: Any) -> str:
-    """A table cell: a `|` or a line break would end the cell or the row."""
-    return str(text).replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+    """A table cell or a line: a `|` or a line break would end the cell or the row, and raw
+    HTML (a model named `<script>` in a results file) is rendered by Markdown viewers, so `&`,
+    `<` and `>` become entities."""
+    text = str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
 
 
 def markdown_text(
@@ -108,8 +111,10 @@ def markdown_text(
     lines = [
         "## cvbench results",
         "",
-        f"Python {env.get('python')}, OpenCV {env.get('opencv')}, {env.get('cpu_model')}, "
-        f"CPUs {env.get('allowed_cpus')}, kernel {env.get('kernel')}",
+        md_escape(
+            f"Python {env.get('python')}, OpenCV {env.get('opencv')}, {env.get('cpu_model')}, "
+            f"CPUs {env.get('allowed_cpus')}, kernel {env.get('kernel')}"
+        ),
         "",
     ]
     if findings:
