@@ -6,12 +6,13 @@ are only put on sys.path while the user's op is checked).
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import math
 import random
-import re
 from pathlib import Path
 
+from cvbench.config.dask_address import AddressError, parse_address
 from cvbench.config.options import (
     DEFAULT_MAX_TIME_S,
     DEFAULT_WORKLOAD,
@@ -41,8 +42,6 @@ from cvbench.workloads.sources import check_input, input_files, parse_grid
 from cvbench.workloads.spec import WorkloadError, user_spec
 
 __all__ = ["ConfigError", "build_config"]
-
-DASK_ADDRESS = re.compile(r"(tcp|tls|ucx)://[^\s/:]+:[0-9]{1,5}")
 
 
 def _parsed(option: str, parse, value: object, **kw):
@@ -114,26 +113,35 @@ def _fault(text: str) -> tuple[str, Fault]:
 
 
 def _dask_scheduler(value: str | None) -> str | None:
-    if value is None or not str(value).strip():
+    if value is None:
         return None
-    address = str(value).strip()
-    if not DASK_ADDRESS.fullmatch(address) or not 1 <= int(address.rsplit(":", 1)[1]) <= 65535:
-        raise ConfigError(f"--dask-scheduler {address!r}: expected an address like tcp://HOST:PORT")
-    return address
+    try:
+        return parse_address(str(value))
+    except AddressError as exc:
+        raise ConfigError(f"--dask-scheduler {exc}") from None
 
 
-def _nonempty(option: str, value: str | None) -> str | None:
-    """An empty --op/--input/--workers value is a mistake, not "the default"."""
-    if value is not None and not str(value).strip():
-        raise ConfigError(f"{option}: empty value")
-    return value
+# The option each text field of RunOptions comes from, as the user typed it
+_FLAGS = {"workload": "--workload", "models": "--models"}
+
+
+def _no_empty_values(opts: RunOptions) -> None:
+    """An empty value (`--csv ''`, `--workers ''`, `cvbench.run(op="")`) is a mistake, never
+    "the default": one line naming the option."""
+    for f in dataclasses.fields(opts):
+        value = getattr(opts, f.name)
+        values = value if f.name == "pythonpath" else (value,)
+        if f.name == "command" or not isinstance(values, tuple | list):
+            continue
+        for v in values:
+            if isinstance(v, str) and not v.strip():
+                flag = _FLAGS.get(f.name, "--" + f.name.replace("_", "-"))
+                raise ConfigError(f"{flag}: empty value")
 
 
 def build_config(opts: RunOptions) -> RunConfig:
     """Validate everything up front; ConfigError (one line) on the first problem."""
-    for option, value in (("--op", opts.op), ("--input", opts.input)):
-        _nonempty(option, value)
-    _nonempty("--workers", None if opts.workers is None else str(opts.workers))
+    _no_empty_values(opts)
     if opts.op and opts.workload:
         raise ConfigError("give --op or --workload, not both")
     if opts.op and ":" not in opts.op:
@@ -201,6 +209,14 @@ def build_config(opts: RunOptions) -> RunConfig:
         raise ConfigError(
             "--trace records the sequential model's items: add sequential to --models"
         )
+    # every value checked before plan_outputs reserves the result files: a bad value must not
+    # leave an empty results file behind
+    warmup = _int_in("--warmup", opts.warmup, 0, 100)
+    cv_threads = _int_in("--cv-threads", opts.cv_threads, 0, 256)
+    fps = None if opts.fps is None else _float_in("--fps", opts.fps, 0.1, 10000)
+    chunksize = _chunksize(opts.chunksize)
+    heartbeat_ms = _float_in("--heartbeat-ms", opts.heartbeat_ms, 0, 1000)
+    dask_scheduler = _dask_scheduler(opts.dask_scheduler)
     if opts.input:
         sources += input_files(opts.input)  # the files it reads (checked above: no error)
     out: OutputPaths = plan_outputs(opts, sources)
@@ -210,18 +226,18 @@ def build_config(opts: RunOptions) -> RunConfig:
         workers=workers,
         placement=Placement(tuple(cpus), opts.pin, nice),
         repeat=repeat,
-        warmup=_int_in("--warmup", opts.warmup, 0, 100),
+        warmup=warmup,
         seed=seed,
         target_ci=target_ci,
         max_time_s=max_time_s,
-        cv_threads=_int_in("--cv-threads", opts.cv_threads, 0, 256),
+        cv_threads=cv_threads,
         preset=opts.preset or ("quick" if opts.quick else "default"),
-        fps=None if opts.fps is None else _float_in("--fps", opts.fps, 0.1, 10000),
+        fps=fps,
         input_path=opts.input,
         grid=grid,
-        chunksize=_chunksize(opts.chunksize),
+        chunksize=chunksize,
         item_timeout_s=item_timeout_s,
-        heartbeat_ms=_float_in("--heartbeat-ms", opts.heartbeat_ms, 0, 1000),
+        heartbeat_ms=heartbeat_ms,
         csv_path=out.csv,
         json_path=out.json,
         markdown_path=out.markdown,
@@ -232,7 +248,7 @@ def build_config(opts: RunOptions) -> RunConfig:
         gab_metric=opts.gab_metric,
         fault=fault,
         fault_model=fault_model,
-        dask_scheduler=_dask_scheduler(opts.dask_scheduler),
+        dask_scheduler=dask_scheduler,
         pythonpath=paths,
         command=list(opts.command),
     )
