@@ -21,8 +21,17 @@ def atomic_write(path: Path, text: str) -> None:
     """Replace a regular file atomically (temp file beside it + os.replace), so a reader never
     sees a torn file. A symlink is followed (its target is replaced, the link kept); a device
     such as /dev/null is written through, never replaced; a FIFO, socket or folder is refused.
+    An OSError always names the file (a write to /dev/full or a full disk says which output).
     """
-    path = Path(os.path.realpath(path))
+    try:
+        _atomic_write(Path(os.path.realpath(path)), text)
+    except OSError as exc:
+        if exc.filename is not None or exc.errno is None:
+            raise
+        raise OSError(exc.errno, exc.strerror, str(path)) from None
+
+
+def _atomic_write(path: Path, text: str) -> None:
     if path.exists() and not path.is_file():
         if path.is_char_device():
             with path.open("w", newline="") as fh:
