@@ -168,12 +168,28 @@ def check_input(path: str, grid: tuple[int, int] | None, specs: list[WorkloadSpe
     if Path(path).is_dir() and grid is None:
         input_images(path)  # paths only are kept; threshold-io reads these files themselves
         return
+    if grid is not None and _header_sizes(path) is not None:
+        _check_tiles(path, grid, writes_tiles)  # from the images' headers: before decoding any
     if grid is None and is_video(path):
         if writes_tiles:
             _check_tile_files(path, None, estimate=True)  # the container's count: no decoding
         video_scan(path)  # the real count and the anchors (a frame at a time)
     else:
         read_inputs(path)  # --grid, or one image: decoded and kept (bounded)
+    if grid is not None:
+        _check_tiles(path, grid, writes_tiles)
+    elif writes_tiles:
+        _check_tile_files(path, grid)
+
+
+def _check_tiles(path: str, grid: tuple[int, int], writes_tiles: bool) -> None:
+    """--grid: the number of tiles, and for threshold-io their files, within the bounds."""
+    sizes = _header_sizes(path) or [img.shape[:2] for img in read_inputs(path)]
+    many = bounds.too_many_items(
+        len(sizes) * grid[0] * grid[1], f"{len(sizes):,} image(s) cut {grid[0]}x{grid[1]}"
+    )
+    if many:
+        raise InputError(f"--input {shown(path)}: {many}")
     if writes_tiles:
         _check_tile_files(path, grid)
 
@@ -199,6 +215,21 @@ def _check_tile_files(path: str, grid: tuple[int, int] | None, estimate: bool = 
     )
     if problem:
         raise InputError(f"--input {shown(path)}: {problem}")
+
+
+def _header_sizes(path: str) -> list[tuple[int, int]] | None:
+    """(height, width) of every image from its header, nothing decoded; None if a header
+    does not say (the images are decoded instead)."""
+    sizes = []
+    for f in input_files(path):
+        try:
+            size = inputs.header_size(inputs.head_of(f, 1 << 16))
+        except inputs.InputFileError as exc:
+            raise InputError(f"--input {exc}") from None
+        if size is None:
+            return None
+        sizes.append((size[1], size[0]))
+    return sizes
 
 
 def parse_grid(text: str) -> tuple[int, int]:

@@ -90,6 +90,11 @@ def _check_size(origin: str, preset: str, table: dict[str, Any], source: str) ->
             f"above the {bounds.shown_bytes(bounds.GENERATED_CEILING)} memory ceiling for "
             "generated data; use smaller sizes"
         )
+    if source in ("tiles", "tile-files"):
+        tiles = bounds.generated_tiles(table)[0]
+        many = bounds.too_many_items(tiles, f"images x grid x grid = {tiles:,} tiles")
+        if many:
+            raise WorkloadError(f"{origin}: sizes.{preset}: {many}")
     if source == "tile-files":
         on_disk = bounds.tile_files_bytes([bounds.generated_tiles(table)])
         if on_disk > bounds.TILE_FILES_CEILING:

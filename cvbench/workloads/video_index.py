@@ -18,11 +18,9 @@ import numpy as np
 
 from cvbench.work import inputs
 from cvbench.work.video import SEGMENT, VideoError, VideoFrame, fingerprint, open_video, shown
+from cvbench.workloads import bounds
 
-# Items a run can keep records of: each costs ~250 bytes per repetition in the results (item
-# timestamps), so 200,000 frames (1 h 50 min at 30 fps) stay within the memory ceiling for a
-# few repetitions of a few models; a longer video is refused with one line (cut it).
-MAX_VIDEO_FRAMES = 200_000
+MAX_VIDEO_FRAMES = bounds.MAX_ITEMS  # 1 h 50 min at 30 fps; a longer video: one line, cut it
 
 
 class VideoInputError(ValueError):
