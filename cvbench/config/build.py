@@ -12,6 +12,7 @@ import math
 import random
 from pathlib import Path
 
+from cvbench.config import records
 from cvbench.config.dask_address import AddressError, parse_address
 from cvbench.config.options import (
     DEFAULT_MAX_TIME_S,
@@ -38,7 +39,7 @@ from cvbench.work.item import Fault
 from cvbench.work.user_op import UserOpError, import_paths, search_paths
 from cvbench.work.user_op import resolve as resolve_user_op
 from cvbench.workloads import resolve_workloads
-from cvbench.workloads.sources import check_input, input_files, parse_grid
+from cvbench.workloads.sources import check_input, input_files, job_items, parse_grid
 from cvbench.workloads.spec import WorkloadError, user_spec
 
 __all__ = ["ConfigError", "build_config"]
@@ -217,6 +218,12 @@ def build_config(opts: RunOptions) -> RunConfig:
     chunksize = _chunksize(opts.chunksize)
     heartbeat_ms = _float_in("--heartbeat-ms", opts.heartbeat_ms, 0, 1000)
     dask_scheduler = _dask_scheduler(opts.dask_scheduler)
+    preset = opts.preset or ("quick" if opts.quick else "default")
+    try:
+        items = sum(job_items(w, preset, opts.input, grid) for w in workloads)
+    except WorkloadError as exc:
+        raise ConfigError(str(exc)) from None
+    max_rounds = records.max_rounds(items, len(models) * len(workers), repeat, RunConfig.max_rounds)
     if opts.input:
         sources += input_files(opts.input)  # the files it reads (checked above: no error)
     out: OutputPaths = plan_outputs(opts, sources)
@@ -231,7 +238,8 @@ def build_config(opts: RunOptions) -> RunConfig:
         target_ci=target_ci,
         max_time_s=max_time_s,
         cv_threads=cv_threads,
-        preset=opts.preset or ("quick" if opts.quick else "default"),
+        preset=preset,
+        max_rounds=max_rounds,
         fps=fps,
         input_path=opts.input,
         grid=grid,

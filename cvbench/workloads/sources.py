@@ -206,9 +206,8 @@ def _check_tile_files(path: str, grid: tuple[int, int] | None, estimate: bool = 
         what = f"the {count:,} frames of {w}x{h}"
     else:
         rows, cols = grid or (1, 1)
-        groups = [
-            (rows * cols, (img.shape[0] // rows, img.shape[1] // cols)) for img in read_inputs(path)
-        ]
+        sizes = _header_sizes(path) or [img.shape[:2] for img in read_inputs(path)]
+        groups = [(rows * cols, (h // rows, w // cols)) for h, w in sizes]
         what = f"the {sum(g[0] for g in groups):,} tiles"
     problem = bounds.tile_files_problem(
         bounds.tile_files_bytes(groups), what, tempfile.gettempdir()
@@ -230,6 +229,21 @@ def _header_sizes(path: str) -> list[tuple[int, int]] | None:
             return None
         sizes.append((size[1], size[0]))
     return sizes
+
+
+def job_items(spec: WorkloadSpec, preset: str, input_path: str | None, grid) -> int:
+    """How many items build_job will make (after check_input passed), without making them."""
+    if input_path is None:
+        size = spec.size(preset)
+        if spec.source in ("tiles", "tile-files"):
+            return bounds.generated_tiles(size)[0]
+        return int(size["frames"])
+    if grid is not None:
+        images = _header_sizes(input_path) or read_inputs(input_path)
+        return len(images) * grid[0] * grid[1]
+    if Path(input_path).is_dir():
+        return len(input_files(input_path))
+    return video_scan(input_path).frames if is_video(input_path) else 1
 
 
 def parse_grid(text: str) -> tuple[int, int]:

@@ -19,22 +19,7 @@ from cvbench.work import video
 from cvbench.workloads import video_index
 from cvbench.workloads.sources import InputError, check_input, is_video
 from cvbench.workloads.spec import load_spec
-from tests.helpers import CVBENCH, ROOT, assert_one_error_line
-
-
-def write_video(path: Path, frames: int, size: tuple[int, int] = (96, 64), fourcc="MJPG") -> Path:
-    """A video whose every frame differs (a moving texture and the frame number)."""
-    w, h = size
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), 30.0, (w, h))
-    assert writer.isOpened()
-    rng = np.random.default_rng(5)
-    base = cv2.resize(rng.integers(0, 255, (h // 4, w // 4, 3), np.uint8), (w, h))
-    for i in range(frames):
-        frame = np.roll(base, 3 * i, axis=1)
-        cv2.putText(frame, str(i), (4, h // 2), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (255, 255, 255))
-        writer.write(frame)
-    writer.release()
-    return path
+from tests.helpers import CVBENCH, ROOT, assert_one_error_line, write_video
 
 
 def sequential_frames(path: Path) -> list[np.ndarray]:
