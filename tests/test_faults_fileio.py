@@ -283,7 +283,7 @@ def test_the_api_leaves_the_caller_as_it_found_it(tmp_path):
     state = json.loads(res.stdout.strip().splitlines()[-1])
     assert state["rows"] > 0
     assert state["process_mask"] == state["before"]
-    assert state["thread_masks"] == [tuple(state["before"])]
+    assert state["thread_masks"] == [state["before"]]
     assert state["env_added"] == [] and state["env_changed"] == []
     assert state["sys_path_same"]
     assert not [t for t in state["threads"] if "QueueFeeder" in t]
