@@ -123,7 +123,10 @@ def input_images(path: str) -> tuple[inputs.InputImage, ...]:
 
 
 def _resident(images: list[np.ndarray], what: str) -> None:
-    total = sum(int(i.nbytes) for i in images)
+    _resident_bytes(sum(int(i.nbytes) for i in images), what)
+
+
+def _resident_bytes(total: int, what: str) -> None:
     if total > RESIDENT_CEILING:
         raise InputError(
             f"--input: {what} take more than {RESIDENT_CEILING / inputs.GiB:g} GiB decoded, "
@@ -170,6 +173,9 @@ def check_input(path: str, grid: tuple[int, int] | None, specs: list[WorkloadSpe
         return
     if grid is not None and _header_sizes(path) is not None:
         _check_tiles(path, grid, writes_tiles)  # from the images' headers: before decoding any
+    if grid is not None and is_video(path):  # refuse from the container's count: no decoding
+        count, (w, h) = video_index.header(os.fsdecode(path))
+        _resident_bytes(count * w * h * 3, f"the {count:,} frames of {w}x{h} to cut into tiles")
     if grid is None and is_video(path):
         if writes_tiles:
             _check_tile_files(path, None, estimate=True)  # the container's count: no decoding

@@ -193,3 +193,17 @@ def test_every_model_gets_the_same_frames(tmp_path, fourcc, suffix):
         assert len({r["output_digest"] for r in mine}) == 1, workload
     direct = combine_digests([digest_array(ops.threshold(f)) for f in sequential_frames(clip)])
     assert {r["output_digest"] for r in rows if r["workload"] == "threshold"} == {direct}
+
+
+def test_grid_on_a_video_keeps_tiles_bounded_and_refuses_from_the_header(tmp_path, monkeypatch):
+    """--grid keeps every tile in memory (its items are arrays): within RESIDENT_CEILING,
+    refused from the container's frame count before decoding when it cannot be."""
+    from cvbench.workloads import sources
+
+    clip = write_video(tmp_path / "g.avi", 20)
+    spec = load_spec("threshold")
+    sources.check_input(str(clip), (2, 2), [spec])
+    monkeypatch.setattr(sources, "RESIDENT_CEILING", 19 * 96 * 64 * 3)
+    sources.read_inputs.cache_clear()
+    with pytest.raises(InputError, match="the 20 frames of 96x64 to cut into tiles take more"):
+        check_input(str(clip), (2, 2), [spec])
