@@ -52,30 +52,33 @@ def run(**options: Any) -> Results:
     the command prints. Call it under ``if __name__ == "__main__":`` in a script: process
     workers re-import the script, and a call at its top level is refused.
     """
-    from cvbench.config import build_config
-    from cvbench.measure.watchdog import RepetitionAbandoned
-    from cvbench.pipeline import RunSession
-    from cvbench.pipeline.script_guard import check_caller
+    from cvbench.measure.caller_state import caller_state_kept
 
-    check_caller(sys._getframe(1))
-    cfg = build_config(RunOptions.from_mapping(options))
-    session = RunSession(cfg)
-    try:
-        asyncio.get_running_loop()
-        in_loop = True
-    except RuntimeError:
-        in_loop = False
-    if in_loop or threading.current_thread() is not threading.main_thread():
-        # called from a coroutine (the event-loop models need a thread without a running
-        # loop; the call blocks the caller's loop, as any synchronous call does) or from a
-        # thread: the run gets a thread of its own, which can be given up on
-        result = _run_abandonable(session)
-    else:
+    with caller_state_kept():  # before the imports: cv2's sets LD_LIBRARY_PATH, undone too
+        from cvbench.config import build_config
+        from cvbench.measure.watchdog import RepetitionAbandoned
+        from cvbench.pipeline import RunSession
+        from cvbench.pipeline.script_guard import check_caller
+
+        check_caller(sys._getframe(1))
+        cfg = build_config(RunOptions.from_mapping(options))
+        session = RunSession(cfg)
         try:
-            result = session.run()
-        except RepetitionAbandoned:  # the op came back after the run went on without it
-            result = session.result
-    doc = session.final_document()
+            asyncio.get_running_loop()
+            in_loop = True
+        except RuntimeError:
+            in_loop = False
+        if in_loop or threading.current_thread() is not threading.main_thread():
+            # called from a coroutine (the event-loop models need a thread without a running
+            # loop; the call blocks the caller's loop, as any synchronous call does) or from a
+            # thread: the run gets a thread of its own, which can be given up on
+            result = _run_abandonable(session)
+        else:
+            try:
+                result = session.run()
+            except RepetitionAbandoned:  # the op came back after the run went on without it
+                result = session.result
+        doc = session.final_document()
 
     def plain(value: Any) -> Any:
         if dataclasses.is_dataclass(value) and not isinstance(value, type):

@@ -30,12 +30,19 @@ def plan_rounds(
             f"of {len(live)} cells, ~{per_round_s:.1f} s each)"
         )
         return rounds, ""
-    rounds = max(1, min(cfg.max_rounds, int(left_s // per_round_s)))
+    by_time = int(left_s // per_round_s)
+    rounds = max(1, min(cfg.max_rounds, by_time))
     if rounds < cfg.min_rounds:
+        what = (
+            f"the --max-time budget of {cfg.max_time_s:g} s affords"
+            if by_time < cfg.max_rounds
+            else "the bound on item records a run keeps in memory allows"  # config/records.py
+        )
         text = (
-            f"the --max-time budget of {cfg.max_time_s:g} s affords {rounds} round(s) of "
-            f"{len(live)} cells (~{per_round_s:.1f} s each), fewer than {cfg.min_rounds}: "
-            "raise --max-time or name fewer --models/--workers for CIs"
+            f"{what} {rounds} round(s) of {len(live)} cells (~{per_round_s:.1f} s each), "
+            f"fewer than {cfg.min_rounds}: "
+            + ("raise --max-time or " if by_time < cfg.max_rounds else "")
+            + "name fewer --models/--workers for CIs"
         )
         note(text)
         return rounds, text

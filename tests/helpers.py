@@ -108,3 +108,22 @@ def rows_for(speeds: dict[tuple[str, int], list[float]], inline: set[str] = froz
                 )  # fmt: skip
             )
     return rows
+
+
+def write_video(path: Path, frames: int, size: tuple[int, int] = (96, 64), fourcc="MJPG") -> Path:
+    """A real video written with cv2.VideoWriter, every frame different (a moving texture
+    and the frame number): MJPG makes every frame a key frame, mp4v groups of frames."""
+    import cv2
+    import numpy as np
+
+    w, h = size
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), 30.0, (w, h))
+    assert writer.isOpened()
+    rng = np.random.default_rng(5)
+    base = cv2.resize(rng.integers(0, 255, (h // 4, w // 4, 3), np.uint8), (w, h))
+    for i in range(frames):
+        frame = np.roll(base, 3 * i, axis=1)
+        cv2.putText(frame, str(i), (4, h // 2), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (255, 255, 255))
+        writer.write(frame)
+    writer.release()
+    return path

@@ -288,7 +288,7 @@ def run(**opts: Any) -> None:
     print_run(console, err_console, result, cfg, session.final_document(), brief=brief)
     written = session.exports.written()
     if cfg.plots_dir is not None and result.rows:
-        written.append(_plots(result, cfg))
+        written.append(_plots(result, cfg, session.exports.errors))
     console.print(f"results: {', '.join(written)}", markup=False, highlight=False)
     if result.interrupted:
         err_console.print(
@@ -305,8 +305,9 @@ def run(**opts: Any) -> None:
         sys.exit(1)
 
 
-def _plots(result: Any, cfg: RunConfig) -> str:
-    """Charts of this run; a plotting failure is reported, never loses the results."""
+def _plots(result: Any, cfg: RunConfig, errors: dict[str, str]) -> str:
+    """Charts of this run; a plotting failure is reported, never loses the results, and a
+    chart that could not be written (a full disk) counts as a file not written (exit 1)."""
     from cvbench.pipeline.document import run_document
     from cvbench.report.charts import PlotError
 
@@ -319,5 +320,8 @@ def _plots(result: Any, cfg: RunConfig) -> str:
         err_console.print(f"no charts: {exc}")
         return f"{out}/ (no charts)"
     for note in notes:
-        err_console.print(f"charts: {note}")
+        err_console.print(f"charts: {note}", markup=False)
+    failed = [n for n in notes if "chart failed (" in n]
+    if failed:
+        errors["--plots"] = f"{len(failed)} chart(s) failed: {failed[0]}"
     return f"{out}/ ({len(paths)} chart files)"

@@ -6,12 +6,14 @@ are only put on sys.path while the user's op is checked).
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import math
 import random
-import re
 from pathlib import Path
 
+from cvbench.config import records
+from cvbench.config.dask_address import AddressError, parse_address
 from cvbench.config.options import (
     DEFAULT_MAX_TIME_S,
     DEFAULT_WORKLOAD,
@@ -37,12 +39,10 @@ from cvbench.work.item import Fault
 from cvbench.work.user_op import UserOpError, import_paths, search_paths
 from cvbench.work.user_op import resolve as resolve_user_op
 from cvbench.workloads import resolve_workloads
-from cvbench.workloads.sources import input_files, input_images, parse_grid, read_inputs
+from cvbench.workloads.sources import check_input, input_files, job_items, parse_grid
 from cvbench.workloads.spec import WorkloadError, user_spec
 
 __all__ = ["ConfigError", "build_config"]
-
-DASK_ADDRESS = re.compile(r"(tcp|tls|ucx)://[^\s/:]+:[0-9]{1,5}")
 
 
 def _parsed(option: str, parse, value: object, **kw):
@@ -114,12 +114,12 @@ def _fault(text: str) -> tuple[str, Fault]:
 
 
 def _dask_scheduler(value: str | None) -> str | None:
-    if value is None or not str(value).strip():
+    if value is None:
         return None
-    address = str(value).strip()
-    if not DASK_ADDRESS.fullmatch(address) or not 1 <= int(address.rsplit(":", 1)[1]) <= 65535:
-        raise ConfigError(f"--dask-scheduler {address!r}: expected an address like tcp://HOST:PORT")
-    return address
+    try:
+        return parse_address(str(value))
+    except AddressError as exc:
+        raise ConfigError(f"--dask-scheduler {exc}") from None
 
 
 def _dask_answers(address: str) -> None:
@@ -136,18 +136,27 @@ def _dask_answers(address: str) -> None:
         raise ConfigError(f"--dask-scheduler: {problem}")
 
 
-def _nonempty(option: str, value: str | None) -> str | None:
-    """An empty --op/--input/--workers value is a mistake, not "the default"."""
-    if value is not None and not str(value).strip():
-        raise ConfigError(f"{option}: empty value")
-    return value
+# The option each text field of RunOptions comes from, as the user typed it
+_FLAGS = {"workload": "--workload", "models": "--models"}
+
+
+def _no_empty_values(opts: RunOptions) -> None:
+    """An empty value (`--csv ''`, `--workers ''`, `cvbench.run(op="")`) is a mistake, never
+    "the default": one line naming the option."""
+    for f in dataclasses.fields(opts):
+        value = getattr(opts, f.name)
+        values = value if f.name == "pythonpath" else (value,)
+        if f.name == "command" or not isinstance(values, tuple | list):
+            continue
+        for v in values:
+            if isinstance(v, str) and not v.strip():
+                flag = _FLAGS.get(f.name, "--" + f.name.replace("_", "-"))
+                raise ConfigError(f"{flag}: empty value")
 
 
 def build_config(opts: RunOptions) -> RunConfig:
     """Validate everything up front; ConfigError (one line) on the first problem."""
-    for option, value in (("--op", opts.op), ("--input", opts.input)):
-        _nonempty(option, value)
-    _nonempty("--workers", None if opts.workers is None else str(opts.workers))
+    _no_empty_values(opts)
     if opts.op and opts.workload:
         raise ConfigError("give --op or --workload, not both")
     if opts.op and ":" not in opts.op:
@@ -185,10 +194,7 @@ def build_config(opts: RunOptions) -> RunConfig:
         )
         grid = _parsed("--grid", parse_grid, opts.grid) if opts.grid else None
         if opts.input:
-            if Path(opts.input).is_dir() and grid is None:
-                input_images(opts.input)  # fail fast, naming the bad file (kept: paths only)
-            else:
-                read_inputs(opts.input)
+            check_input(opts.input, grid, workloads)  # fail fast, naming the bad file
         elif grid is not None:
             raise ConfigError("--grid cuts your --input images; the built-in data has its own grid")
         fault_model, fault = _fault(opts.inject_fault) if opts.inject_fault else (None, None)
@@ -218,30 +224,45 @@ def build_config(opts: RunOptions) -> RunConfig:
         raise ConfigError(
             "--trace records the sequential model's items: add sequential to --models"
         )
+    # every value checked before plan_outputs reserves the result files: a bad value must not
+    # leave an empty results file behind
+    warmup = _int_in("--warmup", opts.warmup, 0, 100)
+    cv_threads = _int_in("--cv-threads", opts.cv_threads, 0, 256)
+    fps = None if opts.fps is None else _float_in("--fps", opts.fps, 0.1, 10000)
+    chunksize = _chunksize(opts.chunksize)
+    heartbeat_ms = _float_in("--heartbeat-ms", opts.heartbeat_ms, 0, 1000)
+    dask_scheduler = _dask_scheduler(opts.dask_scheduler)
+    preset = opts.preset or ("quick" if opts.quick else "default")
+    try:
+        items = sum(job_items(w, preset, opts.input, grid) for w in workloads)
+    except WorkloadError as exc:
+        raise ConfigError(str(exc)) from None
+    max_rounds = records.max_rounds(items, len(models) * len(workers), repeat, RunConfig.max_rounds)
     if opts.input:
         sources += input_files(opts.input)  # the files it reads (checked above: no error)
-    out: OutputPaths = plan_outputs(opts, sources)
     dask_scheduler = _dask_scheduler(opts.dask_scheduler)
     if dask_scheduler is not None and any(m.name == "dask" for m in models):
         _dask_answers(dask_scheduler)
+    out: OutputPaths = plan_outputs(opts, sources)  # last: it reserves the results files
     return RunConfig(
         workloads=workloads,
         models=models,
         workers=workers,
         placement=Placement(tuple(cpus), opts.pin, nice),
         repeat=repeat,
-        warmup=_int_in("--warmup", opts.warmup, 0, 100),
+        warmup=warmup,
         seed=seed,
         target_ci=target_ci,
         max_time_s=max_time_s,
-        cv_threads=_int_in("--cv-threads", opts.cv_threads, 0, 256),
-        preset=opts.preset or ("quick" if opts.quick else "default"),
-        fps=None if opts.fps is None else _float_in("--fps", opts.fps, 0.1, 10000),
+        cv_threads=cv_threads,
+        preset=preset,
+        max_rounds=max_rounds,
+        fps=fps,
         input_path=opts.input,
         grid=grid,
-        chunksize=_chunksize(opts.chunksize),
+        chunksize=chunksize,
         item_timeout_s=item_timeout_s,
-        heartbeat_ms=_float_in("--heartbeat-ms", opts.heartbeat_ms, 0, 1000),
+        heartbeat_ms=heartbeat_ms,
         csv_path=out.csv,
         json_path=out.json,
         markdown_path=out.markdown,

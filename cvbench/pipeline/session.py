@@ -1,12 +1,11 @@
 """One run from a RunConfig, the same for the CLI and the Python API: the runner, its files
 rewritten as rows complete, and the caller's process left as it was found (the runner restores
-import paths and PYTHONPATH; here: the lifeline variable, the CPU affinity of the caller's
-threads, the thread exception hooks)."""
+import paths; here: every environment variable, the CPU affinity of every thread, the thread
+exception hooks)."""
 
 from __future__ import annotations
 
 import contextlib
-import os
 import signal
 import sys
 import threading
@@ -15,11 +14,10 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from cvbench.config import RunConfig
-from cvbench.measure.affinity import tids
+from cvbench.measure.caller_state import caller_state_kept
 from cvbench.pipeline.document import run_document
 from cvbench.pipeline.exports import ExportWriter
 from cvbench.runner import Callbacks, Runner, RunResult
-from cvbench.work.lifeline import MAIN_PID_ENV
 
 JSON_EVERY_S = 3.0  # the JSON holds every item's timestamps: rewritten at most this often
 
@@ -45,27 +43,6 @@ def thread_errors_kept(into: list[str]) -> Iterator[None]:
         yield
     finally:
         threading.excepthook, sys.unraisablehook = previous_thread, previous_unraisable
-
-
-@contextlib.contextmanager
-def caller_state_kept() -> Iterator[None]:
-    """The environment variables and the CPU masks of this process's threads, restored after
-    the run (a run restricts every thread to --cpus; the caller must not stay pinned)."""
-    env = os.environ.get(MAIN_PID_ENV)
-    masks: dict[int, set[int]] = {}
-    for tid in tids(os.getpid()):
-        with contextlib.suppress(OSError):
-            masks[tid] = os.sched_getaffinity(tid)
-    try:
-        yield
-    finally:
-        if env is None:
-            os.environ.pop(MAIN_PID_ENV, None)
-        else:
-            os.environ[MAIN_PID_ENV] = env
-        for tid, mask in masks.items():
-            with contextlib.suppress(OSError):
-                os.sched_setaffinity(tid, mask)
 
 
 class _Exporting(Callbacks):

@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from cvbench.results import ranges, shape
 from cvbench.results.schema import (
     META_COLUMNS,
     SCHEMA_VERSION,
@@ -154,6 +155,9 @@ def _json_rows(
     if isinstance(doc, dict):
         if not any_schema:
             _check_schema(path, doc.get("schema_version"))
+        wrong = shape.problem(doc)
+        if wrong:
+            raise ResultsError(f"{path}: {wrong}")
         if "rows" not in doc:
             raise ResultsError(f"{path}: JSON has no 'rows' key (not a cvbench results file)")
         rows = doc["rows"]
@@ -213,6 +217,9 @@ def _typed_row(path: Path, where: str | int, raw: dict[str, Any]) -> dict[str, A
             continue  # a model that cannot run here is neither ok nor failed
         if col in row and row[col] is None:
             raise ResultsError(f"{path}: {where}: empty {col!r}")
+    impossible = ranges.problem(row)
+    if impossible:
+        raise ResultsError(f"{path}: {where}: {impossible}")
     return row
 
 

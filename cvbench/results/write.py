@@ -21,8 +21,17 @@ def atomic_write(path: Path, text: str) -> None:
     """Replace a regular file atomically (temp file beside it + os.replace), so a reader never
     sees a torn file. A symlink is followed (its target is replaced, the link kept); a device
     such as /dev/null is written through, never replaced; a FIFO, socket or folder is refused.
+    An OSError always names the file (a write to /dev/full or a full disk says which output).
     """
-    path = Path(os.path.realpath(path))
+    try:
+        _atomic_write(Path(os.path.realpath(path)), text)
+    except OSError as exc:
+        if exc.filename is not None or exc.errno is None:
+            raise
+        raise OSError(exc.errno, exc.strerror, str(path)) from None
+
+
+def _atomic_write(path: Path, text: str) -> None:
     if path.exists() and not path.is_file():
         if path.is_char_device():
             with path.open("w", newline="") as fh:
@@ -94,8 +103,11 @@ def _fmt(value: float | None, digits: int = 3) -> str:
 
 
 def md_escape(text: Any) -> str:
-    """A table cell: a `|` or a line break would end the cell or the row."""
-    return str(text).replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+    """A table cell or a line: a `|` or a line break would end the cell or the row, and raw
+    HTML (a model named `<script>` in a results file) is rendered by Markdown viewers, so `&`,
+    `<` and `>` become entities."""
+    text = str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
 
 
 def markdown_text(
@@ -108,8 +120,10 @@ def markdown_text(
     lines = [
         "## cvbench results",
         "",
-        f"Python {env.get('python')}, OpenCV {env.get('opencv')}, {env.get('cpu_model')}, "
-        f"CPUs {env.get('allowed_cpus')}, kernel {env.get('kernel')}",
+        md_escape(
+            f"Python {env.get('python')}, OpenCV {env.get('opencv')}, {env.get('cpu_model')}, "
+            f"CPUs {env.get('allowed_cpus')}, kernel {env.get('kernel')}"
+        ),
         "",
     ]
     if findings:

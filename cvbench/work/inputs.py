@@ -3,8 +3,9 @@ the item by whichever worker runs it (as a real pipeline reads its photos), so t
 holds about one image per worker instead of the whole folder.
 
 Memory ceiling: one decoded image may take at most IMAGE_CEILING bytes (its size is read from
-the file's header, never by decoding it), and a file at most FILE_CEILING bytes (by stat,
-before reading). What must stay resident (tiles of --grid, frames of a video) is bounded by
+the file's header, never by decoding it), and an image file at most FILE_CEILING bytes (by
+stat, before reading). A video is never read whole (work/video.py streams its frames), so its
+file has no size ceiling. What must stay resident (tiles of --grid) is bounded by
 RESIDENT_CEILING in workloads/sources.py.
 """
 
@@ -31,21 +32,51 @@ def shown(path: str | os.PathLike) -> str:
     return os.fsencode(path).decode("utf-8", "backslashreplace")
 
 
-def check_regular(path: str | os.PathLike) -> int:
+def check_regular(path: str | os.PathLike, limit: int | None = FILE_CEILING) -> int:
     """Its size by stat; a FIFO, device or socket is refused (reading one blocks or never
-    ends), and so is a file above FILE_CEILING."""
+    ends), and so is a file above ``limit`` (None: a video, streamed, has none)."""
     try:
         st = os.stat(path)
     except OSError as exc:
         raise InputFileError(f"{shown(path)}: cannot read ({exc.strerror or exc})") from None
     if not stat.S_ISREG(st.st_mode):
         raise InputFileError(f"{shown(path)}: not a regular file (a FIFO, device or socket)")
-    if st.st_size > FILE_CEILING:
+    if limit is not None and st.st_size > limit:
         raise InputFileError(
-            f"{shown(path)}: {st.st_size / GiB:.1f} GiB, above the {FILE_CEILING / GiB:g} GiB "
-            "limit for one input file"
+            f"{shown(path)}: {st.st_size / GiB:.1f} GiB, above the {limit / GiB:g} GiB "
+            "limit for one image file"
         )
     return st.st_size
+
+
+# First bytes of the formats cv2.imdecode reads (the rest of a file is a video, or nothing)
+_IMAGE_MAGIC = (
+    b"\x89PNG", b"\xff\xd8", b"BM", b"GIF87a", b"GIF89a", b"II*\x00", b"MM\x00*",
+    b"\x59\xa6\x6a\x95", b"#?RADIANCE", b"#?RGBE", b"\x76\x2f\x31\x01", b"\xff\x4f\xff\x51",
+    b"\x00\x00\x00\x0cjP  ", b"PF", b"Pf",
+)  # fmt: skip
+
+
+def is_image_header(head: bytes) -> bool:
+    """The file starts as an image does (PNG, JPEG, BMP, GIF, TIFF, WebP, PNM, JPEG 2000,
+    Sun raster, Radiance, EXR, AVIF); anything else given as --input is tried as a video."""
+    if head.startswith(_IMAGE_MAGIC):
+        return True
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return True
+    if head[4:8] == b"ftyp" and head[8:12] in (b"avif", b"avis"):
+        return True
+    return len(head) > 2 and head[:1] == b"P" and head[1:2] in b"1234567" and head[2:3].isspace()
+
+
+def head_of(path: str | os.PathLike, size: int = 64) -> bytes:
+    """The first bytes of a regular file (checked first: a FIFO would block)."""
+    check_regular(path, None)
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(size)
+    except OSError as exc:
+        raise InputFileError(f"{shown(path)}: cannot read ({exc.strerror or exc})") from None
 
 
 def header_size(head: bytes) -> tuple[int, int] | None:

@@ -18,7 +18,7 @@ from typing import Any, NamedTuple
 import cv2
 import numpy as np
 
-from cvbench.work import inputs, lifeline, user_op
+from cvbench.work import inputs, lifeline, user_op, video
 from cvbench.work import ops as cv
 from cvbench.work.digest import digest_array
 
@@ -78,7 +78,7 @@ class WorkFn:
         cv.cv_ns_taken()  # start the item at zero
         started = time.perf_counter_ns()
         io = 0
-        if isinstance(payload, inputs.InputImage):  # a streamed --input image: decode it here
+        if isinstance(payload, inputs.InputImage | video.VideoFrame):  # streamed: decode here
             payload = payload.load()
             io = time.perf_counter_ns() - started
             cv.cv_ns_taken()  # the decode is input, not the op's cv2 time

@@ -9,11 +9,8 @@ cvbench digests what it returns, so that every model is proved to have done the 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import importlib
 import inspect
-import json
-import numbers
 import os
 import sys
 import traceback
@@ -22,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from cvbench.work.digest import digest_array
+from cvbench.work.user_digest import UndigestableOutput, digest_output
 
 _resolved: dict[str, Callable[[np.ndarray], Any]] = {}
 MAX_TRACE_CHARS = 8000  # per failure, in the JSON
@@ -114,24 +111,9 @@ def _first(exc: BaseException) -> str:
 
 
 def digest_result(value: Any) -> tuple[str, int]:
-    """(digest, detail) of what a user function returned; detail = its length or -1."""
-    if isinstance(value, np.ndarray):
-        return digest_array(value), -1
-    if isinstance(value, numbers.Number | np.generic):
-        return _digest_text(repr(float(value)) if isinstance(value, float) else repr(value)), -1
-    if isinstance(value, Sequence | tuple) and not isinstance(value, str | bytes):
-        try:
-            arr = np.asarray(value, dtype=np.float64)
-            return digest_array(arr), len(value)
-        except (TypeError, ValueError):
-            return _digest_text(json.dumps(value, sort_keys=True, default=repr)), len(value)
-    if value is None:
-        return _digest_text("None"), -1
-    return _digest_text(repr(value)), -1
-
-
-def _digest_text(text: str) -> str:
-    return hashlib.blake2b(text.encode(), digest_size=12).hexdigest()
+    """(digest, detail) of what a user function returned (work/user_digest.py); detail is
+    its length or -1. UndigestableOutput for a generator, an object, a function."""
+    return digest_output(value)
 
 
 def call(op: str, index: int, image: np.ndarray) -> tuple[str, int]:
@@ -147,4 +129,7 @@ def call(op: str, index: int, image: np.ndarray) -> tuple[str, int]:
         ) from None
     except SystemExit as exc:  # sys.exit() in the op fails its row, not cvbench's exit code
         raise ItemError(f"item {index}: the op called sys.exit({exc.code!r})") from None
-    return digest_result(result)
+    try:
+        return digest_result(result)
+    except UndigestableOutput as exc:
+        raise ItemError(f"item {index}: {exc}") from None

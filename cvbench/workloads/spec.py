@@ -10,6 +10,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from cvbench.workloads import bounds
+
 BUILTIN_NAMES = ("threshold", "threshold-io", "faces", "frames")
 OPS = ("threshold", "threshold-io", "faces")
 SOURCES = ("tiles", "tile-files", "frames", "stream")
@@ -60,7 +62,9 @@ SIZE_BOUNDS: dict[str, tuple[float, float]] = {
 MAX_PIXELS = 400_000_000  # per generated image: 1.2 GB of BGR
 
 
-def _check_size(origin: str, preset: str, table: dict[str, Any]) -> None:
+def _check_size(origin: str, preset: str, table: dict[str, Any], source: str) -> None:
+    """Each size within its bounds, the ones the source reads present, and their product
+    (the bytes the data will take) within the ceilings: all before anything is generated."""
     for key, value in table.items():
         bound = SIZE_BOUNDS.get(key)
         if bound is None:
@@ -73,6 +77,32 @@ def _check_size(origin: str, preset: str, table: dict[str, Any]) -> None:
             )
     if table.get("width", 0) * table.get("height", 0) > MAX_PIXELS:
         raise WorkloadError(f"{origin}: sizes.{preset}: width x height above {MAX_PIXELS:,} pixels")
+    missing = [k for k in bounds.NEEDS[source] if k not in table]
+    if missing:
+        raise WorkloadError(
+            f"{origin}: sizes.{preset} needs {', '.join(missing)} (source {source!r} reads them)"
+        )
+    needed = bounds.generated_bytes(source, table)
+    if needed > bounds.GENERATED_CEILING:
+        what = "images and their tiles" if source in ("tiles", "tile-files") else "frames"
+        raise WorkloadError(
+            f"{origin}: sizes.{preset}: its {what} take {bounds.shown_bytes(needed)} decoded, "
+            f"above the {bounds.shown_bytes(bounds.GENERATED_CEILING)} memory ceiling for "
+            "generated data; use smaller sizes"
+        )
+    if source in ("tiles", "tile-files"):
+        tiles = bounds.generated_tiles(table)[0]
+        many = bounds.too_many_items(tiles, f"images x grid x grid = {tiles:,} tiles")
+        if many:
+            raise WorkloadError(f"{origin}: sizes.{preset}: {many}")
+    if source == "tile-files":
+        on_disk = bounds.tile_files_bytes([bounds.generated_tiles(table)])
+        if on_disk > bounds.TILE_FILES_CEILING:
+            raise WorkloadError(
+                f"{origin}: sizes.{preset}: its tiles take ~{bounds.shown_bytes(on_disk)} as "
+                f"PNG files, above the {bounds.shown_bytes(bounds.TILE_FILES_CEILING)} ceiling "
+                "for the tile files threshold-io writes; use a coarser grid or smaller sizes"
+            )
 
 
 def _parse(text: str, origin: str) -> WorkloadSpec:
@@ -103,10 +133,10 @@ def _parse(text: str, origin: str) -> WorkloadSpec:
         isinstance(v, dict) for v in raw["sizes"].values()
     ):
         raise WorkloadError(f"{origin}: [sizes.*] must be tables")
-    for preset, table in raw["sizes"].items():
-        _check_size(origin, preset, table)
-    if raw["source"] not in SOURCES:
+    if not isinstance(raw["source"], str) or raw["source"] not in SOURCES:
         raise WorkloadError(f"{origin}: source must be one of {', '.join(SOURCES)}")
+    for preset, table in raw["sizes"].items():
+        _check_size(origin, preset, table, raw["source"])
     if "default" not in raw["sizes"]:
         raise WorkloadError(f"{origin}: needs a [sizes.default] table")
     return WorkloadSpec(
