@@ -10,6 +10,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from cvbench.config.values import parse_names
 from cvbench.workloads import bounds
 
 BUILTIN_NAMES = ("threshold", "threshold-io", "faces", "frames")
@@ -186,9 +187,4 @@ def load_spec(name_or_path: str) -> WorkloadSpec:
 
 def resolve_workloads(text: str) -> list[WorkloadSpec]:
     """`threshold,faces`, `all`, or paths; validated before any work starts."""
-    names = [n.strip() for n in text.split(",") if n.strip()]
-    if not names:
-        raise WorkloadError("no workload given")
-    if "all" in names:
-        names = list(BUILTIN_NAMES)
-    return [load_spec(n) for n in dict.fromkeys(names)]
+    return [load_spec(n) for n in parse_names(text, BUILTIN_NAMES, "workload", WorkloadError)]
