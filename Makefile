@@ -22,7 +22,7 @@ run: $(STAMP)
 	$(BIN)/cvbench run
 
 test: $(STAMP)
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n auto
 	@$(MAKE) --no-print-directory test-pythons
 
 test-fast: $(STAMP)

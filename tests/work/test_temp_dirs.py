@@ -49,3 +49,32 @@ def test_a_run_leaves_no_temp_folder(tmp_path):
     )  # fmt: skip
     assert res.returncode == 0, res.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+
+def test_a_long_tmpdir_still_gets_a_fork_server(tmp_path):
+    """A TMPDIR too long for the fork server's AF_UNIX socket (a test runner's, a deep home):
+    multiprocessing's folder goes to /tmp instead, the pool starts, and the folder goes at
+    exit."""
+    import os
+    import sys
+
+    long_tmp = tmp_path / ("t" * max(1, 80 - len(str(tmp_path))))
+    long_tmp.mkdir()
+    script = (
+        "import concurrent.futures as cf, multiprocessing as mp, os\n"
+        "from multiprocessing import process\n"
+        "from cvbench.work.temp_dirs import claim_multiprocessing_tempdir\n"
+        "claim_multiprocessing_tempdir()\n"
+        "print(process.current_process()._config['tempdir'])\n"
+        "with cf.ProcessPoolExecutor(1, mp_context=mp.get_context('forkserver')) as pool:\n"
+        "    print(pool.submit(os.getpid).result() != os.getpid())\n"
+    )
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "TMPDIR": str(long_tmp), "PYTHONPATH": str(root)}
+    res = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert res.returncode == 0, res.stderr
+    folder, worked = res.stdout.split()
+    assert worked == "True" and folder.startswith("/tmp/cvbench-mp-")
+    assert not Path(folder).exists() and list(long_tmp.iterdir()) == []
