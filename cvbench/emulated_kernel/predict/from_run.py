@@ -97,7 +97,9 @@ def cell_costs(rows: Sequence[dict[str, Any]], model: str, service_s: float) -> 
         if parent is None:
             return None
     sync = None
-    if w == 1 and model in PROCESS_MODELS + OFFLOAD_PROCESS_MODELS:
+    # the loop-fed pools keep one item per worker in flight: at one worker they are already
+    # serial in the model, and a hand-over wait would only repack their 2-worker schedule
+    if w == 1 and model in PROCESS_MODELS:
         blocked = [
             (r["wall_s"] - r["worker_threads_cpu_s"] - (r.get("worker_wait_s") or 0.0)) / r["items"]
             for r in mine
