@@ -142,7 +142,7 @@ def _hostile(doc: dict[str, Any], where: str, key: str, value: Any, item: int) -
     return doc
 
 
-@settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     st.sampled_from(
         [("top", k) for k in TOP]
