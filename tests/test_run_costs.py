@@ -145,15 +145,23 @@ def test_user_op_gil_split_is_measured():
 
     img = np.random.default_rng(0).integers(0, 255, (1200, 1600, 3), np.uint8)
     cv2.setNumThreads(1)
-    alone = []
-    for _ in range(3):
-        t = time.perf_counter()
-        cv2.GaussianBlur(img, (31, 31), 0)
-        alone.append(time.perf_counter() - t)
+    alone: list[float] = []
+
+    def time_alone() -> None:
+        for _ in range(3):
+            t = time.perf_counter()
+            cv2.GaussianBlur(img, (31, 31), 0)
+            alone.append(time.perf_counter() - t)
+
+    # the cv2 call timed on its own before and after the profiled pass, and the fastest of
+    # each compared: CI runs this tier under two Pythons side by side on 2 cores, and a
+    # contended call is only ever slower
+    time_alone()
     split = profile_split(lambda i, p: _user_fn(p), [img, img, img])
+    time_alone()
     assert split is not None and split.cv_calls == (1, 1, 1)
-    rel = sorted(split.released_s)[1]
-    ref = sorted(alone)[1]
+    rel = min(split.released_s)
+    ref = min(alone)
     assert 0.5 * ref <= rel <= 2.0 * ref + 0.002
     assert rel < 0.01 + ref  # the busy loop is not counted as released
 
