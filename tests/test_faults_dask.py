@@ -116,11 +116,47 @@ class Cluster:
             time.sleep(0.1)
         pytest.fail("the dask worker process never started")
 
+    def kill_group(self, pgid: int, spare_trackers: bool) -> list[psutil.Process]:
+        """SIGKILL every process of the group (but its resource trackers, if asked: returned)."""
+        members = [p for p in psutil.process_iter() if _pgid(p.pid) == pgid]
+        trackers = [p for p in members if spare_trackers and _is_tracker(p)]
+        for p in members:
+            if p not in trackers:
+                with contextlib.suppress(psutil.Error):
+                    p.kill()
+        return trackers
+
     def close(self) -> None:
-        for proc in (self.worker, self.scheduler):
+        """SIGTERM first (dask closes cleanly), then SIGKILL what did not end (a worker's
+        stuck thread) -- all but multiprocessing's resource trackers, which unlink the named
+        semaphores of the killed processes once those are gone, and then end on their own."""
+        groups = [p.pid for p in (self.worker, self.scheduler)]
+        for pgid in groups:
             with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)  # the worker's stuck thread included
+                os.killpg(pgid, signal.SIGTERM)
+        for proc in (self.worker, self.scheduler):
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=5)
+        trackers = [t for pgid in groups for t in self.kill_group(pgid, spare_trackers=True)]
+        for proc in (self.worker, self.scheduler):
             proc.wait(timeout=20)
+        _, alive = psutil.wait_procs(trackers, timeout=10)
+        for p in alive:
+            with contextlib.suppress(psutil.Error):
+                p.kill()
+
+
+def _is_tracker(p: psutil.Process) -> bool:
+    with contextlib.suppress(psutil.Error):
+        return "resource_tracker" in " ".join(p.cmdline())
+    return False
+
+
+def _pgid(pid: int) -> int | None:
+    try:
+        return os.getpgid(pid)
+    except ProcessLookupError:
+        return None
 
 
 @pytest.fixture
@@ -238,8 +274,9 @@ def _kill_after_first_row(cluster: Cluster, tmp: Path, victim: str, *extra: str)
     t0 = time.monotonic()
     if victim == "worker":
         worker.kill()
-    else:  # the nanny and its worker: nothing restarts them
-        os.killpg(cluster.worker.pid, signal.SIGKILL)
+    else:  # the nanny and its worker: nothing restarts them (their resource tracker is
+        # spared: it unlinks their named semaphores once they are gone)
+        cluster.kill_group(cluster.worker.pid, spare_trackers=True)
     out, err = proc.communicate(timeout=60)
     return proc.returncode, out, err, time.monotonic() - t0
 
