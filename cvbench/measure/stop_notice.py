@@ -33,6 +33,9 @@ class StopNotice:
         self.active = False
         self.signum: int | None = None
         self._fds: tuple[int, int] | None = None
+        # poll() runs in the watchdog's thread while __exit__ closes the pipe in the main one:
+        # without the lock, poll could read a closed fd -- or one the number was reused for
+        self._lock = threading.Lock()
 
     def __enter__(self) -> StopNotice:
         if threading.current_thread() is not threading.main_thread():
@@ -55,20 +58,22 @@ class StopNotice:
         return self
 
     def poll(self) -> int | None:
-        if self.signum is None and self._fds is not None:
-            with contextlib.suppress(OSError):  # BlockingIOError: nothing arrived
-                while data := os.read(self._fds[0], 4096):
-                    stops = [b for b in data if b in STOP_SIGNALS]
-                    if stops:
-                        self.signum = stops[0]
-                        break
-        return self.signum
+        with self._lock:
+            if self.signum is None and self._fds is not None:
+                with contextlib.suppress(OSError):  # BlockingIOError: nothing arrived
+                    while data := os.read(self._fds[0], 4096):
+                        stops = [b for b in data if b in STOP_SIGNALS]
+                        if stops:
+                            self.signum = stops[0]
+                            break
+            return self.signum
 
     def __exit__(self, *exc: object) -> None:
-        if self._fds is None:
-            return
-        r, w = self._fds
-        self._fds, self.active = None, False
+        with self._lock:
+            if self._fds is None:
+                return
+            r, w = self._fds
+            self._fds, self.active = None, False
         current = signal.set_wakeup_fd(-1)
         if current not in (-1, w):  # a library set its own and kept it: leave it theirs
             signal.set_wakeup_fd(current)

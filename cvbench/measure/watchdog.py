@@ -94,8 +94,10 @@ class Watchdog:
 
     def _new_descendants(self) -> list[int]:
         """Processes this repetition started (its pool's workers, a cluster's nannies), not
-        the long-lived forkserver and resource tracker that were there before it."""
-        return sorted(self._descendants() - self._before)
+        the long-lived fork server and resource tracker, even when this repetition was the
+        first to need them: killing the fork server makes every worker it forked read as
+        "exited with code 255", and the next process model start a new one."""
+        return sorted(p for p in self._descendants() - self._before if not _shared_helper(p))
 
     def _expire(self) -> None:
         self.fired = True
@@ -208,3 +210,16 @@ class Watchdog:
         if hard_exit.OWNER:  # the watchdog's thread is ending the process: wait for it
             threading.Event().wait()
         raise RepetitionAbandoned(self.stuck_reason())
+
+
+def _shared_helper(pid: int) -> bool:
+    """multiprocessing's fork server (a child of this process; its workers are its own
+    children and share its command line) or resource tracker."""
+    try:
+        proc = psutil.Process(pid)
+        cmd = " ".join(proc.cmdline())
+        if "multiprocessing.resource_tracker" in cmd:
+            return True
+        return "multiprocessing.forkserver import main" in cmd and proc.ppid() == os.getpid()
+    except psutil.Error:
+        return False
