@@ -117,13 +117,20 @@ class Cluster:
         pytest.fail("the dask worker process never started")
 
     def kill_group(self, pgid: int, spare_trackers: bool) -> list[psutil.Process]:
-        """SIGKILL every process of the group (but its resource trackers, if asked: returned)."""
+        """SIGKILL every process of the group (but its resource trackers, if asked: returned).
+        The group is stopped first, at once, so that a nanny cannot restart its worker
+        between the kills; the spared trackers are continued."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pgid, signal.SIGSTOP)
         members = [p for p in psutil.process_iter() if _pgid(p.pid) == pgid]
         trackers = [p for p in members if spare_trackers and _is_tracker(p)]
         for p in members:
             if p not in trackers:
                 with contextlib.suppress(psutil.Error):
                     p.kill()
+        for p in trackers:
+            with contextlib.suppress(psutil.Error):
+                p.resume()
         return trackers
 
     def close(self) -> None:
