@@ -3,11 +3,16 @@ from each other: what two test modules need is here)."""
 
 from __future__ import annotations
 
+import csv
 import os
 import subprocess
 import sys
+import tempfile
+import time
 from pathlib import Path
 from typing import Any
+
+import psutil
 
 from cvbench.measure.affinity import Placement, allowed_cpus
 from cvbench.measure.probes import Probes
@@ -127,3 +132,44 @@ def write_video(path: Path, frames: int, size: tuple[int, int] = (96, 64), fourc
         writer.write(frame)
     writer.release()
     return path
+
+
+def cvbench_in(
+    cwd: Path, *args: str, timeout: float = 120
+) -> tuple[subprocess.CompletedProcess, float]:
+    """The real CLI run in ``cwd`` (its folder importable, for a test's op module), and how long
+    it took (s)."""
+    env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{cwd}"}
+    t0 = time.monotonic()
+    res = subprocess.run(
+        [*CVBENCH, *args], capture_output=True, text=True, timeout=timeout, env=env, cwd=cwd
+    )
+    return res, time.monotonic() - t0
+
+
+def measured_rows(path: Path) -> list[dict]:
+    """A results CSV's measured rows (not the predictions), as strings."""
+    with open(path, newline="") as fh:
+        return [r for r in csv.DictReader(fh) if r["predicted"] == "false"]
+
+
+def left_behind(pid: int) -> list[str]:
+    """Processes that belong to run ``pid`` (they inherit its CVBENCH_MAIN_PID) and temp
+    folders named after it, still there."""
+    left = []
+    for proc in psutil.process_iter(["pid"]):
+        try:
+            if proc.environ().get("CVBENCH_MAIN_PID") == str(pid) and proc.pid != pid:
+                left.append(f"process {proc.pid}: {' '.join(proc.cmdline())}")
+        except psutil.Error:
+            continue
+    left += [str(p) for p in Path(tempfile.gettempdir()).glob(f"cvbench-*-{pid}-*")]
+    return left
+
+
+def gone(pid: int, seconds: float = 10) -> list[str]:
+    """What run ``pid`` left behind after waiting up to ``seconds`` for it to go."""
+    deadline = time.monotonic() + seconds
+    while (left := left_behind(pid)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return left

@@ -6,7 +6,6 @@ connect), leaves the cluster's processes alone, and leaves nothing behind."""
 from __future__ import annotations
 
 import contextlib
-import csv
 import os
 import signal
 import socket
@@ -23,7 +22,7 @@ import pytest
 
 from cvbench.models.dask_ import Dask
 from cvbench.models.dask_calls import scheduler_problem
-from tests.helpers import CVBENCH, ROOT
+from tests.helpers import CVBENCH, ROOT, cvbench_in, measured_rows
 
 needs_dask = pytest.mark.skipif(Dask.unavailable() is not None, reason=str(Dask.unavailable()))
 DASK = Path(sys.executable).with_name("dask")
@@ -177,26 +176,12 @@ def cluster(tmp_path: Path) -> Iterator[Cluster]:
         c.close()
 
 
-def _run(tmp: Path, *args: str, timeout: float = 60) -> tuple[subprocess.CompletedProcess, float]:
-    env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{tmp}"}
-    t0 = time.monotonic()
-    res = subprocess.run(
-        [*CVBENCH, *args], capture_output=True, text=True, timeout=timeout, env=env, cwd=tmp
-    )
-    return res, time.monotonic() - t0
-
-
 def _dask_run(tmp: Path, op: str, address: str, *extra: str) -> list[str]:
     return [
         "run", "--quick", "--op", f"dkops:{op}", "-m", "dask", "--warmup", "0",
         "--dask-scheduler", address, "--csv", str(tmp / "r.csv"), "--json", str(tmp / "r.json"),
         *extra,
     ]  # fmt: skip
-
-
-def _rows(path: Path) -> list[dict]:
-    with open(path, newline="") as fh:
-        return [r for r in csv.DictReader(fh) if r["predicted"] == "false"]
 
 
 def _quiet(res: subprocess.CompletedProcess) -> None:
@@ -221,7 +206,7 @@ def test_a_refused_scheduler_is_one_line_exit_2(tmp_path):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         address = f"tcp://127.0.0.1:{s.getsockname()[1]}"
-    res, took = _run(tmp_path, "run", "--quick", "-m", "dask", "--dask-scheduler", address)
+    res, took = cvbench_in(tmp_path, "run", "--quick", "-m", "dask", "--dask-scheduler", address)
     assert res.returncode == 2 and "Connection refused" in res.stderr, res.stderr
     assert "Traceback" not in res.stderr and took < 30
 
@@ -231,7 +216,9 @@ def test_a_refused_scheduler_is_one_line_exit_2(tmp_path):
 def test_a_scheduler_that_never_answers_is_one_line_exit_2(tmp_path):
     """The probe: a `python -c` socket server as the scheduler hung until SIGKILL."""
     with _silent_server() as address:
-        res, took = _run(tmp_path, "run", "--quick", "-m", "dask", "--dask-scheduler", address)
+        res, took = cvbench_in(
+            tmp_path, "run", "--quick", "-m", "dask", "--dask-scheduler", address
+        )
     assert res.returncode == 2, res.stderr
     errors = [line for line in res.stderr.splitlines() if line.startswith("Error:")]
     assert len(errors) == 1 and address in errors[0] and "no dask scheduler answered" in errors[0]
@@ -243,23 +230,23 @@ def test_a_scheduler_that_never_answers_is_one_line_exit_2(tmp_path):
 @pytest.mark.slow
 def test_a_hanging_op_on_a_cluster_fails_its_row_and_the_next_run_says_why(cluster, tmp_path):
     worker = cluster.worker_process()
-    res, took = _run(tmp_path, *_dask_run(tmp_path, "hang", cluster.address, "--repeat", "1",
+    res, took = cvbench_in(tmp_path, *_dask_run(tmp_path, "hang", cluster.address, "--repeat", "1",
                                           "--item-timeout", "3s"))  # fmt: skip
     assert res.returncode == 1, res.stderr
     _quiet(res)
     assert took < 3 + 10 + 5
-    (row,) = _rows(tmp_path / "r.csv")
+    (row,) = measured_rows(tmp_path / "r.csv")
     assert row["ok"] == "false"
     assert f"waiting for the items on the dask cluster at {cluster.address}" in row["error"]
     assert "cannot be stopped from here" in row["error"]
     assert worker.is_running()  # not ours: never signalled (it is still running the op)
     # the next run on that cluster: refused at once, naming the worker and the task
-    res, took = _run(tmp_path, *_dask_run(tmp_path, "slow", cluster.address, "--repeat", "1",
+    res, took = cvbench_in(tmp_path, *_dask_run(tmp_path, "slow", cluster.address, "--repeat", "1",
                                           "--item-timeout", "3s"))  # fmt: skip
     assert res.returncode == 1, res.stderr
     _quiet(res)
     assert took < 3 + 10 + 5
-    (row,) = _rows(tmp_path / "r.csv")
+    (row,) = measured_rows(tmp_path / "r.csv")
     assert "is still running cvbench-item-" in row["error"]
     assert "restart that worker" in row["error"]
 
@@ -294,10 +281,10 @@ def test_a_worker_killed_mid_run_fails_the_row_and_the_next_run_works(cluster, t
     code, out, err, took = _kill_after_first_row(cluster, tmp_path, "worker")
     assert code == 1, err
     assert "Traceback" not in out + err and took < 20
-    failed = [r for r in _rows(tmp_path / "r.csv") if r["ok"] == "false"]
+    failed = [r for r in measured_rows(tmp_path / "r.csv") if r["ok"] == "false"]
     assert len(failed) == 1 and "left the dask cluster" in failed[0]["error"], failed
     cluster.wait_for_workers()  # its nanny started a new one
-    res, _ = _run(tmp_path, *_dask_run(tmp_path, "slow", cluster.address, "--repeat", "1"))
+    res, _ = cvbench_in(tmp_path, *_dask_run(tmp_path, "slow", cluster.address, "--repeat", "1"))
     assert res.returncode == 0, res.stderr
     _quiet(res)
 
@@ -308,9 +295,9 @@ def test_a_cluster_that_loses_every_worker_fails_at_the_deadline(cluster, tmp_pa
     code, out, err, took = _kill_after_first_row(cluster, tmp_path, "nanny", "--item-timeout", "3s")
     assert code == 1, err
     assert "Traceback" not in out + err and took < 3 + 10
-    failed = [r for r in _rows(tmp_path / "r.csv") if r["ok"] == "false"]
+    failed = [r for r in measured_rows(tmp_path / "r.csv") if r["ok"] == "false"]
     assert len(failed) == 1 and "no workers left" in failed[0]["error"], failed
-    res, took = _run(tmp_path, *_dask_run(tmp_path, "slow", cluster.address, "--repeat", "1"))
+    res, took = cvbench_in(tmp_path, *_dask_run(tmp_path, "slow", cluster.address, "--repeat", "1"))
     assert res.returncode == 1 and took < 20, res.stderr
-    (row,) = _rows(tmp_path / "r.csv")
+    (row,) = measured_rows(tmp_path / "r.csv")
     assert "has no workers" in row["error"]

@@ -19,14 +19,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import CVBENCH, ROOT, assert_one_error_line, write_video
+from tests.helpers import CVBENCH, ROOT, assert_one_error_line, cvbench_in, write_video
 
 
 def _run(cwd: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{cwd}"}
-    return subprocess.run(
-        [*CVBENCH, *args], capture_output=True, text=True, timeout=timeout, env=env, cwd=cwd
-    )
+    return cvbench_in(cwd, *args, timeout=timeout)[0]
 
 
 def _zero_png(path: Path, side: int) -> None:

@@ -10,7 +10,6 @@ import os
 import signal
 import subprocess
 import sys
-import tempfile
 import textwrap
 import time
 from pathlib import Path
@@ -19,7 +18,7 @@ import psutil
 import pytest
 
 from cvbench.work.quiet_child import parent_went_away
-from tests.helpers import CVBENCH, ROOT
+from tests.helpers import CVBENCH, ROOT, gone
 
 MODELS = ["dask", "processes", "kernel-proc"]
 # what children said after a stop or a kill, as the probe saw it (the main process's own
@@ -54,24 +53,6 @@ def _children_said(err: str) -> list[str]:
     return [line for line in err.splitlines() if any(n in line for n in NOISE)]
 
 
-def _left_behind(pid: int) -> list[str]:
-    left = []
-    for proc in psutil.process_iter(["pid"]):
-        try:
-            if proc.environ().get("CVBENCH_MAIN_PID") == str(pid) and proc.pid != pid:
-                left.append(f"{proc.pid}: {' '.join(proc.cmdline())}")
-        except psutil.Error:
-            continue
-    return left + [str(p) for p in Path(tempfile.gettempdir()).glob(f"cvbench-*-{pid}-*")]
-
-
-def _nothing_left(pid: int) -> None:
-    deadline = time.monotonic() + 15
-    while (left := _left_behind(pid)) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert left == []
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("model", MODELS)
 def test_ctrl_c_to_the_group_leaves_children_quiet(tmp_path, model):
@@ -83,7 +64,7 @@ def test_ctrl_c_to_the_group_leaves_children_quiet(tmp_path, model):
     assert "Traceback" not in out + err
     assert _children_said(err) == [], err
     assert sum("interrupted by SIGINT" in line for line in err.splitlines()) == 1
-    _nothing_left(proc.pid)
+    assert gone(proc.pid, 15) == []
 
 
 @pytest.mark.slow
@@ -104,7 +85,7 @@ def test_a_killed_main_process_leaves_children_quiet(tmp_path, model, sig):
     assert "Traceback" not in out + err
     assert _children_said(err) == [], err
     if sig == signal.SIGTERM:
-        _nothing_left(proc.pid)
+        assert gone(proc.pid, 15) == []
 
 
 def test_what_counts_as_the_parent_going_away():

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from cvbench.measure.watchdog import FIRST_S, FLOOR_S, deadline_s
-from tests.helpers import CVBENCH, ROOT
+from tests.helpers import CVBENCH, ROOT, cvbench_in, measured_rows
 
 OPS = textwrap.dedent(
     """
@@ -47,20 +47,6 @@ def ops(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def _run(tmp: Path, *args: str, timeout: float = 120) -> tuple[subprocess.CompletedProcess, float]:
-    env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{tmp}"}
-    t0 = time.monotonic()
-    res = subprocess.run(
-        [*CVBENCH, *args], capture_output=True, text=True, timeout=timeout, env=env, cwd=tmp
-    )
-    return res, time.monotonic() - t0
-
-
-def _rows(path: Path) -> list[dict]:
-    with open(path, newline="") as fh:
-        return [r for r in csv.DictReader(fh) if r["predicted"] == "false"]
-
-
 def _quick_op(tmp: Path, op: str, models: str, *extra: str) -> list[str]:
     return [
         "run", "--quick", "--op", op, "-m", models, "--workers", "1", "--repeat", "1",
@@ -79,11 +65,11 @@ def test_default_deadline_as_documented():
 @pytest.mark.slow
 @pytest.mark.parametrize("model", ["threads", "asyncio+threads", "sequential"])
 def test_hanging_op_fails_its_row_and_exits(ops, model):
-    res, took = _run(ops, *_quick_op(ops, "r3ops:hang", model, "--item-timeout", "2s"))
+    res, took = cvbench_in(ops, *_quick_op(ops, "r3ops:hang", model, "--item-timeout", "2s"))
     assert res.returncode == 1, res.stderr
     assert took < 2 + 10 + 10  # deadline + 10 s (+ start-up on a loaded machine)
     assert "Traceback" not in res.stdout + res.stderr
-    (row,) = _rows(ops / "r.csv")
+    (row,) = measured_rows(ops / "r.csv")
     assert row["ok"] == "false" and "--item-timeout" in row["error"]
 
 
@@ -136,14 +122,14 @@ def test_api_from_a_thread_with_a_hanging_op_survives(ops):
 
 @pytest.mark.slow
 def test_sys_exit_in_op_is_a_failed_row_not_our_exit_code(ops):
-    res, _ = _run(ops, *_quick_op(ops, "r3ops:ex7", "sequential,threads"))
+    res, _ = cvbench_in(ops, *_quick_op(ops, "r3ops:ex7", "sequential,threads"))
     assert res.returncode == 1, res.stderr
-    rows = _rows(ops / "r.csv")
+    rows = measured_rows(ops / "r.csv")
     assert len(rows) == 2 and all("sys.exit(7)" in r["error"] for r in rows)
 
 
 def test_import_time_sys_exit_is_one_line_exit_2(ops):
-    res, _ = _run(ops, *_quick_op(ops, "r3exit:f", "sequential"))
+    res, _ = cvbench_in(ops, *_quick_op(ops, "r3exit:f", "sequential"))
     assert res.returncode == 2
     assert "sys.exit(5)" in res.stderr and "Traceback" not in res.stderr
 
@@ -232,7 +218,7 @@ def test_huge_image_refused_from_its_header(tmp_path):
     folder.mkdir()
     _huge_png(folder / "big.png")
     assert (folder / "big.png").stat().st_size < 10_000
-    res, took = _run(tmp_path, "run", "--quick", "--input", str(folder), "-m", "sequential")
+    res, took = cvbench_in(tmp_path, "run", "--quick", "--input", str(folder), "-m", "sequential")
     assert res.returncode == 2 and "memory ceiling" in res.stderr, res.stderr
     assert "Traceback" not in res.stderr and took < 30
 
@@ -246,7 +232,7 @@ def test_fifo_or_device_input_refused(tmp_path, kind):
         fifo.parent.mkdir(exist_ok=True)
         os.mkfifo(fifo)
         target = fifo.parent if kind == "fifo-in-folder" else fifo
-    res, took = _run(tmp_path, "run", "--quick", "--input", str(target), "-m", "sequential")
+    res, took = cvbench_in(tmp_path, "run", "--quick", "--input", str(target), "-m", "sequential")
     assert res.returncode == 2 and "not a regular file" in res.stderr, res.stderr
     assert took < 30
 
@@ -269,13 +255,13 @@ def test_input_streams_and_digests_agree(tmp_path):
         cv2.imwrite(str(folder / f"p{i}.png"), img)
     refs = input_images(str(folder))
     assert all(isinstance(r, InputImage) for r in refs)
-    res, _ = _run(
+    res, _ = cvbench_in(
         tmp_path, "run", "--input", str(folder), "-w", "threshold", "-m",
         "sequential,threads,processes", "--workers", "2", "--repeat", "1", "--warmup", "0",
         "--csv", str(tmp_path / "r.csv"), "--json", str(tmp_path / "r.json"),
     )  # fmt: skip
     assert res.returncode == 0, res.stderr
-    rows = _rows(tmp_path / "r.csv")
+    rows = measured_rows(tmp_path / "r.csv")
     assert len(rows) == 3 and all(r["ok"] == "true" for r in rows)
     assert len({r["output_digest"] for r in rows}) == 1
 

@@ -6,22 +6,19 @@ are still honoured, cvbench.run() from a thread returns, and nothing is left beh
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 import signal
 import subprocess
 import sys
-import tempfile
 import textwrap
 import time
 from pathlib import Path
 
-import psutil
 import pytest
 
 from cvbench.measure.watchdog import GRACE_S
-from tests.helpers import CVBENCH, ROOT
+from tests.helpers import CVBENCH, ROOT, gone, measured_rows
 
 OPS = textwrap.dedent(
     """
@@ -68,32 +65,6 @@ def _args(tmp: Path, op: str, model: str, *extra: str) -> list[str]:
     ]  # fmt: skip
 
 
-def _rows(path: Path) -> list[dict]:
-    with open(path, newline="") as fh:
-        return [r for r in csv.DictReader(fh) if r["predicted"] == "false"]
-
-
-def _left_behind(pid: int) -> list[str]:
-    """Processes that belong to run ``pid`` (they inherit its CVBENCH_MAIN_PID) and temp
-    folders named after it, still there."""
-    left = []
-    for proc in psutil.process_iter(["pid"]):
-        try:
-            if proc.environ().get("CVBENCH_MAIN_PID") == str(pid) and proc.pid != pid:
-                left.append(f"process {proc.pid}: {' '.join(proc.cmdline())}")
-        except psutil.Error:
-            continue
-    left += [str(p) for p in Path(tempfile.gettempdir()).glob(f"cvbench-*-{pid}-*")]
-    return left
-
-
-def _gone(pid: int) -> list[str]:
-    deadline = time.monotonic() + 10
-    while (left := _left_behind(pid)) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    return left
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("model", ["sequential", "asyncio", "trio"])
 def test_an_op_stuck_in_c_fails_its_row_and_the_run_ends(ops, model):
@@ -108,14 +79,14 @@ def test_an_op_stuck_in_c_fails_its_row_and_the_run_ends(ops, model):
     assert took < 2 + 10 + 10  # the deadline + 10 s (+ start-up on a loaded machine)
     assert "Traceback" not in out + err
     assert "stuck inside the op" in err and "results:" in out
-    rows = _rows(ops / "r.csv")
+    rows = measured_rows(ops / "r.csv")
     failed = [r for r in rows if r["ok"] == "false"]
     assert len(failed) == 1 and len(rows) >= 2  # what completed before is kept
     assert "main thread is stuck inside the op" in failed[0]["error"]
     assert "--item-timeout" in failed[0]["error"]
     doc = json.loads((ops / "r.json").read_text())
     assert "stuck" in doc["stop_reason"] and len(doc["rows"]) >= 2
-    assert _gone(proc.pid) == []
+    assert gone(proc.pid) == []
 
 
 @pytest.mark.slow
@@ -142,7 +113,7 @@ def test_a_stop_signal_ends_a_run_stuck_in_c(ops, sig):
     assert "Traceback" not in out + err
     assert f"interrupted by {signal.Signals(sig).name}" in err
     assert json.loads((ops / "r.json").read_text())["interrupted"] is True
-    assert _gone(proc.pid) == []
+    assert gone(proc.pid) == []
 
 
 @pytest.mark.slow
