@@ -144,6 +144,8 @@ class _Crew:
             if left <= 0 or not wait_any([conn, self.procs[i].sentinel], left):
                 raise WorkerDied(f"processes+zerocopy worker {i} never became ready")
             msg = self._recv(i)
+            if msg[0] == "error":  # the op failed in the worker's warm-up call
+                raise RuntimeError(f"item {msg[1]}: {msg[2]}")
             if msg[0] != "ready":
                 raise WorkerDied(f"processes+zerocopy worker {i} said {msg!r} at start-up")
         self.pids = [p.pid for p in self.procs]

@@ -16,6 +16,8 @@ import threading
 import time
 from pathlib import Path
 
+import cv2
+import numpy as np
 import psutil
 import pytest
 
@@ -296,3 +298,39 @@ def test_ctrl_c_mid_run_unlinks_and_ends_the_workers(tmp_path):
     assert _blocks(proc.pid) == []
     assert _gone_soon(pids) == []  # workers, fork server and resource tracker
     assert "Traceback" not in stderr, stderr
+
+
+def test_each_worker_runs_the_op_once_before_the_region(tmp_path):
+    """A new process's first items ran ~2x slower than the sequential model's (a warm
+    process): each worker makes one untimed call, on item ``worker``, before it says ready.
+    The op logs every call with its process's name, so the calls are counted from outside."""
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for i, value in enumerate((10, 20, 30)):
+        cv2.imwrite(str(photos / f"p{i}.png"), np.full((48, 64, 3), value, np.uint8))
+    log = tmp_path / "calls.log"
+    (tmp_path / "logging_op.py").write_text(
+        "import multiprocessing, os\n"
+        f"LOG = {str(log)!r}\n"
+        "def op(img):\n"
+        "    line = f'{multiprocessing.current_process().name} {int(img.mean())}\\n'\n"
+        "    fd = os.open(LOG, os.O_WRONLY | os.O_APPEND | os.O_CREAT)\n"
+        "    os.write(fd, line.encode())\n"
+        "    os.close(fd)\n"
+        "    return img.sum(axis=2)\n"
+    )
+    res = cvbench(
+        "run", "--op", "logging_op:op", "--pythonpath", str(tmp_path), "--input", str(photos),
+        "-m", "sequential,processes+zerocopy", "--workers", "2", "--repeat", "1",
+        "--warmup", "0", "--csv", str(tmp_path / "r.csv"),
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr[-2000:]
+    calls: dict[str, list[int]] = {}
+    for line in log.read_text().splitlines():
+        name, value = line.split()
+        if name.startswith("cvbench-zerocopy-"):
+            calls.setdefault(name, []).append(int(value))
+    assert sorted(calls) == ["cvbench-zerocopy-0", "cvbench-zerocopy-1"]
+    assert calls["cvbench-zerocopy-0"][0] == 10 and calls["cvbench-zerocopy-1"][0] == 20
+    timed = sorted(v for values in calls.values() for v in values[1:])
+    assert timed == [10, 20, 30]  # then every item exactly once, in the region
