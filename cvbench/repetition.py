@@ -10,6 +10,7 @@ import time
 from typing import Any
 
 from cvbench.measure import failure
+from cvbench.measure.affinity import Placement
 from cvbench.measure.probes import Probes
 from cvbench.models import Model
 from cvbench.work.job import Job
@@ -52,6 +53,17 @@ def run_once(
     if indices != list(range(job.items)):
         return records, f"model returned {len(records)} of {job.items} items"
     return records, None
+
+
+def repetition_wall_s(
+    model: Model, job: Job, workers: int, placement: Placement, heartbeat_ns: int
+) -> float:
+    """One repetition that makes no row (the overhead's extra pairs): its wall time."""
+    probes = Probes(placement, heartbeat_ns)
+    _, error = run_once(model, job, workers, probes, [])
+    if error is not None:
+        raise RuntimeError(error)
+    return probes.wall_s
 
 
 def bare_loop_s(job: Job) -> float:

@@ -15,11 +15,12 @@ RunResult and Callbacks live in run_state.py, one repetition in repetition.py.
 from __future__ import annotations
 
 import contextlib
+import functools
 import gc
 import os
 import random
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from cvbench.ceiling import Ceilings
@@ -35,8 +36,8 @@ from cvbench.measure.probes import Probes
 from cvbench.measure.row import measured_row
 from cvbench.measure.watchdog import GRACE_S, RepetitionAbandoned, Watchdog, deadline_s
 from cvbench.models import Model
-from cvbench.overhead import heartbeat_round, observer_effects, paired_overhead
-from cvbench.repetition import bare_loop_s, items_doc, run_once
+from cvbench.overhead import heartbeat_round, more_pairs, observer_effects, paired_overhead
+from cvbench.repetition import bare_loop_s, items_doc, repetition_wall_s, run_once
 from cvbench.results.schema import SCHEMA_VERSION, blank_row
 from cvbench.round_marks import check_digest, mark_load, pair_round, plan_rounds
 from cvbench.run_finish import calibration, note_drift, sweep_sort
@@ -267,9 +268,10 @@ class Runner:
         probes = Probes(cfg.placement, int(heartbeat_ms * 1e6))
         bare_first = cell.is_reference and round_index >= 0 and round_index % 2 == 1
         limit = deadline_s(cell.last_cost_s, cfg.item_timeout_s, state.costliest_s)
+        guard = functools.partial(self._guarded, cell, round_index, position, limit)
         bare_s = None
         if bare_first and cell.job.arrivals_ns is None:
-            bare_s = self._bare_loop(cell, round_index, position, limit)
+            bare_s = guard(lambda: bare_loop_s(cell.job))
             if bare_s is None:
                 return  # the op hung in the bare loop: the cell failed there
         dog = Watchdog(probes, limit)
@@ -310,23 +312,35 @@ class Runner:
             state.seq_records.append(records)
             if cell.job.arrivals_ns is None:  # adjacent to this repetition, order alternating
                 if bare_s is None:
-                    bare_s = self._bare_loop(cell, round_index, position, limit)
+                    bare_s = guard(lambda: bare_loop_s(cell.job))
                     if bare_s is None:
                         return  # the op hung in the bare loop: the cell failed there
                 state.overhead_pairs.append((row["wall_s"], bare_s))
                 self.ceilings.after_reference(cell.workload, cell.job, round_index, limit)
+                pairs = more_pairs(  # for the overhead figure only: no rows
+                    round_index,
+                    lambda: guard(lambda: repetition_wall_s(
+                        cell.model, cell.job, cell.workers, cfg.placement, int(heartbeat_ms * 1e6)
+                    )),
+                    lambda: guard(lambda: bare_loop_s(cell.job)),
+                )  # fmt: skip
+                if pairs is None:
+                    return  # the op hung or failed there: the cell failed
+                state.overhead_pairs.extend(pairs)
         self.result.items.append(items_doc(base, records, probes))
         self._emit(row)
 
-    def _bare_loop(self, cell: Cell, round_index: int, position: int, limit: float) -> float | None:
-        """bare_loop_s under the repetition's deadline: it runs the op too, and an op that
-        hangs there (or is stuck in C) must end like one that hangs in the repetition. None
-        when it did: the cell has failed."""
+    def _guarded(
+        self, cell: Cell, round_index: int, position: int, limit: float, timed: Callable[[], float]
+    ) -> float | None:
+        """timed() under the repetition's deadline: it runs the op too, and an op that hangs
+        there (or is stuck in C) must end like one that hangs in the repetition. None when it
+        did, or failed: the cell has failed."""
         dog = Watchdog(Probes(self.config.placement, 0), limit)
         dog.on_stuck = lambda signum: self._abandon(cell, round_index, position, dog, signum)
         try:
             with dog.armed():
-                return bare_loop_s(cell.job)
+                return timed()
         except (KeyboardInterrupt, SystemExit, RepetitionAbandoned):
             raise
         except BaseException as exc:  # noqa: BLE001 - the op failed or hung: the cell fails

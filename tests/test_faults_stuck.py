@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from cvbench.measure.watchdog import GRACE_S
+from cvbench.overhead import EXTRA_PAIRS
 from tests.helpers import CVBENCH, ROOT, gone, measured_rows
 
 OPS = textwrap.dedent(
@@ -41,7 +42,7 @@ OPS = textwrap.dedent(
     def stuck_later(img):
         global CALLS
         CALLS += 1
-        if CALLS > 8:  # a repetition (4 items) and the bare loop after it complete first
+        if CALLS > int(os.environ["STUCK_AFTER"]):  # what completes first: see the test
             _deadlock()
         return int(img.mean())
     """
@@ -68,10 +69,14 @@ def _args(tmp: Path, op: str, model: str, *extra: str) -> list[str]:
 @pytest.mark.slow
 @pytest.mark.parametrize("model", ["sequential", "asyncio", "trio"])
 def test_an_op_stuck_in_c_fails_its_row_and_the_run_ends(ops, model):
+    # Two repetitions (4 items each) complete; sequential's first one is followed by the bare
+    # loop and the overhead's extra pairs (two loops each), so they complete its first row.
+    after = 8 * (1 + EXTRA_PAIRS) if model == "sequential" else 8
     t0 = time.monotonic()
     proc = subprocess.Popen(
         _args(ops, "stuck_later", model, "--repeat", "3", "--item-timeout", "2s"),
-        cwd=ops, env=_env(ops), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=ops, env=_env(ops, STUCK_AFTER=str(after)), stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     out, err = proc.communicate(timeout=90)
     took = time.monotonic() - t0

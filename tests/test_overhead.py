@@ -10,7 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from cvbench.overhead import heartbeat_round, observer_effects, paired_overhead
+from cvbench.overhead import (
+    EXTRA_PAIRS,
+    heartbeat_round,
+    more_pairs,
+    observer_effects,
+    paired_overhead,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -22,6 +28,20 @@ def test_paired_overhead_is_the_median_of_per_round_ratios():
     assert o is not None and abs(o["pct"] - 1.0) < 1e-9 and o["pairs"] == 5
     lo, hi = o["ci_pct"]
     assert abs(lo - 1.0) < 1e-6 and abs(hi - 1.0) < 1e-6  # no spread: a point
+
+
+def test_extra_pairs_alternate_their_order_and_stop_at_a_failure():
+    calls: list[str] = []
+
+    def part(name: str, wall: float | None):
+        return lambda: calls.append(name) or wall
+
+    pairs = more_pairs(0, part("seq", 2.0), part("bare", 1.0))
+    assert pairs == [(2.0, 1.0)] * EXTRA_PAIRS  # (sequential, bare) whatever ran first
+    assert calls[:4] == ["seq", "bare", "bare", "seq"]  # neither always on a warmer cache
+    calls.clear()
+    assert more_pairs(1, part("seq", None), part("bare", 1.0)) is None
+    assert calls == ["bare", "seq"]  # the failed part ends it: no further op call
 
 
 def test_observer_effect_pairs_adjacent_rounds():
@@ -51,5 +71,6 @@ def test_rounds_alternate_the_heartbeat_and_every_run_prints_both_figures(tmp_pa
         assert r["heartbeat"] == ("true" if on else "false")
         assert (int(r["heartbeats"]) > 0) == on  # lag measured only where the probe ran
     assert "harness overhead on threshold" in res.stdout and "95 % CI" in res.stdout
-    assert "6 paired rounds" in res.stdout  # 3 pairs of heartbeat on/off rounds: a CI
+    pairs = 6 * (1 + EXTRA_PAIRS)  # the round's own pair and the extra ones, every round
+    assert f"{pairs} adjacent pairs" in res.stdout
     assert "observer effect of the heartbeat" in res.stdout

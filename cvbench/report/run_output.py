@@ -66,7 +66,7 @@ def print_run(
         console.print(
             f"harness overhead on {workload}: {o['overhead_pct']:+.2f} %"
             + (f" (95 % CI {ci[0]:+.2f} to {ci[1]:+.2f} %" if ci else " (no CI")
-            + f", {o.get('pairs', 0)} paired rounds: sequential model {o['sequential_s']:.3f} s "
+            + f", {o.get('pairs', 0)} adjacent pairs: sequential model {o['sequential_s']:.3f} s "
             f"vs bare loop {o['bare_loop_s']:.3f} s)",
             markup=False,
         )
