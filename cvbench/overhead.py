@@ -23,8 +23,10 @@ from cvbench.stats import bootstrap_ci
 
 MIN_PAIRS = 3  # fewer pairs: a figure without a CI (two values bound no interval)
 # Pairs per round beyond the round's own: with one per round the CI was +-2-3 % after 7
-# rounds; 4x the pairs halve it, for 0.23 s (threshold) and 0.73 s (faces) per round.
+# rounds; 4x the pairs halve it, for 0.23 s (threshold) and 0.73 s (faces) per round, until
+# the CI's half-width is SETTLED_PCT (the time then goes to the rounds, which need it more).
 EXTRA_PAIRS = 3
+SETTLED_PCT = 0.75
 
 
 def heartbeat_round(round_index: int) -> bool:
@@ -48,6 +50,13 @@ def more_pairs(
             took.append(wall)
         pairs.append((took[1], took[0]) if (round_index + k) % 2 else (took[0], took[1]))
     return pairs
+
+
+def settled(pairs: Sequence[tuple[float, float]]) -> bool:
+    """The overhead's CI is narrow enough: no more extra pairs."""
+    o = paired_overhead(pairs)
+    ci = o["ci_pct"] if o else None
+    return ci is not None and len(pairs) >= 4 * MIN_PAIRS and (ci[1] - ci[0]) / 2 <= SETTLED_PCT
 
 
 def _summary(ratios: Sequence[float]) -> dict[str, Any]:

@@ -36,7 +36,13 @@ from cvbench.measure.probes import Probes
 from cvbench.measure.row import measured_row
 from cvbench.measure.watchdog import GRACE_S, RepetitionAbandoned, Watchdog, deadline_s
 from cvbench.models import Model
-from cvbench.overhead import heartbeat_round, more_pairs, observer_effects, paired_overhead
+from cvbench.overhead import (
+    heartbeat_round,
+    more_pairs,
+    observer_effects,
+    paired_overhead,
+    settled,
+)
 from cvbench.repetition import bare_loop_s, items_doc, repetition_wall_s, run_once
 from cvbench.results.schema import SCHEMA_VERSION, blank_row
 from cvbench.round_marks import check_digest, mark_load, pair_round, plan_rounds
@@ -317,7 +323,7 @@ class Runner:
                         return  # the op hung in the bare loop: the cell failed there
                 state.overhead_pairs.append((row["wall_s"], bare_s))
                 self.ceilings.after_reference(cell.workload, cell.job, round_index, limit)
-                pairs = more_pairs(  # for the overhead figure only: no rows
+                pairs = [] if settled(state.overhead_pairs) else more_pairs(  # the figure only
                     round_index,
                     lambda: guard(lambda: repetition_wall_s(
                         cell.model, cell.job, cell.workers, cfg.placement, int(heartbeat_ms * 1e6)
