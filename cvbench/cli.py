@@ -120,6 +120,9 @@ def main() -> None:
     for that thread at exit, forever.
     """
     os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
+    # FFmpeg's own errors (cv2 tries a file that is not an image as a video) would print
+    # "[png @ 0x…] Invalid PNG signature" lines before cvbench's one line: fatal ones only
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "8")
     _sane_std_streams()
     from cvbench.work import hard_exit
 

@@ -151,6 +151,17 @@ def test_not_a_video_is_one_line(tmp_path):
     assert_one_error_line(res, "junk.mp4", "not a readable image or video file")
 
 
+def test_a_text_file_named_png_is_one_line_without_ffmpegs_noise(tmp_path):
+    bad = tmp_path / "bad.png"
+    bad.write_text("not an image\n")
+    res = subprocess.run(
+        [*CVBENCH, "run", "--quick", "-m", "sequential", "--input", str(bad)],
+        capture_output=True, text=True, timeout=60, cwd=tmp_path,
+    )  # fmt: skip
+    assert_one_error_line(res, "bad.png", "not a readable image or video file")
+    assert "@ 0x" not in res.stderr  # "[png @ 0x…] Invalid PNG signature" from FFmpeg
+
+
 def test_threshold_io_tiles_of_a_video_are_bounded_before_writing(tmp_path, monkeypatch):
     from cvbench.workloads import bounds
 
