@@ -14,8 +14,8 @@ from pathlib import Path
 import click
 
 from cvbench.analysis.gate import NORMALIZE, compare
-from cvbench.commands.options import file_option
-from cvbench.commands.output import one_line_errors
+from cvbench.commands.options import file_option, force_option
+from cvbench.commands.output import check_output, one_line_errors
 from cvbench.commands.parsing import Percent
 from cvbench.report.compare import comparison_table, describe_rule, markdown_text, summary_line
 from cvbench.report.console import make_console
@@ -42,10 +42,14 @@ class ThresholdParam(Percent):
         return super().convert(value, param, ctx), False
 
 
+def _is_step_summary(path: str | Path | None) -> bool:
+    summary = os.environ.get("GITHUB_STEP_SUMMARY")
+    return bool(summary and path and Path(path).resolve() == Path(summary).resolve())
+
+
 def _write_markdown(path: Path, text: str) -> None:
     """Append to the job summary (the step may write more there), replace any other file."""
-    summary = os.environ.get("GITHUB_STEP_SUMMARY")
-    if summary and path.resolve() == Path(summary).resolve():
+    if _is_step_summary(path):
         with path.open("a", encoding="utf-8") as fh:
             fh.write(text)
     else:
@@ -104,6 +108,7 @@ def _write_markdown(path: Path, text: str) -> None:
     "gab_path",
     help="Write CURRENT's medians in github-action-benchmark's custom JSON format.",
 )
+@force_option()
 def compare_cmd(
     base: str,
     current: str,
@@ -114,6 +119,7 @@ def compare_cmd(
     normalize: str,
     markdown_path: str | None,
     gab_path: str | None,
+    force: bool,
 ) -> None:
     """Compare CURRENT results with BASE; exit 1 if any group regressed.
 
@@ -123,6 +129,9 @@ def compare_cmd(
     """
     if not math.isfinite(alpha):  # FloatRange lets nan through (every comparison is False)
         raise click.BadParameter("must be a number between 0 and 1", param_hint="--alpha")
+    inputs = [base, current, *([noise_path] if noise_path else [])]
+    check_output("--markdown", markdown_path, inputs, force or _is_step_summary(markdown_path))
+    check_output("--gab", gab_path, inputs, force)
     with one_line_errors(ResultsError):
         # only the columns the gate (and --gab) read: memory follows what is kept
         keep = [metric]

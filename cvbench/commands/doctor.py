@@ -10,8 +10,8 @@ import json
 
 import click
 
-from cvbench.commands.options import file_option
-from cvbench.commands.output import BadInput, check_writable, write_or_fail
+from cvbench.commands.options import file_option, force_option
+from cvbench.commands.output import BadInput, check_output, write_or_fail
 from cvbench.commands.parsing import as_param, parse_duration
 from cvbench.measure.noise import LABELS, Check, collect_noise, warnings
 from cvbench.report.console import make_console
@@ -30,14 +30,15 @@ MAX_SAMPLE_S = 60.0
     help="How long to watch steal time and other processes (e.g. 500ms, 2s).",
 )
 @file_option("--json", "json_path", help="Also write the checks as JSON.")
-def doctor_cmd(sample: str, json_path: str | None) -> None:
+@force_option()
+def doctor_cmd(sample: str, json_path: str | None, force: bool) -> None:
     """Check what makes benchmark numbers noisy here: steal time, load and busy processes,
     cgroup CPU quota, governor and turbo, SMT siblings, HZ, autogroup, isolated and allowed
     CPUs. One line each: ok, warn (with what to do) or info."""
     sample_s = as_param(parse_duration, sample, "--sample") / 1e9
     if not 0 < sample_s <= MAX_SAMPLE_S:
         raise BadInput(f"--sample {sample}: must be more than 0 and at most {MAX_SAMPLE_S:g} s")
-    check_writable("--json", json_path)
+    check_output("--json", json_path, (), force)
     noise = collect_noise(sample_s)
     console = make_console()
     for key, fields in noise["checks"].items():

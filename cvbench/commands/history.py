@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 
 import click
 from rich.console import Console
 
-from cvbench.analysis.history import History, build_history
-from cvbench.commands.options import file_option, folder_option
-from cvbench.commands.output import check_writable, one_line_errors, write_or_fail
+from cvbench.analysis.history import History, build_history, discover
+from cvbench.commands.options import file_option, folder_option, force_option
+from cvbench.commands.output import check_output, one_line_errors, write_or_fail
 from cvbench.commands.parsing import Percent
 from cvbench.report.console import make_console
 from cvbench.report.history import print_history, print_notes, summary_line
@@ -54,6 +55,7 @@ from cvbench.results.schema import DEFAULT_METRIC
 @folder_option(
     "--plots", "plots_dir", help="Write trend.png and trend.svg into DIR (needs the plot extra)."
 )
+@force_option()
 def history_cmd(
     paths: tuple[str, ...],
     metric: str,
@@ -62,6 +64,7 @@ def history_cmd(
     last: int | None,
     json_path: str | None,
     plots_dir: str | None,
+    force: bool,
 ) -> None:
     """Trend and change points of every group over many results files (or a folder of them).
 
@@ -70,7 +73,7 @@ def history_cmd(
     ruptures' PELT with an L1 cost, penalty scaled by a robust noise estimate.
     Exit 0: no regression, 1: the newest segment regressed, 2: bad input.
     """
-    check_writable("--json", json_path)
+    check_output("--json", json_path, _inputs(paths), force)
     with one_line_errors(ResultsError, ValueError):
         history = build_history(paths, metric, threshold, groups, last)
     console = make_console()
@@ -84,6 +87,14 @@ def history_cmd(
         console.print(line, style="bold red", soft_wrap=True, markup=False)
         sys.exit(1)
     console.print(line, style="green", soft_wrap=True, markup=False)
+
+
+def _inputs(paths: tuple[str, ...]) -> list[Path]:
+    """The files history would read (none when it cannot: it then says why itself)."""
+    try:
+        return discover(paths)
+    except ResultsError:
+        return []
 
 
 def _plot(history: History, plots_dir: str, console: Console) -> None:

@@ -21,3 +21,13 @@ def file_option(*decls: str, help: str, **kw: Any) -> Callable[[F], F]:
 def folder_option(*decls: str, help: str, **kw: Any) -> Callable[[F], F]:
     """An option naming one folder, unset unless given (where the charts go)."""
     return click.option(*decls, type=click.Path(file_okay=False), default=None, help=help, **kw)
+
+
+def force_option() -> Callable[[F], F]:
+    """--force: replace an existing output file that is not a cvbench output (an input of
+    the same command never is replaced)."""
+    return click.option(
+        "--force",
+        is_flag=True,
+        help="Replace an existing output file that is not a cvbench result.",
+    )

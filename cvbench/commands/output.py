@@ -4,7 +4,7 @@ error into one line with exit 2 (``one_line_errors``)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -47,6 +47,21 @@ def check_writable(option: str, path: str | Path | None) -> None:
     config/outputs.py's; here its ConfigError is click's usage error, exit 2)."""
     try:
         config_outputs.check_writable(option, path)
+    except ConfigError as exc:
+        raise click.UsageError(str(exc)) from None
+
+
+def check_output(
+    option: str, path: str | Path | None, inputs: Iterable[str | Path], force: bool = False
+) -> None:
+    """check_writable, and the output is neither one of this command's ``inputs`` (compare
+    --markdown BASE replaced the base) nor, without ``force`` (--force, or a CI job's summary
+    file, which is appended to), an existing file that is not a cvbench output."""
+    check_writable(option, path)
+    if path is None:
+        return
+    try:
+        config_outputs.check_not_theirs(option, Path(path), [Path(p) for p in inputs], force)
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from None
 

@@ -14,7 +14,7 @@ from typing import Any
 import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from cvbench.commands.options import file_option, folder_option
+from cvbench.commands.options import file_option, folder_option, force_option
 from cvbench.commands.parsing import FiniteFloat
 from cvbench.commands.signals import stop_on_signals
 from cvbench.config import ConfigError, RunConfig, RunOptions, build_config
@@ -234,11 +234,7 @@ def config_from_options(opts: dict[str, Any]) -> RunConfig:
     help="Metric for --gab (bigger- or smaller-is-better: see README).",
 )
 @file_option("--html", help="The offline HTML report with charts (needs the plot extra).")
-@click.option(
-    "--force",
-    is_flag=True,
-    help="Replace an existing output file that is not a cvbench result.",
-)
+@force_option()
 @click.option("--brief", is_flag=True, help="Only the findings and the throughput table.")
 @click.option(
     "--inject-fault",

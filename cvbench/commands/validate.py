@@ -17,7 +17,8 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from cvbench.commands.output import check_writable, write_or_fail
+from cvbench.commands.options import force_option
+from cvbench.commands.output import check_output, write_or_fail
 from cvbench.report.console import fmt_ms, make_console
 
 MAX_SECONDS = 3600.0  # one scenario's window: an hour is already a long validation
@@ -48,9 +49,10 @@ MAX_SECONDS = 3600.0  # one scenario's window: an hour is already a long validat
     help="Check the live kernel-proc kernel (cv2 workers, nice 0 vs 5, one emulated CPU) "
     "against Linux on the same cv2 workers, instead of the simulator against spin loops.",
 )
+@force_option()
 def validate_cmd(
     seconds: float, tolerance: float | None, cpu: int | None, policies: tuple[str, ...],
-    json_file: str | None, real_work: bool,
+    json_file: str | None, real_work: bool, force: bool,
 ) -> None:  # fmt: skip
     """Check simulated CFS/EEVDF CPU shares against this Linux kernel (busy children, 1 core)."""
     from cvbench.emulated_kernel.validate.sim_vs_linux import run_validation
@@ -66,7 +68,7 @@ def validate_cmd(
             f"must be a finite number of seconds, at most {MAX_SECONDS:g}", param_hint="--seconds"
         )
     if json_file:
-        check_writable("--json", json_file)  # before minutes of measuring, not after
+        check_output("--json", json_file, (), force)  # before minutes of measuring, not after
     console = make_console()
     if real_work:
         _real_work(console, seconds, tolerance, cpu, policies or ("cfs", "eevdf"), json_file)
@@ -118,7 +120,9 @@ def _finish(console: Console, rep: Any, json_file: str | None) -> None:
         f"worst share error {rep.worst_error:.2f} pts: {verdict} tolerance {rep.tolerance:g} pts"
     )
     if json_file:
-        write_or_fail(json_file, json.dumps(rep.to_dict(), indent=2) + "\n")
+        # "tool" first: the mark by which a later run knows the file is ours to replace
+        doc = {"tool": "cvbench validate", **rep.to_dict()}
+        write_or_fail(json_file, json.dumps(doc, indent=2) + "\n")
     sys.exit(0 if rep.ok else 1)
 
 

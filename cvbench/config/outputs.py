@@ -68,7 +68,7 @@ def check_not_theirs(option: str, path: Path, sources: list[Path], force: bool) 
         src = Path(os.path.realpath(source))
         if real == src:
             raise ConfigError(
-                f"{option} {path}: is an input of this run{link}; choose another file"
+                f"{option} {path}: is an input of this command{link}; choose another file"
             )
     if real.exists() and real.is_file() and not force and not is_ours(real):
         raise ConfigError(
