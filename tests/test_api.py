@@ -58,6 +58,21 @@ def test_signature_lists_the_options():
         cvbench.run(workers="0")
 
 
+def test_lists_and_paths_are_taken_as_python_callers_pass_them(tmp_path):
+    res = cvbench.run(
+        workload=["threshold"], models=["sequential", "threads"], workers=[1], quick=True,
+        repeat=1, warmup=0, csv=tmp_path / "r.csv", pythonpath=tmp_path,
+    )  # fmt: skip
+    measured = [r for r in res.rows if not r["predicted"]]
+    assert {r["model"] for r in measured} == {"sequential", "threads"}
+    assert all(r["ok"] and r["workers"] == 1 for r in measured)
+    assert (tmp_path / "r.csv").exists()
+    with pytest.raises(ValueError, match="csv: expected a path"):
+        cvbench.run(csv=123)
+    with pytest.raises(ValueError, match="--workers: '0'"):
+        cvbench.run(workers=[0])
+
+
 @pytest.mark.slow
 def test_same_rows_twice_from_a_thread_and_in_a_loop_and_nothing_left_behind(tmp_path):
     before = _caller_state()

@@ -7,6 +7,7 @@ keyword arguments and an A/B side's options are all one RunOptions, validated by
 from __future__ import annotations
 
 import dataclasses
+import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -72,8 +73,29 @@ class RunOptions:
     def from_mapping(cls, values: dict[str, Any]) -> RunOptions:
         """Known keys only: an unknown one is a one-line ValueError naming it (a typo such as
         ``worker=2`` must not be silently ignored)."""
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - names)
+        names = [f.name for f in dataclasses.fields(cls)]
+        unknown = sorted(set(values) - set(names))
         if unknown:
             raise ValueError(f"unknown run option {unknown[0]!r}: choose from {', '.join(names)}")
-        return cls(**values)
+        return cls(**{k: _plain(k, v) for k, v in values.items()})
+
+
+LIST_OPTIONS = ("workload", "models", "workers", "cpus")  # comma lists on the command line
+PATH_OPTIONS = ("input", "out", "csv", "json", "markdown", "trace", "plots", "gab", "html")
+
+
+def _plain(name: str, value: Any) -> Any:
+    """What Python callers naturally pass, as the command line's text: a list of models or
+    worker counts (``workers=[1, 2]``) as a comma list, a pathlib.Path as its path; a path of
+    another type is a one-line ValueError, not a TypeError from deep inside."""
+    if name in LIST_OPTIONS and isinstance(value, list | tuple):
+        return ",".join(str(v) for v in value)
+    if name == "pythonpath" and isinstance(value, str | os.PathLike):
+        return (os.fspath(value),)
+    if name == "pythonpath" and isinstance(value, list | tuple):
+        return tuple(os.fspath(v) for v in value)
+    if name in PATH_OPTIONS and value is not None:
+        if not isinstance(value, str | os.PathLike):
+            raise ValueError(f"{name}: expected a path (str or pathlib.Path), not {value!r}")
+        return os.fspath(value)
+    return value
