@@ -66,9 +66,10 @@ class MachineCosts:
     #: models: the future's bookkeeping, GIL held)
     parent_item_s: float | None = None
     worker_item_s: float | None = None
-    #: of ``parent_item_s``, what a process worker waits for with nothing to do: the pipe
-    #: hand-over is a rendezvous (the parent writes 64 KB at a time while the worker reads),
-    #: so this part does not overlap the worker's compute. Measured at one worker as the
+    #: of ``parent_item_s``, what a worker waits for with nothing to do: a process pool's
+    #: pipe hand-over is a rendezvous (the parent writes 64 KB at a time while the worker
+    #: reads), so this part does not overlap the worker's compute; an event loop's hand-over
+    #: of the next item (the rest of its CPU overlaps). Measured at one worker as the
     #: worker's time per item that is neither its CPU nor its run-queue wait.
     parent_sync_s: float | None = None
 

@@ -44,8 +44,9 @@ class CellCosts:
     repetitions.  ``parent_s``: CPU of the parent process (process models) or of the
     submitting / loop thread plus the harness threads (thread models); ``worker_extra_s``:
     a worker's CPU beyond the item's sequential service; ``faults``: page faults of the
-    workers per item (process models); ``sync_s``: a process model's lone worker's time per
-    item that was neither CPU nor run-queue wait -- waiting for the parent's hand-over."""
+    workers per item (process models); ``sync_s``: a lone worker's time per item that was
+    neither CPU nor run-queue wait (process pools and loop-fed thread pools) -- waiting for
+    the parent's hand-over."""
 
     model: str
     workers: int
@@ -54,7 +55,7 @@ class CellCosts:
     worker_extra_s: float
     faults: float | None
     bytes_in: int | None
-    sync_s: float | None = None  # process models at 1 worker: waiting for the hand-over
+    sync_s: float | None = None  # at 1 worker: waiting for the hand-over
 
     @property
     def source(self) -> str:
@@ -97,9 +98,11 @@ def cell_costs(rows: Sequence[dict[str, Any]], model: str, service_s: float) -> 
         if parent is None:
             return None
     sync = None
-    # the loop-fed pools keep one item per worker in flight: at one worker they are already
-    # serial in the model, and a hand-over wait would only repack their 2-worker schedule
-    if w == 1 and model in PROCESS_MODELS:
+    # the loop-fed process pools keep one item per worker in flight: at one worker they are
+    # already serial in the model, and a hand-over wait would only repack their 2-worker
+    # schedule; for the loop-fed thread pools it is the part of the loop's work a worker
+    # waits for (the rest overlaps it)
+    if w == 1 and model in PROCESS_MODELS + OFFLOAD_THREAD_MODELS:
         blocked = [
             (r["wall_s"] - r["worker_threads_cpu_s"] - (r.get("worker_wait_s") or 0.0)) / r["items"]
             for r in mine
