@@ -20,7 +20,7 @@ import gc
 import os
 import random
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from cvbench.ceiling import Ceilings
@@ -34,7 +34,13 @@ from cvbench.measure.affinity import restrict_process
 from cvbench.measure.noise.round_load import RoundLoad
 from cvbench.measure.probes import Probes
 from cvbench.measure.row import measured_row
-from cvbench.measure.watchdog import GRACE_S, RepetitionAbandoned, Watchdog, deadline_s
+from cvbench.measure.watchdog import (
+    GRACE_S,
+    RepetitionAbandoned,
+    RepetitionTimeout,
+    Watchdog,
+    deadline_s,
+)
 from cvbench.models import Model
 from cvbench.overhead import (
     heartbeat_round,
@@ -71,6 +77,11 @@ class Runner:
         self.last_item_digests: list[str] = []  # the latest repetition's (ab/cell_runner.py)
         self.ceilings = Ceilings([], 0)
         self.abandoned = False  # a repetition's thread was given up on (stuck inside the op)
+        self.cells: list[Cell] = []
+        self.predicted: set[str] = set()  # workloads whose predictions are in the result
+        #: set when the predictions' profiled pass was given up on (its thread stuck inside
+        #: the op): why; the op is not profiled again
+        self.profile_stuck = ""
 
     @contextlib.contextmanager
     def _session(self, ceiling: bool = True) -> Iterator[list[Cell]]:
@@ -108,7 +119,8 @@ class Runner:
                     job = stack.enter_context(build_job(spec, opts))
                     self.result.prep_s[spec.name] = time.perf_counter() - t0
                     self.states[spec.name] = WorkloadState(job)
-                yield self._cells()
+                self.cells = self._cells()
+                yield self.cells
         finally:
             self._close_models()  # idempotent: already done unless setting up failed
 
@@ -437,6 +449,8 @@ class Runner:
 
     def _predict(self, workload: str, state: WorkloadState) -> None:
         """Trace, predicted rows, budgets and core-count lines: ``pipeline/predictions.py``."""
+        if workload in self.predicted:
+            return  # already made (the run is being finished from the watchdog's thread)
         predict_workload(
             result=self.result,
             config=self.config,
@@ -446,4 +460,62 @@ class Runner:
             calibration_error=self.calibration_error,
             base=dict(self._columns(workload), error=None, inline=False, status="ok"),
             chunksize=self._chunksize,
+            profile=functools.partial(self._profile, workload),
         )
+        self.predicted.add(workload)
+
+    def _profile(self, workload: str, fn: Any, payloads: Sequence[Any]) -> tuple[Any, str]:
+        """The user op's profiled pass (work/gil_split.py) under the deadline of a repetition
+        of the workload's sequential cell: it runs the op again, after every row is measured,
+        and an op that hangs there (or is stuck in C) must end like one that hangs in a
+        repetition. (the split, or None and why not: the prediction then assumes one)."""
+        from cvbench.work.gil_split import MAX_S, profile_split
+
+        if self.profile_stuck:
+            return None, self.profile_stuck  # the op hung in C there: it does not run again
+        ref = next((c for c in self.cells if c.workload == workload and c.is_reference), None)
+        limit = deadline_s(
+            ref.last_cost_s if ref else 0.0,
+            self.config.item_timeout_s,
+            self.states[workload].costliest_s,
+        )
+        dog = Watchdog(Probes(self.config.placement, 0), limit)
+        dog.on_stuck = lambda signum: self._abandon_profile(workload, dog, signum)
+        try:
+            with dog.armed():
+                # a healthy pass stops well within the deadline (at least one item is profiled)
+                split = profile_split(fn, payloads, max_s=min(MAX_S, limit / 2))
+        except RepetitionTimeout:  # the deadline's interrupt, landed just outside the op
+            split = None
+        if dog.fired:
+            return (
+                None,
+                f"the profiled pass timed out: no progress for {limit:g} s (--item-timeout)",
+            )
+        return split, "the profiled pass failed"
+
+    def _abandon_profile(self, workload: str, dog: Watchdog, signum: int | None) -> None:
+        """The profiled pass's thread is stuck inside the op for good (measure/watchdog.py):
+        from the watchdog's thread, the run ends without it. Every row was measured before:
+        the predictions not made yet assume the GIL split (the op does not run again), the
+        files are written, and cvbench's own process ends with the run's status (0 unless a
+        row failed; 128 + N after a stop signal, the predictions then left out)."""
+        self.profile_stuck = (
+            f"the profiled pass is stuck inside the op: no progress for {dog.limit_s:g} s "
+            "(--item-timeout)"
+        )
+        if signum is None:
+            status = int(any(r.get("status") == "failed" for r in self.result.rows))
+            line = f"{workload}: the predictions' profiled pass: {dog.stuck_reason()}"
+        else:
+            status = 128 + signum
+            line = (
+                f"the predictions' profiled pass of {workload} ran: its thread did not come back "
+                f"to Python within {GRACE_S:g} s (an op stuck in a call that does not return?)"
+            )
+        try:
+            if signum is not None:
+                self._interrupted()
+            self._finish()
+        finally:  # the files are written, and the process ended, whatever failed above
+            self.cb.stuck(self.result, status, line)

@@ -4,6 +4,7 @@ from each other: what two test modules need is here)."""
 from __future__ import annotations
 
 import csv
+import glob
 import os
 import subprocess
 import sys
@@ -173,3 +174,41 @@ def gone(pid: int, seconds: float = 10) -> list[str]:
     while (left := left_behind(pid)) and time.monotonic() < deadline:
         time.sleep(0.2)
     return left
+
+
+def shm_now() -> set[str]:
+    """Shared memory in /dev/shm that cvbench's runs make: its blocks, multiprocessing's
+    semaphores."""
+    return set(glob.glob("/dev/shm/cvbench_*")) | set(glob.glob("/dev/shm/sem.mp-*"))
+
+
+def _mapped_shm() -> set[str]:
+    used: set[str] = set()
+    for maps in glob.glob("/proc/[0-9]*/maps"):
+        try:
+            with open(maps) as fh:
+                used.update(line.split()[-1] for line in fh if "/dev/shm/" in line)
+        except OSError:
+            continue
+    return used
+
+
+def shm_left(pid: int, before: set[str]) -> list[str]:
+    """What run ``pid`` (ended) left in /dev/shm: its own blocks (named after it), and
+    semaphores made since ``before`` that no live process maps (other runs on the machine
+    make, and map, their own); what is found is looked at again a second later, so that a
+    semaphore another process is making right now has been mapped."""
+
+    def left() -> set[str]:
+        used = _mapped_shm()
+        return {
+            p
+            for p in shm_now() - before
+            if p.startswith(f"/dev/shm/cvbench_{pid}_") or ("/sem.mp-" in p and p not in used)
+        }
+
+    found = left()
+    if found:
+        time.sleep(1.0)
+        found &= left()
+    return sorted(found)

@@ -24,6 +24,8 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+from cvbench.measure import interrupts
+
 PARENT_ENV = "CVBENCH_AB_PARENT"
 GRACE_S = 10.0
 
@@ -46,10 +48,10 @@ def config_from_argv(argv: list[str], tmp: Path) -> Any:
         return config_from_options(params)
 
 
-def _interrupt(signum: int, frame: object) -> None:
+def _interrupt(signum: int, frame: Any) -> None:
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    raise KeyboardInterrupt(signal.Signals(signum).name)
+    interrupts.interrupt(signum, frame)  # KeyboardInterrupt, or a trio run stops its way
 
 
 def _guard_parent() -> None:

@@ -1,9 +1,11 @@
 """SIGINT, SIGTERM and SIGHUP all end a run the same way: promptly, with every completed row
 saved, the tables printed, the JSON marked interrupted, and exit 128 + the signal number.
 
-The first signal raises KeyboardInterrupt in the main thread (the runner keeps what it has);
-any later one is only counted, so that a second Ctrl-C cannot tear down the cleanup that the
-first one started (round one hung or aborted in C++ when two came 50-100 ms apart).
+The first signal raises KeyboardInterrupt in the main thread (the runner keeps what it has),
+or hands the stop to the event loop running there that must stop its own way (trio:
+measure/interrupts.py); any later one is only counted, so that a second Ctrl-C cannot tear
+down the cleanup that the first one started (round one hung or aborted in C++ when two came
+50-100 ms apart).
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ import contextlib
 import signal
 from collections.abc import Iterator
 from types import FrameType
+
+from cvbench.measure import interrupts
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
@@ -39,7 +43,7 @@ class StopRequest:
             # Python handler is gone and a late Ctrl-C would kill the process with -SIGINT
             for sig in STOP_SIGNALS:
                 signal.signal(sig, signal.SIG_IGN)
-            raise KeyboardInterrupt(signal.Signals(signum).name)
+            interrupts.interrupt(signum, frame)
 
 
 @contextlib.contextmanager

@@ -138,6 +138,9 @@ class RunSession:
             )
         else:
             message = f"cvbench: {line}. The {n} rows so far are in {written}"
+        if self.exports.errors:
+            message += f"\nnot written: {', '.join(self.exports.errors)}"
+            status = status or 1  # as the CLI's exit after a file it could not write
         print(message, file=sys.stderr, flush=True)
         if hard_exit.OWNER:
             print(f"results: {written}", flush=True)

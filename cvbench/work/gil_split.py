@@ -53,9 +53,13 @@ def _is_cv2(fn: Any, ids: frozenset[int]) -> bool:
     return isinstance(mod, str) and (mod == "cv2" or mod.startswith("cv2."))
 
 
-def profile_split(call: Any, payloads: Sequence[Any], max_s: float = 3.0) -> Split | None:
+MAX_S = 3.0  # the pass profiles items until this long has gone by (at least one item)
+
+
+def profile_split(call: Any, payloads: Sequence[Any], max_s: float = MAX_S) -> Split | None:
     """Run ``call(index, payload)`` over the first items (at least one, until ``max_s``) with
-    a profiler timing cv2 calls; None when nothing could be profiled."""
+    a profiler timing cv2 calls; None when nothing could be profiled (the function failed, or
+    the caller's deadline interrupted it: the runner runs this under a Watchdog)."""
     released: list[float] = []
     calls: list[int] = []
     whole: list[float] = []

@@ -11,7 +11,7 @@ against the measured median, the budget of every measured cell, and the 4/16/64-
 from __future__ import annotations
 
 import statistics
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from . import costs as costmod
@@ -24,21 +24,32 @@ PREDICTABLE = frozenset(pool_models.MODELS) - frozenset(pool_models.INLINE_MODEL
 CONVOY_SWITCHES = 1000  # voluntary switches per item at >= 2 threads: a GIL convoy
 
 
-def sequential_items(job: Any, seq_records: list[list]) -> tuple[list[ItemCost], dict[str, Any]]:
+#: profile(fn, payloads) -> (the split, or None and why not): one profiled pass of a user op
+Profile = Callable[[Any, Sequence[Any]], tuple[Any, str]]
+
+
+def _unguarded(fn: Any, payloads: Sequence[Any]) -> tuple[Any, str]:
+    from cvbench.work.gil_split import profile_split
+
+    return profile_split(fn, payloads), "the profiled pass failed"
+
+
+def sequential_items(
+    job: Any, seq_records: list[list], profile: Profile | None = None
+) -> tuple[list[ItemCost], dict[str, Any]]:
     """Per-item medians over the sequential repetitions, and how the GIL split was obtained.
-    A user op's items record no released time: it is measured by one profiled pass."""
+    A user op's items record no released time: it is measured by one profiled pass, run by
+    ``profile`` (the runner's runs it under a deadline: it runs the op again)."""
     items = costmod.median_item_costs([costmod.item_costs(r, job.payloads) for r in seq_records])
     info: dict[str, Any] = {"gil_split": "timed around the cv2 calls"}
     op = getattr(job.fn, "op", "")
     if ":" not in op or any(it.released_s for it in items):
         return items, info
-    from cvbench.work.gil_split import profile_split
-
-    split = profile_split(job.fn, job.payloads)
+    split, why = (profile or _unguarded)(job.fn, job.payloads)
     if split is None:
         info["gil_split"] = (
-            "assumed: the whole item holds the GIL (the profiled pass failed), so threads "
-            "are predicted to gain nothing"
+            f"assumed: the whole item holds the GIL ({why}), so threads are predicted to "
+            "gain nothing"
         )
         return items, info
     # the fraction of the profiled item inside cv2: the same pass, the same machine moment
@@ -93,11 +104,13 @@ def predict_workload(
     calibration_error: str,
     base: dict[str, Any],
     chunksize: Callable[[Any, Any, int], int],
+    profile: Profile | None = None,
 ) -> None:
-    """Everything the emulated kernel says about one workload, into ``result``."""
+    """Everything the emulated kernel says about one workload, into ``result`` (nothing
+    before the user op's profiled pass, which may never come back)."""
     if state.trace is None:
         return
-    items, info = sequential_items(state.job, state.seq_records)
+    items, info = sequential_items(state.job, state.seq_records, profile)
     section: dict[str, Any] = {**info, "validation": [], "scaling": []}
     result.predictions[workload] = section
     budgets(result, workload, items)

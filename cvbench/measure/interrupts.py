@@ -1,0 +1,56 @@
+"""How a stop signal interrupts the run: KeyboardInterrupt in the main thread, raised where the
+signal lands, unless an event loop there must stop its own way.
+
+cvbench's stop handlers (commands/signals.py, ab/side_process.py) raise KeyboardInterrupt at
+whatever bytecode the main thread is running. For sequential code and thread or process waits
+that is what a Ctrl-C does anyway, and the runner keeps what it has. Inside trio's run loop it
+is not safe: trio's own machinery (its scheduler, its I/O wait, trio-parallel's hand-over of
+an item to a worker) is only protected against trio's own Ctrl-C handling. Raised there, the
+KeyboardInterrupt became trio's TrioInternalError (a failed row, exit 1, instead of an
+interrupted run), or left trio.run from its I/O wait with the run abandoned half-way: its
+nurseries complained when collected ("Exception ignored in Nursery.__del__"), trio-parallel's
+workers were never shut down, trio's threads reported into closed sockets (a traceback).
+
+So while such a loop runs in the main thread it registers a ``deliver(name, frame)`` with
+``deferring``; the handler calls it first, and when it returns True the loop has taken the
+stop over: it ends its own way (models/trio_.py cancels everything it runs) and raises
+KeyboardInterrupt itself once it has ended. ``deliver`` runs inside the signal handler: it may
+only note the stop and hand it to the loop through a signal-safe call.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import threading
+from collections.abc import Callable, Iterator
+from types import FrameType
+
+#: deliver(signal name, interrupted frame) -> True when the stop was taken over
+Deliver = Callable[[str, FrameType | None], bool]
+
+_deferring: list[Deliver] = []
+
+
+def interrupt(signum: int, frame: FrameType | None) -> None:
+    """What a stop handler does once it has recorded the signal: hand the stop to the event
+    loop running in the main thread, if one asked for it, else raise KeyboardInterrupt."""
+    name = signal.Signals(signum).name
+    for deliver in reversed(_deferring):  # the innermost loop first
+        if deliver(name, frame):
+            return
+    raise KeyboardInterrupt(name)
+
+
+@contextlib.contextmanager
+def deferring(deliver: Deliver) -> Iterator[bool]:
+    """While the block runs, a stop signal goes to ``deliver`` first. Only in the main thread
+    (signals are handled there); elsewhere nothing is registered and the block gets False."""
+    if threading.current_thread() is not threading.main_thread():
+        yield False
+        return
+    _deferring.append(deliver)
+    try:
+        yield True
+    finally:
+        _deferring.remove(deliver)
