@@ -73,8 +73,11 @@ def paired_overhead(pairs: Sequence[tuple[float, float]]) -> dict[str, Any] | No
     good = [(s, b) for s, b in pairs if s > 0 and b > 0]
     if not good:
         return None
+    summary = _summary([s / b for s, b in good])
     return {
-        **_summary([s / b for s, b in good]),
+        **summary,
+        "overhead_pct": summary["pct"],  # the JSON's names since round two
+        "samples": summary["pairs"],
         "sequential_s": statistics.median(s for s, _ in good),
         "bare_loop_s": statistics.median(b for _, b in good),
     }

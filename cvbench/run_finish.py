@@ -1,16 +1,58 @@
 """After the rounds: rows in the order a reader looks for them, drift notes on the groups
-that show it, and the machine's calibration for the predictions (``runner.py`` calls these
-with the run's result)."""
+that show it, the emulated kernel's predictions (and the machine's calibration for them), the
+harness overhead, observer effect and parallel ceiling (``runner.py`` calls these)."""
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING, Any
 
+from cvbench.emulated_kernel.predict.in_run import predict_workload
+from cvbench.overhead import observer_effects, paired_overhead
 from cvbench.results.summary import drift_note, summarize_rows
 
 if TYPE_CHECKING:
     from cvbench.emulated_kernel.predict.costs import MachineCosts
-    from cvbench.run_state import RunResult
+    from cvbench.run_state import RunResult, WorkloadState
+    from cvbench.runner import Runner
+
+
+def finish_run(run: Runner) -> None:
+    """Rows in sweep order, drift notes, the emulated kernel's predictions, overhead.
+
+    Rows ran in shuffled order (their round and position columns keep it); files and tables
+    list them by workload, model and workers, as a reader looks for them.
+    """
+    result = run.result
+    sweep_sort(result, list(run.states), [m.name for m in run.config.models])
+    note_drift(result.rows)
+    for workload, state in run.states.items():
+        # a Ctrl-C asks for the results now, not more work; a stuck op must not run again
+        if not result.interrupted and not run.abandoned:
+            _predict(run, workload, state)
+        paired = paired_overhead(state.overhead_pairs)
+        if paired is not None:
+            result.overhead[workload] = paired
+    result.observer = observer_effects(result.rows)
+    result.ceiling = run.ceilings.summary(result.rows)
+
+
+def _predict(run: Runner, workload: str, state: WorkloadState) -> None:
+    """Trace, predicted rows, budgets and core-count lines (predict/in_run.py), once."""
+    if workload in run.predicted:
+        return  # already made (the run is being finished from the watchdog's thread)
+    predict_workload(
+        result=run.result,
+        config=run.config,
+        workload=workload,
+        state=state,
+        calibration=run.calibration,
+        calibration_error=run.calibration_error,
+        base=dict(run.columns(workload), error=None, inline=False, status="ok"),
+        chunksize=run.chunksize,
+        profile=functools.partial(run.profiled_pass, workload),
+    )
+    run.predicted.add(workload)
 
 
 def sweep_sort(result: RunResult, workloads: list[str], models: list[str]) -> None:

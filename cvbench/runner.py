@@ -20,14 +20,14 @@ import gc
 import os
 import random
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from cvbench.ceiling import Ceilings
 from cvbench.cells import chunksize_for, make_cells
 from cvbench.config import RunConfig
 from cvbench.emulated_kernel import predict
-from cvbench.emulated_kernel.predict.in_run import PREDICTABLE, predict_workload
+from cvbench.emulated_kernel.predict.in_run import PREDICTABLE
 from cvbench.measure import env as envmod
 from cvbench.measure import failure, noise, procfs
 from cvbench.measure.affinity import restrict_process
@@ -37,7 +37,6 @@ from cvbench.measure.row import measured_row
 from cvbench.measure.watchdog import (
     GRACE_S,
     RepetitionAbandoned,
-    RepetitionTimeout,
     Watchdog,
     deadline_s,
 )
@@ -45,14 +44,13 @@ from cvbench.models import Model
 from cvbench.overhead import (
     heartbeat_round,
     more_pairs,
-    observer_effects,
-    paired_overhead,
     settled,
 )
+from cvbench.profiled_pass import ProfiledPass
 from cvbench.repetition import bare_loop_s, items_doc, repetition_wall_s, run_once
 from cvbench.results.schema import SCHEMA_VERSION, blank_row
 from cvbench.round_marks import check_digest, mark_load, pair_round, plan_rounds
-from cvbench.run_finish import calibration, note_drift, sweep_sort
+from cvbench.run_finish import calibration, finish_run
 from cvbench.run_state import Callbacks, Cell, RunResult, WorkloadState
 from cvbench.stats import relative_ci_halfwidth
 from cvbench.work import lifeline
@@ -79,9 +77,7 @@ class Runner:
         self.abandoned = False  # a repetition's thread was given up on (stuck inside the op)
         self.cells: list[Cell] = []
         self.predicted: set[str] = set()  # workloads whose predictions are in the result
-        #: set when the predictions' profiled pass was given up on (its thread stuck inside
-        #: the op): why; the op is not profiled again
-        self.profile_stuck = ""
+        self.profiled_pass = ProfiledPass(self)
 
     @contextlib.contextmanager
     def _session(self, ceiling: bool = True) -> Iterator[list[Cell]]:
@@ -177,7 +173,7 @@ class Runner:
             ]
 
     # -- set-up ------------------------------------------------------------------------------
-    def _columns(self, workload: str) -> dict[str, Any]:
+    def columns(self, workload: str) -> dict[str, Any]:
         """Columns every row of this workload shares: placement, cv threads, environment."""
         cfg = self.config
         return dict(
@@ -196,9 +192,9 @@ class Runner:
 
     def _cells(self) -> list[Cell]:
         """Every workload x model x workers that can run here; unsupported models get a row."""
-        return make_cells(self.config, self.states, self._columns, self._emit, self._chunksize)
+        return make_cells(self.config, self.states, self.columns, self._emit, self.chunksize)
 
-    def _chunksize(self, model: Model, job: Job, workers: int) -> int:
+    def chunksize(self, model: Model, job: Job, workers: int) -> int:
         return chunksize_for(self.config, model, job, workers)
 
     # -- warm-up and rounds --------------------------------------------------------------------
@@ -371,7 +367,7 @@ class Runner:
     ) -> dict[str, Any]:
         """The columns of a repetition's row that do not come from its measurements."""
         return dict(
-            self._columns(cell.workload),
+            self.columns(cell.workload),
             model=cell.model.name,
             workers=cell.workers,
             repetition=len(cell.throughputs),
@@ -397,125 +393,40 @@ class Runner:
     ) -> None:
         """The repetition's thread is stuck inside the op for good (measure/watchdog.py): from
         the watchdog's thread, the run ends without it. At the deadline its row fails with
-        the reason; after a stop signal the run is interrupted. The files are then written
-        (and cvbench's own process ended) by the callbacks."""
+        the reason; after a stop signal the run is interrupted."""
         self.abandoned = True
         self.result.stop_reason = f"{cell.name} stuck inside the op"
-        if signum is None:
-            error = dog.stuck_reason()
-            status, line = 1, f"{cell.name}: {error}"
-        else:
-            status = 128 + signum
+        if signum is not None:
             line = (
                 f"{cell.name} ran: its thread did not come back to Python within "
                 f"{GRACE_S:g} s (an op stuck in a call that does not return?)"
             )
+            self.end_stuck(128 + signum, line, signum)
+            return
+        error = dog.stuck_reason()
+        base = self._base(cell, round_index, position, False, error)
+        self.end_stuck(1, f"{cell.name}: {error}", None, lambda: self._fail(cell, base, error, []))
+
+    def end_stuck(
+        self, status: int, line: str, signum: int | None, fail: Callable[[], None] | None = None
+    ) -> None:
+        """From the watchdog's thread, past a thread stuck inside the op: the failed row (or,
+        after a stop signal, the interruption), the finish, then the files are written (and
+        cvbench's own process ended) by the callbacks, whatever failed before."""
         try:
-            if signum is None:
-                self._fail(cell, self._base(cell, round_index, position, False, error), error, [])
-            else:
+            if signum is not None:
                 self._interrupted()
+            elif fail is not None:
+                fail()
             self._finish()
-        finally:  # the files are written, and the process ended, whatever failed above
+        finally:
             self.cb.stuck(self.result, status, line)
 
     # -- after the rounds ------------------------------------------------------------------------
     def _finish(self) -> None:
-        """Rows in sweep order, drift notes, the emulated kernel's predictions, overhead.
-
-        Rows ran in shuffled order (their round and position columns keep it); files and
-        tables list them by workload, model and workers, as a reader looks for them.
-        """
-        sweep_sort(self.result, list(self.states), [m.name for m in self.config.models])
-        note_drift(self.result.rows)
-        for workload, state in self.states.items():
-            # a Ctrl-C asks for the results now, not more work; a stuck op must not run again
-            if not self.result.interrupted and not self.abandoned:
-                self._predict(workload, state)
-            paired = paired_overhead(state.overhead_pairs)
-            if paired is not None:
-                self.result.overhead[workload] = {
-                    **paired,
-                    "overhead_pct": paired["pct"],
-                    "samples": paired["pairs"],
-                }
-        self.result.observer = observer_effects(self.result.rows)
-        self.result.ceiling = self.ceilings.summary(self.result.rows)
+        finish_run(self)
 
     def _calibrate(self) -> None:
         """The machine's transfer and offload costs, when a pool model will be predicted."""
         if any(m.name in PREDICTABLE for m in self.config.models):
             self.calibration, self.calibration_error = calibration(self.result.env)
-
-    def _predict(self, workload: str, state: WorkloadState) -> None:
-        """Trace, predicted rows, budgets and core-count lines: ``pipeline/predictions.py``."""
-        if workload in self.predicted:
-            return  # already made (the run is being finished from the watchdog's thread)
-        predict_workload(
-            result=self.result,
-            config=self.config,
-            workload=workload,
-            state=state,
-            calibration=self.calibration,
-            calibration_error=self.calibration_error,
-            base=dict(self._columns(workload), error=None, inline=False, status="ok"),
-            chunksize=self._chunksize,
-            profile=functools.partial(self._profile, workload),
-        )
-        self.predicted.add(workload)
-
-    def _profile(self, workload: str, fn: Any, payloads: Sequence[Any]) -> tuple[Any, str]:
-        """The user op's profiled pass (work/gil_split.py) under the deadline of a repetition
-        of the workload's sequential cell: it runs the op again, after every row is measured,
-        and an op that hangs there (or is stuck in C) must end like one that hangs in a
-        repetition. (the split, or None and why not: the prediction then assumes one)."""
-        from cvbench.work.gil_split import MAX_S, profile_split
-
-        if self.profile_stuck:
-            return None, self.profile_stuck  # the op hung in C there: it does not run again
-        ref = next((c for c in self.cells if c.workload == workload and c.is_reference), None)
-        limit = deadline_s(
-            ref.last_cost_s if ref else 0.0,
-            self.config.item_timeout_s,
-            self.states[workload].costliest_s,
-        )
-        dog = Watchdog(Probes(self.config.placement, 0), limit)
-        dog.on_stuck = lambda signum: self._abandon_profile(workload, dog, signum)
-        try:
-            with dog.armed():
-                # a healthy pass stops well within the deadline (at least one item is profiled)
-                split = profile_split(fn, payloads, max_s=min(MAX_S, limit / 2))
-        except RepetitionTimeout:  # the deadline's interrupt, landed just outside the op
-            split = None
-        if dog.fired:
-            return (
-                None,
-                f"the profiled pass timed out: no progress for {limit:g} s (--item-timeout)",
-            )
-        return split, "the profiled pass failed"
-
-    def _abandon_profile(self, workload: str, dog: Watchdog, signum: int | None) -> None:
-        """The profiled pass's thread is stuck inside the op for good (measure/watchdog.py):
-        from the watchdog's thread, the run ends without it. Every row was measured before:
-        the predictions not made yet assume the GIL split (the op does not run again), the
-        files are written, and cvbench's own process ends with the run's status (0 unless a
-        row failed; 128 + N after a stop signal, the predictions then left out)."""
-        self.profile_stuck = (
-            f"the profiled pass is stuck inside the op: no progress for {dog.limit_s:g} s "
-            "(--item-timeout)"
-        )
-        if signum is None:
-            status = int(any(r.get("status") == "failed" for r in self.result.rows))
-            line = f"{workload}: the predictions' profiled pass: {dog.stuck_reason()}"
-        else:
-            status = 128 + signum
-            line = (
-                f"the predictions' profiled pass of {workload} ran: its thread did not come back "
-                f"to Python within {GRACE_S:g} s (an op stuck in a call that does not return?)"
-            )
-        try:
-            if signum is not None:
-                self._interrupted()
-            self._finish()
-        finally:  # the files are written, and the process ended, whatever failed above
-            self.cb.stuck(self.result, status, line)

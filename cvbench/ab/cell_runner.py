@@ -35,7 +35,7 @@ class CellRunner(Runner):
                 (r for r in self.result.rows if r.get("error") and row_name(r) == name), None
             )
             error = first["error"] if first else "the cell failed before"
-            row = blank_row(**self._columns(cell.workload), model=cell.model.name)
+            row = blank_row(**self.columns(cell.workload), model=cell.model.name)
             row.update(workers=cell.workers, ok=False, status="failed", error=error)
             return row, []
         count = len(self.result.rows)
@@ -43,6 +43,6 @@ class CellRunner(Runner):
         self._repetition(cell, round_index, position=0)
         row = self.result.rows[-1] if len(self.result.rows) > count else None
         if row is None:  # cannot happen: a measured repetition always emits a row
-            row = blank_row(**self._columns(cell.workload), model=cell.model.name)
+            row = blank_row(**self.columns(cell.workload), model=cell.model.name)
             row.update(workers=cell.workers, ok=False, status="failed", error="no row")
         return row, self.last_item_digests
