@@ -163,7 +163,10 @@ def test_user_op_gil_split_is_measured():
     rel = min(split.released_s)
     ref = min(alone)
     assert 0.5 * ref <= rel <= 2.0 * ref + 0.002
-    assert rel < 0.01 + ref  # the busy loop is not counted as released
+    # the busy loop is not counted as released: in every item, at least its 10 ms (which a
+    # contended machine can only stretch) is outside the released time
+    held = [w - r for w, r in zip(split.item_s, split.released_s, strict=True)]
+    assert min(held) >= 0.0095
 
 
 def test_the_hand_over_does_not_overlap_the_lone_workers_compute():
