@@ -25,8 +25,11 @@ MIN_PAIRS = 3  # fewer pairs: a figure without a CI (two values bound no interva
 # Pairs per round beyond the round's own: with one per round the CI was +-2-3 % after 7
 # rounds; 4x the pairs halve it, for 0.23 s (threshold) and 0.73 s (faces) per round, until
 # the CI's half-width is SETTLED_PCT (the time then goes to the rounds, which need it more).
+# Not beside a repetition longer than EXTRA_MAX_S: a long one is a long average already, and
+# six more passes over an hour of video would cost hours.
 EXTRA_PAIRS = 3
 SETTLED_PCT = 0.75
+EXTRA_MAX_S = 2.0
 
 
 def heartbeat_round(round_index: int) -> bool:
@@ -53,7 +56,9 @@ def more_pairs(
 
 
 def settled(pairs: Sequence[tuple[float, float]]) -> bool:
-    """The overhead's CI is narrow enough: no more extra pairs."""
+    """No more extra pairs: the overhead's CI is narrow enough, or the repetitions long."""
+    if pairs and pairs[-1][0] > EXTRA_MAX_S:
+        return True
     o = paired_overhead(pairs)
     ci = o["ci_pct"] if o else None
     return ci is not None and len(pairs) >= 4 * MIN_PAIRS and (ci[1] - ci[0]) / 2 <= SETTLED_PCT

@@ -5,6 +5,7 @@ harness, the per-item records for the JSON."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import time
 from typing import Any
@@ -64,6 +65,19 @@ def repetition_wall_s(
     if error is not None:
         raise RuntimeError(error)
     return probes.wall_s
+
+
+def estimate_s(job: Job) -> float:
+    """One item timed (the first, the op prepared, an injected fault left out), x the items,
+    or the last item's arrival if later: what a first repetition's deadline is scaled by."""
+    fn = job.fn
+    if getattr(fn, "fault", None) is not None:
+        fn = dataclasses.replace(fn, fault=None)
+    fn.prepare()
+    t0 = time.perf_counter()
+    fn(0, job.payloads[0])
+    one = time.perf_counter() - t0
+    return max(one * job.items, job.arrival_ns(job.items - 1) / 1e9)
 
 
 def bare_loop_s(job: Job) -> float:

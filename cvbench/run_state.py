@@ -90,3 +90,11 @@ class WorkloadState:
     overhead_pairs: list[tuple[float, float]] = field(default_factory=list)
     trace: dict[str, Any] | None = None
     costliest_s: float = 0.0  # longest repetition so far: a new cell's first deadline
+    # one item timed before the first repetition, x the items (or the last arrival): the
+    # workload's very first deadline grows with it (an hour of video is not 120 s of work)
+    estimate_s: float = 0.0
+
+    @property
+    def deadline_basis(self) -> tuple[float, float]:
+        """What a cell with no repetition yet goes by (measure/watchdog.py deadline_s)."""
+        return self.costliest_s, self.estimate_s

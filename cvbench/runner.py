@@ -35,6 +35,7 @@ from cvbench.measure.noise.round_load import RoundLoad
 from cvbench.measure.probes import Probes
 from cvbench.measure.row import measured_row
 from cvbench.measure.watchdog import (
+    FIRST_S,
     GRACE_S,
     RepetitionAbandoned,
     Watchdog,
@@ -47,7 +48,13 @@ from cvbench.overhead import (
     settled,
 )
 from cvbench.profiled_pass import ProfiledPass
-from cvbench.repetition import bare_loop_s, items_doc, repetition_wall_s, run_once
+from cvbench.repetition import (
+    bare_loop_s,
+    estimate_s,
+    items_doc,
+    repetition_wall_s,
+    run_once,
+)
 from cvbench.results.schema import SCHEMA_VERSION, blank_row
 from cvbench.round_marks import check_digest, mark_load, pair_round, plan_rounds
 from cvbench.run_finish import calibration, finish_run
@@ -162,6 +169,7 @@ class Runner:
         before = noise.collect_noise(NOISE_SAMPLE_S)
         window = noise.NoiseWindow()
         try:
+            self._estimate(cells)
             self._warmup(cells)
             self._rounds(cells)
         finally:
@@ -198,6 +206,15 @@ class Runner:
         return chunksize_for(self.config, model, job, workers)
 
     # -- warm-up and rounds --------------------------------------------------------------------
+    def _estimate(self, cells: list[Cell]) -> None:
+        """Each workload's first deadline: one item timed (a hang there fails a cell)."""
+        for workload, state in self.states.items():
+            cell = next((c for c in cells if c.workload == workload and not c.broken), None)
+            if cell is None or self.config.item_timeout_s is not None or not state.job.items:
+                continue
+            took = self._guarded(cell, -1, -1, FIRST_S, functools.partial(estimate_s, state.job))
+            state.estimate_s = took or 0.0
+
     def _warmup(self, cells: list[Cell]) -> None:
         """One unmeasured repetition per cell (per --warmup), in shuffled order too."""
         rng = random.Random(f"{self.config.seed}-warmup")
@@ -281,7 +298,7 @@ class Runner:
         heartbeat_ms = cfg.heartbeat_ms if heartbeat_round(round_index) else 0.0
         probes = Probes(cfg.placement, int(heartbeat_ms * 1e6))
         bare_first = cell.is_reference and round_index >= 0 and round_index % 2 == 1
-        limit = deadline_s(cell.last_cost_s, cfg.item_timeout_s, state.costliest_s)
+        limit = deadline_s(cell.last_cost_s, cfg.item_timeout_s, *state.deadline_basis)
         guard = functools.partial(self._guarded, cell, round_index, position, limit)
         bare_s = None
         if bare_first and cell.job.arrivals_ns is None:

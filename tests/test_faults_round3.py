@@ -12,6 +12,8 @@ import textwrap
 import time
 from pathlib import Path
 
+import cv2
+import numpy as np
 import pytest
 
 from cvbench.measure.watchdog import FIRST_S, FLOOR_S, deadline_s
@@ -60,6 +62,35 @@ def test_default_deadline_as_documented():
     assert deadline_s(0.0, None, known_s=10.0) == 200.0
     assert deadline_s(4.0, None, known_s=100.0) == 80.0  # its own warm-up first
     assert deadline_s(4.0, 2.0) == 2.0
+    # a workload's very first repetition: FIRST_S, or 20x one item timed x the items
+    assert deadline_s(0.0, None, estimate_s=1.0) == FIRST_S
+    assert deadline_s(0.0, None, estimate_s=3600.0) == 72000.0  # an hour of video
+
+
+def test_a_first_repetition_longer_than_first_s_is_not_failed(tmp_path, monkeypatch):
+    """An hour of 1080p failed every row at 120 s with "no progress" while frames were being
+    processed: a workload's first deadline was fixed. Scaled down here: FIRST_S of 0.5 s and
+    a first repetition of ~1.2 s (24 items of 50 ms) pass, as the one item timed before
+    predicts ~1.2 s and the deadline becomes 20x that."""
+    import cvbench
+    from cvbench.measure import watchdog
+
+    monkeypatch.setattr(watchdog, "FIRST_S", 0.5)
+    monkeypatch.setattr("cvbench.runner.FIRST_S", 0.5, raising=False)
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for i in range(24):
+        cv2.imwrite(str(photos / f"p{i:02d}.png"), np.full((16, 16, 3), i, np.uint8))
+    (tmp_path / "slowop.py").write_text(
+        "import time\ndef op(img):\n    time.sleep(0.05)\n    return int(img.mean())\n"
+    )
+    res = cvbench.run(
+        op="slowop:op", pythonpath=[tmp_path], input=photos, models=["threads"], workers=[1],
+        repeat=1, warmup=0, csv=tmp_path / "r.csv",
+    )  # fmt: skip
+    rows = [r for r in res.rows if not r["predicted"]]
+    assert len(rows) == 1 and rows[0]["ok"], rows[0].get("error")
+    assert rows[0]["wall_s"] > 0.5  # it did outlast the old fixed deadline
 
 
 @pytest.mark.slow

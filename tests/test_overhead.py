@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from cvbench.overhead import (
+    EXTRA_MAX_S,
     EXTRA_PAIRS,
     MIN_PAIRS,
     heartbeat_round,
@@ -87,3 +88,8 @@ def test_extra_pairs_stop_once_the_ci_is_narrow():
     assert not settled(tight[: 4 * MIN_PAIRS - 1])  # too few pairs to trust any CI
     noisy = [(b * (1.05 if i % 2 else 0.95), b) for i, b in enumerate(np.linspace(0.1, 0.2, 40))]
     assert not settled(noisy)
+
+
+def test_no_extra_pairs_beside_a_long_repetition():
+    assert settled([(EXTRA_MAX_S + 0.1, EXTRA_MAX_S)])  # one pair, no CI: long is enough
+    assert not settled([(EXTRA_MAX_S - 0.1, EXTRA_MAX_S - 0.1)])

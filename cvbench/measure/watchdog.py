@@ -43,17 +43,21 @@ class RepetitionTimeout(Exception):
     """Raised in the main thread when an in-process model overruns its deadline."""
 
 
-def deadline_s(last_cost_s: float, fixed_s: float | None, known_s: float = 0.0) -> float:
+def deadline_s(
+    last_cost_s: float, fixed_s: float | None, known_s: float = 0.0, estimate_s: float = 0.0
+) -> float:
     """--item-timeout if given, else FACTOR x the cell's last repetition, at least FLOOR_S.
 
     A cell's first repetition (its warm-up) goes by the costliest repetition of its workload
-    so far (another model on the same items); the workload's very first one gets FIRST_S.
+    so far (another model on the same items); the workload's very first one gets FIRST_S, or
+    FACTOR x ``estimate_s`` (one item timed beforehand x the items) when that is longer: a
+    fixed 120 s failed every row of an hour of video while its frames were being processed.
     """
     if fixed_s is not None:
         return fixed_s
     basis = last_cost_s if last_cost_s > 0 else known_s
     if basis <= 0:
-        return FIRST_S
+        return max(FIRST_S, FACTOR * estimate_s)
     return max(FLOOR_S, FACTOR * basis)
 
 
