@@ -175,3 +175,23 @@ def test_local_workers_die_with_a_killed_parent(tmp_path):
             time.sleep(0.1)
     finally:
         proc.kill()
+
+
+def _worker_config() -> tuple[str, str]:
+    import dask
+
+    return (
+        dask.config.get("distributed.admin.tick.interval"),
+        dask.config.get("distributed.worker.memory.monitor-interval"),
+    )
+
+
+def test_an_idle_local_cluster_ticks_slowly_in_its_workers_too():
+    """Kept for the run, an idle LocalCluster's 20 ms tick monitor and 100 ms memory monitor
+    took 3.5 % of a CPU from the other models' repetitions: the slower settings must reach
+    the worker processes (read back from each), not only cvbench's own."""
+    from cvbench.models.dask_cluster import local_client
+
+    with local_client(2) as client:
+        seen = set(client.run(_worker_config).values())
+    assert seen == {("1s", "1s")}
