@@ -28,7 +28,7 @@ MIN_PAIRS = 3  # fewer pairs: a figure without a CI (two values bound no interva
 # Not beside a repetition longer than EXTRA_MAX_S: a long one is a long average already, and
 # six more passes over an hour of video would cost hours.
 EXTRA_PAIRS = 3
-SETTLED_PCT = 0.75
+SETTLED_PCT = 0.5
 EXTRA_MAX_S = 2.0
 
 
