@@ -375,8 +375,9 @@ class Runner:
         except (KeyboardInterrupt, SystemExit, RepetitionAbandoned):
             raise
         except BaseException as exc:  # noqa: BLE001 - the op failed or hung: the cell fails
-            error = dog.reason if dog.fired else failure.describe(exc)[0]
-            self._fail(cell, self._base(cell, round_index, position, False, error), error, [])
+            line, trace = failure.describe(exc)
+            error = dog.reason if dog.fired else line
+            self._fail(cell, self._base(cell, round_index, position, False, error), error, [trace])
             return None
 
     def _base(
