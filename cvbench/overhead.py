@@ -44,14 +44,15 @@ def more_pairs(
     (no row), each pair's order alternating; None as soon as a part returns None (failed)."""
     pairs = []
     for k in range(EXTRA_PAIRS):
-        order = (bare_s, sequential_s) if (round_index + k) % 2 else (sequential_s, bare_s)
-        took = []
-        for part in order:
-            wall = part()
-            if wall is None:
-                return None
-            took.append(wall)
-        pairs.append((took[1], took[0]) if (round_index + k) % 2 else (took[0], took[1]))
+        if (round_index + k) % 2:  # the bare loop first
+            bare = bare_s()
+            seq = None if bare is None else sequential_s()
+        else:
+            seq = sequential_s()
+            bare = None if seq is None else bare_s()
+        if seq is None or bare is None:
+            return None
+        pairs.append((seq, bare))
     return pairs
 
 

@@ -5,7 +5,6 @@ harness, the per-item records for the JSON."""
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import os
 import time
 from typing import Any
@@ -70,9 +69,7 @@ def repetition_wall_s(
 def estimate_s(job: Job) -> float:
     """One item timed (the first, the op prepared, an injected fault left out), x the items,
     or the last item's arrival if later: what a first repetition's deadline is scaled by."""
-    fn = job.fn
-    if getattr(fn, "fault", None) is not None:
-        fn = dataclasses.replace(fn, fault=None)
+    fn = job.fn.without_fault()
     fn.prepare()
     t0 = time.perf_counter()
     fn(0, job.payloads[0])

@@ -12,7 +12,7 @@ import queue
 import signal
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, NamedTuple
 
 import cv2
@@ -61,6 +61,11 @@ class WorkFn:
     threshold: cv.ThresholdParams = cv.ThresholdParams()
     faces: cv.FaceParams = cv.FaceParams()
     fault: Fault | None = None
+
+    def without_fault(self) -> WorkFn:
+        """The op with no injected fault, for a call outside the timed region (a worker's
+        warm-up, the first deadline's estimate): a fault aimed at an item stays on it."""
+        return self if self.fault is None else replace(self, fault=None)
 
     def prepare(self) -> int:
         """Per-worker set-up (cv thread count); returns the calling thread's kernel tid."""

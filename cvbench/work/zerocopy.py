@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import dataclasses
 import os
 import time
 from typing import Any
@@ -66,8 +65,7 @@ def _warm_up(fn: Any, i: int, payloads: tuple[Any, ...], conn: Any) -> None:
     repetition on threshold), which the sequential model, in a process that has run the op
     before, never pays. A pool in service is warm; so is this one. An injected fault stays on
     its item in the region; an op that fails here fails the repetition as it would there."""
-    if getattr(fn, "fault", None) is not None:
-        fn = dataclasses.replace(fn, fault=None)
+    fn = fn.without_fault()
     payload = payloads[i]
     try:
         fn(i, shm.view(payload) if isinstance(payload, shm.ShmRef) else payload)
