@@ -24,6 +24,11 @@ def chunksize_for(config: RunConfig, model: Model, job: Job, workers: int) -> in
     return config.chunksize or auto_chunksize(job.items, workers)
 
 
+def tail_workers_for(config: RunConfig, size: int, workers: int) -> int:
+    """The automatic chunks end guided (``work.item.chunks``); a --chunksize is kept as given."""
+    return workers if config.chunksize is None and size > 1 else 1
+
+
 def make_cells(
     config: RunConfig,
     states: dict[str, WorkloadState],
@@ -58,7 +63,13 @@ def make_cells(
             swept = model.sweeps_workers and not model.external
             for workers in config.workers if swept else [1]:
                 size = chunksize(model, job, workers)
+                tail = tail_workers_for(config, size, workers)
                 cells.append(
-                    Cell(workload, model, workers, dataclasses.replace(job, chunksize=size))
+                    Cell(
+                        workload,
+                        model,
+                        workers,
+                        dataclasses.replace(job, chunksize=size, tail_workers=tail),
+                    )
                 )
     return cells

@@ -2,7 +2,7 @@
 
 * Harness overhead: the sequential model against a bare loop of the same op over the same
   items, run back to back in every round (in alternating order, so neither always runs on
-  a warmer cache), beside the round's repetition and EXTRA_PAIRS more: the median of the
+  a warmer cache), beside the round's repetition and more (``more_pairs``): the median of the
   per-pair ratios, and its bootstrap CI. Round two printed
   the ratio of two unpaired medians of three samples, and a default run said +13.8 % where
   ten paired rounds said -0.14 %.
@@ -22,12 +22,15 @@ from typing import Any
 from cvbench.stats import bootstrap_ci
 
 MIN_PAIRS = 3  # fewer pairs: a figure without a CI (two values bound no interval)
-# Pairs per round beyond the round's own: with one per round the CI was +-2-3 % after 7
-# rounds; 4x the pairs halve it, for 0.23 s (threshold) and 0.73 s (faces) per round, until
-# the CI's half-width is SETTLED_PCT (the time then goes to the rounds, which need it more).
+# Pairs per round beyond the round's own, until the CI's half-width is SETTLED_PCT (the time
+# then goes to the rounds, which need it more): at least EXTRA_PAIRS, and as many more as fit
+# in EXTRA_BUDGET_S per round. With one pair per round the CI was +-2-3 % after 7 rounds; with
+# three more, threshold's was still +-0.5-1.5 % (28 pairs): its pairs are 2 x 38 ms, so 1 s
+# buys 13 of them (faces' 2 x 125 ms four: its CI was within +-0.55 % already).
 # Not beside a repetition longer than EXTRA_MAX_S: a long one is a long average already, and
-# six more passes over an hour of video would cost hours.
+# more passes over an hour of video would cost hours.
 EXTRA_PAIRS = 3
+EXTRA_BUDGET_S = 1.0
 SETTLED_PCT = 0.5
 EXTRA_MAX_S = 2.0
 
@@ -37,13 +40,28 @@ def heartbeat_round(round_index: int) -> bool:
     return round_index < 0 or round_index % 2 == 0
 
 
+def extra_pairs_for(pair_s: float) -> int:
+    """How many extra pairs one round may run, given what one pair (both parts) took."""
+    if pair_s <= 0:
+        return EXTRA_PAIRS
+    return max(EXTRA_PAIRS, min(int(EXTRA_BUDGET_S / pair_s), 4 * EXTRA_PAIRS))
+
+
 def more_pairs(
-    round_index: int, sequential_s: Callable[[], float | None], bare_s: Callable[[], float | None]
+    round_index: int,
+    sequential_s: Callable[[], float | None],
+    bare_s: Callable[[], float | None],
+    have: Sequence[tuple[float, float]] = (),
 ) -> list[tuple[float, float]] | None:
-    """EXTRA_PAIRS (sequential wall s, bare loop wall s) pairs for the overhead figure only
-    (no row), each pair's order alternating; None as soon as a part returns None (failed)."""
-    pairs = []
-    for k in range(EXTRA_PAIRS):
+    """Extra (sequential wall s, bare loop wall s) pairs for the overhead figure only (no
+    row), each pair's order alternating, until ``have`` and they have settled or the round's
+    share (``extra_pairs_for`` the last pair) is spent; None as soon as a part returns None
+    (failed)."""
+    pairs: list[tuple[float, float]] = []
+    count = extra_pairs_for(sum(have[-1])) if have else EXTRA_PAIRS
+    for k in range(count):
+        if settled([*have, *pairs]):
+            break
         if (round_index + k) % 2:  # the bare loop first
             bare = bare_s()
             seq = None if bare is None else sequential_s()

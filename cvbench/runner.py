@@ -45,7 +45,6 @@ from cvbench.models import Model
 from cvbench.overhead import (
     heartbeat_round,
     more_pairs,
-    settled,
 )
 from cvbench.profiled_pass import ProfiledPass
 from cvbench.repetition import (
@@ -348,12 +347,13 @@ class Runner:
                         return  # the op hung in the bare loop: the cell failed there
                 state.overhead_pairs.append((row["wall_s"], bare_s))
                 self.ceilings.after_reference(cell.workload, cell.job, round_index, limit)
-                pairs = [] if settled(state.overhead_pairs) else more_pairs(  # the figure only
+                pairs = more_pairs(  # the figure only
                     round_index,
                     lambda: guard(lambda: repetition_wall_s(
                         cell.model, cell.job, cell.workers, cfg.placement, int(heartbeat_ms * 1e6)
                     )),
                     lambda: guard(lambda: bare_loop_s(cell.job)),
+                    state.overhead_pairs,
                 )  # fmt: skip
                 if pairs is None:
                     return  # the op hung or failed there: the cell failed

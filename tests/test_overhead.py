@@ -16,6 +16,7 @@ from cvbench.overhead import (
     EXTRA_MAX_S,
     EXTRA_PAIRS,
     MIN_PAIRS,
+    extra_pairs_for,
     heartbeat_round,
     more_pairs,
     observer_effects,
@@ -78,7 +79,7 @@ def test_rounds_alternate_the_heartbeat_and_every_run_prints_both_figures(tmp_pa
     assert "harness overhead on threshold" in res.stdout and "95 % CI" in res.stdout
     pairs = int(re.search(r"threshold: .*?, (\d+) adjacent pairs", res.stdout)[1])
     # the round's own pair in every round, and extra ones until the CI has settled
-    assert 6 + EXTRA_PAIRS <= pairs <= 6 * (1 + EXTRA_PAIRS)
+    assert 6 + EXTRA_PAIRS <= pairs <= 6 * (1 + extra_pairs_for(0.001))
     assert "observer effect of the heartbeat" in res.stdout
 
 
@@ -88,6 +89,25 @@ def test_extra_pairs_stop_once_the_ci_is_narrow():
     assert not settled(tight[: 4 * MIN_PAIRS - 1])  # too few pairs to trust any CI
     noisy = [(b * (1.05 if i % 2 else 0.95), b) for i, b in enumerate(np.linspace(0.1, 0.2, 40))]
     assert not settled(noisy)
+
+
+def test_short_pairs_get_more_of_the_round_until_settled():
+    """Short repetitions buy more pairs with the round's budget; a settled figure buys none."""
+    assert extra_pairs_for(0.5) == EXTRA_PAIRS  # long pairs: the minimum
+    assert extra_pairs_for(2 * 0.125) == 4  # faces-sized: what fits in the budget
+    assert extra_pairs_for(2 * 0.038) > 3 * EXTRA_PAIRS  # threshold-sized: 4x the pairs
+    assert extra_pairs_for(0.0) == EXTRA_PAIRS
+    calls: list[str] = []
+    walls = iter([0.1, 0.1, 0.11, 0.1, 0.09, 0.1] * 50)  # +-10 % noise: never settles
+
+    def part(name: str):
+        return lambda: calls.append(name) or next(walls)
+
+    got = more_pairs(0, part("seq"), part("bare"), [(0.04, 0.04)])
+    assert got is not None and len(got) == extra_pairs_for(0.08) and len(calls) == 2 * len(got)
+    tight = [(1.001 * b, b) for b in np.linspace(0.1, 0.2, 4 * MIN_PAIRS)]
+    calls.clear()
+    assert more_pairs(0, part("seq"), part("bare"), tight) == [] and calls == []
 
 
 def test_no_extra_pairs_beside_a_long_repetition():

@@ -160,7 +160,7 @@ def run_pool(job: Job, probes: Probes, submit) -> list[ItemRecord]:
     probes.begin(thread_heartbeat=True)
     t0 = probes.begun_ns
     if job.chunksize > 1 and job.arrivals_ns is None:  # a batch, shipped as Pool.map does
-        for chunk in chunks(job.payloads, job.chunksize):
+        for chunk in chunks(job.payloads, job.chunksize, job.tail_workers):
             pending.append((t0, time.perf_counter_ns(), submit(ChunkFn(job.fn), -1, chunk)))
     else:
         for i, payload in enumerate(job.payloads):

@@ -49,7 +49,7 @@ class CooperativeBody:
         """Release items at their arrival times (all at once for a batch), then N sentinels."""
         t0 = self.probes.begun_ns
         if self.rt.offload is not None and self.job.chunksize > 1 and self.job.arrivals_ns is None:
-            for chunk in chunks(self.job.payloads, self.job.chunksize):
+            for chunk in chunks(self.job.payloads, self.job.chunksize, self.job.tail_workers):
                 await self.rt.put((-1, chunk, t0))  # a batch, shipped as Pool.map does
             for _ in range(self.workers):
                 await self.rt.put(None)

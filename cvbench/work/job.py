@@ -18,6 +18,7 @@ class Job:
     arrivals_ns: tuple[int, ...] | None = None  # offsets from the timed start; None = batch
     deadline_ns: int | None = None  # per-item latency budget (frames: one frame period)
     chunksize: int = 1  # items per task for pool models that batch (1: one future per item)
+    tail_workers: int = 1  # > 1: the automatic chunks shrink at the end (work.item.chunks)
 
     @property
     def items(self) -> int:
