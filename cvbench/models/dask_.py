@@ -32,7 +32,6 @@ worker still held by such a task with one line instead of queueing behind it.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import socket
 import time
 import uuid
@@ -279,7 +278,7 @@ class Dask(Model):
         )
         stream, worker_of = _task_stream(raw, keys, addresses, begun_unix)
         probes.extra["task_stream"] = stream
-        return [dataclasses.replace(r, worker=worker_of.get(r.index, -1)) for r in records]
+        return [r._replace(worker=worker_of.get(r.index, -1)) for r in records]
 
 
 def _name_lost_workers(client: Any, addresses: list[str], probes: Probes) -> None:
