@@ -191,7 +191,7 @@ def test_every_model_runs_and_is_deterministic():
 def test_bad_input():
     items = [ItemCost(0.001)]
     with pytest.raises(ValueError, match="supported"):
-        predict_model("dask", items)
+        predict_model("kernel-proc", items)
     with pytest.raises(ValueError):
         predict_model("threads", items, workers=0)
     with pytest.raises(ValueError):

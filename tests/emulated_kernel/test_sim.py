@@ -337,7 +337,7 @@ def test_cli_model_with_an_old_trace(tmp_path):
 
 
 @pytest.mark.parametrize("args", [
-    ["--model", "threads"], ["--model", "dask", "--trace", "T"], ["--cost", "offload_s=1"],
+    ["--model", "threads"], ["--model", "kernel-proc", "--trace", "T"], ["--cost", "offload_s=1"],
     ["--trace", "T", "--cost", "offload_s=1"],
     ["--model", "threads", "--trace", "T", "--cost", "nope=1"],
     ["--model", "threads", "--trace", "T", "--cost", "offload_s=-1"],

@@ -195,3 +195,40 @@ def test_an_idle_local_cluster_ticks_slowly_in_its_workers_too():
     with local_client(2) as client:
         seen = set(client.run(_worker_config).values())
     assert seen == {("1s", "1s")}
+
+
+def test_real_dask_is_paced_by_its_batches_as_the_emulated_kernel_says(quick_jobs):
+    """dask's scheduler writes to a worker at most one batch per 5 ms and keeps `slots` tasks
+    on it: one worker cannot finish more than slots per 5 ms, whatever the items cost.  The
+    real LocalCluster obeys that bound, and the emulated kernel's dask template, fed the
+    cell's own measured costs, predicts its throughput and names the batching."""
+    from cvbench.emulated_kernel.predict import dask_model, from_run
+    from cvbench.emulated_kernel.predict.costs import item_costs
+    from cvbench.emulated_kernel.predict.pool_models import predict_model
+    from cvbench.measure.affinity import allowed_cpus
+    from cvbench.measure.row import measured_row
+
+    job = quick_jobs["threshold"]  # 0.2 ms items: far below a batch interval
+    seq_probes = new_probes()
+    items = item_costs(Sequential().run(job, 1, seq_probes), job.payloads)
+    model, rows = Dask(), []
+    try:
+        model.run(job, 1, new_probes())  # the cluster's start-up and first calls
+        for k in range(3):
+            probes = new_probes()
+            records = model.run(job, 1, probes)
+            base = dict(workload="threshold", model="dask", workers=1, repetition=k, ok=True)
+            rows.append(measured_row(base, job, records, probes))
+    finally:
+        model.close()
+    measured = from_run.measured_median(rows, "dask", 1)
+    slots = dask_model.slots_per_worker()
+    bound = slots / (dask_model.SCHEDULER_TO_WORKER_NS / 1e9)
+    assert measured is not None and measured <= 1.1 * bound, (measured, bound)
+    cell = from_run.cell_costs(rows, "dask", from_run.mean_service_s(items))
+    assert cell is not None and cell.main_s is not None
+    cores = len(allowed_cpus())
+    pred = predict_model("dask", items, from_run.machine_costs_from(cell, None), 1, cores)
+    assert abs(pred.throughput_per_s - measured) <= 0.3 * measured, (pred, measured)
+    # on one core the client, scheduler and worker also queue for it
+    assert pred.bottleneck in (("batching",) if cores > 1 else ("batching", "cores"))

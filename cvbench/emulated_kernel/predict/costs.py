@@ -72,6 +72,9 @@ class MachineCosts:
     #: of the next item (the rest of its CPU overlaps). Measured at one worker as the
     #: worker's time per item that is neither its CPU nor its run-queue wait.
     parent_sync_s: float | None = None
+    #: dask: of the parent's CPU per item, the client's main (submitting) thread's; the rest
+    #: of ``parent_item_s`` is then the scheduler's
+    main_item_s: float | None = None
 
     @classmethod
     def from_round_trips(

@@ -23,9 +23,11 @@ from typing import Any
 
 from .costs import ItemCost, MachineCosts
 from .pool_models import (
+    DASK_MODELS,
     GIL_MODELS,
     OFFLOAD_PROCESS_MODELS,
     OFFLOAD_THREAD_MODELS,
+    PARENT_FED_MODELS,
     PROCESS_MODELS,
     THREAD_MODELS,
     predict_model,
@@ -34,7 +36,9 @@ from .pool_models import (
 #: pool models whose parent/worker split can be measured in a cell.  A new process model (a
 #: zero-copy ring, say) joins by adding its name to ``pool_models.PROCESS_MODELS`` (it is then
 #: simulated as a process pool) -- the measured per-item costs carry its transfer cost.
-MEASURABLE = PROCESS_MODELS + OFFLOAD_PROCESS_MODELS + THREAD_MODELS + OFFLOAD_THREAD_MODELS
+MEASURABLE = (
+    PROCESS_MODELS + OFFLOAD_PROCESS_MODELS + THREAD_MODELS + OFFLOAD_THREAD_MODELS + DASK_MODELS
+)
 SCALE_CORES = (4, 16, 64)
 
 
@@ -56,6 +60,7 @@ class CellCosts:
     faults: float | None
     bytes_in: int | None
     sync_s: float | None = None  # at 1 worker: waiting for the hand-over
+    main_s: float | None = None  # dask: the client's main thread (parent_s: the scheduler's)
 
     @property
     def source(self) -> str:
@@ -97,6 +102,10 @@ def cell_costs(rows: Sequence[dict[str, Any]], model: str, service_s: float) -> 
         parent = per_item("parent_cpu_s")
         if parent is None:
             return None
+    main = None
+    if model in DASK_MODELS:  # the client's submits, apart from the scheduler's work
+        main = per_item("main_cpu_s") or 0.0
+        parent = max(0.0, parent - main)
     sync = None
     # the loop-fed process pools keep one item per worker in flight: at one worker they are
     # already serial in the model, and a hand-over wait would only repack their 2-worker
@@ -118,6 +127,7 @@ def cell_costs(rows: Sequence[dict[str, Any]], model: str, service_s: float) -> 
         faults=per_item("workers_faults"),
         bytes_in=mine[0].get("bytes_per_item"),
         sync_s=sync,
+        main_s=main,
     )
 
 
@@ -129,6 +139,7 @@ def machine_costs_from(cell: CellCosts, fallback: MachineCosts | None) -> Machin
         parent_item_s=cell.parent_s,
         worker_item_s=cell.worker_extra_s,
         parent_sync_s=cell.sync_s,
+        main_item_s=cell.main_s,
     )
 
 
@@ -186,6 +197,8 @@ def _why(model: str, items: Sequence[ItemCost], costs: MachineCosts | None, neck
         return "the longest item bounds the makespan"
     if neck == "too few items":
         return "fewer items than the workers could take"
+    if neck == "batching":
+        return "dask's batched messages: one batch per worker every 5 ms"
     if model in GIL_MODELS and neck in ("GIL", "workers"):
         # the pool's own bookkeeping per item (measured in the run) holds the GIL too
         extra = (costs.worker_item_s or 0.0) if costs is not None else 0.0
@@ -286,7 +299,7 @@ def budget(
     model = row.get("model", "")
     transfer = 0.0
     cpu = row.get("worker_threads_cpu_s")
-    if model in PROCESS_MODELS + OFFLOAD_PROCESS_MODELS and cpu is not None:
+    if model in PARENT_FED_MODELS and cpu is not None:
         transfer = max(0.0, cpu - (in_fn - harness_in))
     dispatch = gaps - harness_gaps - transfer  # negative when /proc and the records disagree
     rest = excess - harness_in

@@ -129,8 +129,8 @@ def predict_workload(
     cores = len(config.placement.cpus)
     service = from_run.mean_service_s(items)
     for model in config.models:
-        if model.name not in PREDICTABLE:
-            continue
+        if model.name not in PREDICTABLE or getattr(model, "external", False):
+            continue  # an existing dask cluster's workers, threads and network are not ours
         cell = from_run.cell_costs(rows, model.name, service)
         for workers in config.workers:
             size = chunksize(model, state.job, workers)

@@ -44,6 +44,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..sim import ProgramSpec, SimResult, simulate
+from . import dask_model
 from .costs import ItemCost, MachineCosts
 from .gil import EMPTY, Cpu, Get, Gil, Io, Put, Py, Queue, Thread, TryGet
 from .gil import ThreadBody as Body
@@ -62,10 +63,19 @@ OFFLOAD_THREAD_MODELS = (
 # hands out no items; without them, the calibration's processes+shm costs are an upper bound)
 PROCESS_MODELS = ("processes", "processes+shm", "processes+zerocopy")
 OFFLOAD_PROCESS_MODELS = ("asyncio+processes", "trio+processes", "curio+processes")
+#: dask.distributed on a LocalCluster of one-thread worker processes (``dask_model``)
+DASK_MODELS = ("dask",)
 #: every model name predict_model() accepts
 MODELS: tuple[str, ...] = (
-    INLINE_MODELS + THREAD_MODELS + OFFLOAD_THREAD_MODELS + PROCESS_MODELS + OFFLOAD_PROCESS_MODELS
+    INLINE_MODELS
+    + THREAD_MODELS
+    + OFFLOAD_THREAD_MODELS
+    + PROCESS_MODELS
+    + OFFLOAD_PROCESS_MODELS
+    + DASK_MODELS
 )
+#: models whose workers are processes fed by a parent: transfer is paid on both sides
+PARENT_FED_MODELS: tuple[str, ...] = PROCESS_MODELS + OFFLOAD_PROCESS_MODELS + DASK_MODELS
 #: models whose prediction needs the split of the service into gil_s and released_s
 GIL_MODELS: tuple[str, ...] = THREAD_MODELS + OFFLOAD_THREAD_MODELS
 
@@ -281,10 +291,41 @@ def _proc_worker(callq: Queue, inbox: Queue, rt: int, sync: bool) -> Body:
         yield Put(inbox, ("res", it))
 
 
+def _dask(
+    items: list[_Item], costs: MachineCosts, workers: int, batching: bool = True
+) -> tuple[list[tuple[str, Thread]], Gil]:
+    """dask's threads (``dask_model``) from the run's measured costs: the client's submit
+    (``main_item_s``), the scheduler's share of the parent's CPU (``parent_item_s``: half
+    writing the task, half taking its result), the worker's read (``worker_item_s``); the
+    calibration's per-byte costs where dask was not measured."""
+    rt = costs.round_trip_s
+    if costs.parent_item_s is not None and costs.worker_item_s is not None:
+        sched, recv = costs.parent_item_s, costs.worker_item_s
+        main = costs.main_item_s or 0.0
+        per_byte = [0] * len(items)
+    else:
+        sched, recv, main = rt / 2, rt / 2, costs.submit_s
+        per_byte = [it.send_in for it in items]
+    mean_bytes = sum(per_byte) // max(1, len(per_byte))
+    return dask_model.build(
+        [it.service for it in items],
+        workers,
+        io_ns=[it.io for it in items],
+        main_ns=_ns(main),
+        send_ns=_ns(sched / 2) + mean_bytes,
+        done_ns=_ns(sched / 2),
+        recv_ns=_ns(recv) + mean_bytes,
+        slots=dask_model.slots_per_worker(),
+        batching=batching,
+    )
+
+
 def _build(
     model: str, items: list[_Item], costs: MachineCosts, workers: int
 ) -> tuple[list[tuple[str, Thread]], Gil | None]:
     """The threads of ``model``: (name, program) with the coordinating thread first."""
+    if model in DASK_MODELS:
+        return _dask(items, costs, workers)
     if model in INLINE_MODELS:
         switch = 0 if model == "sequential" else _ns(costs.switch_s)
         return [("main", Thread(_inline(items, switch), None))], None
@@ -334,6 +375,24 @@ def _bottleneck(gil_busy: float | None, parent_busy: float | None, util: float) 
     cands = [("GIL", gil_busy or 0.0), ("parent", parent_busy or 0.0), ("cores", util)]
     name, frac = max(cands, key=lambda x: x[1])
     return name if frac >= 0.9 else "workers"
+
+
+BATCHING_GAIN = 1.1  # dask is "batching"-bound when sending at once would be this much faster
+
+
+def _unbatched_gain(
+    items: Sequence[ItemCost], costs: MachineCosts, workers: int, cores: int, policy: str,
+    span: int, hz: int, ctx_switch_ns: int, slice_ns: int | None,
+) -> float:  # fmt: skip
+    """How much faster dask would be if its messages went when ready (the same simulation
+    without BatchedSend's intervals): what the batching costs, by difference."""
+    threads, _ = _dask(_items(items, costs, False), costs, workers, batching=False)
+    specs = [ProgramSpec(th, name=name) for name, th in threads]
+    res = simulate(
+        [], cores, policy, programs=specs, hz=hz, ctx_switch_ns=ctx_switch_ns, slice_ns=slice_ns
+    )
+    fast = res.tasks[0].finish_ns
+    return span / fast if fast else 1.0
 
 
 def _plateau(items: Sequence[ItemCost], workers: int, makespan_s: float) -> tuple[str, str]:
@@ -400,10 +459,21 @@ def predict_model(
     parent_busy = (
         head.cpu_ns / span if span and model in PROCESS_MODELS + OFFLOAD_PROCESS_MODELS else None
     )
+    if model in DASK_MODELS:  # its GIL is the parent's: client and scheduler share it
+        gil_busy, parent_busy = None, gil_busy
     notes: list[str] = []
     if inline and workers != 1:
         notes.append(f"{model} runs every item on one thread: workers={workers} changes nothing")
     bottleneck = "one thread" if inline else _bottleneck(gil_busy, parent_busy, util)
+    if bottleneck == "workers" and model in DASK_MODELS:
+        gain = _unbatched_gain(items, costs, w, cores, policy, span, hz, ctx_switch_ns, slice_ns)
+        if gain >= BATCHING_GAIN:
+            bottleneck = "batching"
+            notes.append(
+                f"without dask's batched messages {gain:.2f}x faster: its scheduler writes to "
+                f"each worker at most every {dask_model.SCHEDULER_TO_WORKER_NS / 1e6:g} ms and "
+                f"keeps {dask_model.slots_per_worker()} task(s) on it"
+            )
     if bottleneck == "workers":
         bottleneck, why = _plateau(items, w, makespan)
         notes += [why] if why else []
@@ -453,11 +523,13 @@ def predicted_model_row(
 
 
 __all__ = [
+    "DASK_MODELS",
     "GIL_MODELS",
     "INLINE_MODELS",
     "MODELS",
     "OFFLOAD_PROCESS_MODELS",
     "OFFLOAD_THREAD_MODELS",
+    "PARENT_FED_MODELS",
     "PROCESS_MODELS",
     "THREAD_MODELS",
     "ItemCost",
