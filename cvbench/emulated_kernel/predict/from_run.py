@@ -27,7 +27,6 @@ from .pool_models import (
     GIL_MODELS,
     OFFLOAD_PROCESS_MODELS,
     OFFLOAD_THREAD_MODELS,
-    PARENT_FED_MODELS,
     PROCESS_MODELS,
     THREAD_MODELS,
     predict_model,
@@ -299,7 +298,8 @@ def budget(
     model = row.get("model", "")
     transfer = 0.0
     cpu = row.get("worker_threads_cpu_s")
-    if model in PARENT_FED_MODELS and cpu is not None:
+    # (not dask's: its worker's event loop thread reads the next task while the executor runs)
+    if model in PROCESS_MODELS + OFFLOAD_PROCESS_MODELS and cpu is not None:
         transfer = max(0.0, cpu - (in_fn - harness_in))
     dispatch = gaps - harness_gaps - transfer  # negative when /proc and the records disagree
     rest = excess - harness_in
