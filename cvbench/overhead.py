@@ -30,6 +30,7 @@ MIN_PAIRS = 3  # fewer pairs: a figure without a CI (two values bound no interva
 # Not beside a repetition longer than EXTRA_MAX_S: a long one is a long average already, and
 # more passes over an hour of video would cost hours.
 EXTRA_PAIRS = 3
+MAX_EXTRA_PAIRS = 4 * EXTRA_PAIRS  # per round, however short the pairs
 EXTRA_BUDGET_S = 1.0
 SETTLED_PCT = 0.5
 EXTRA_MAX_S = 2.0
@@ -44,7 +45,7 @@ def extra_pairs_for(pair_s: float) -> int:
     """How many extra pairs one round may run, given what one pair (both parts) took."""
     if pair_s <= 0:
         return EXTRA_PAIRS
-    return max(EXTRA_PAIRS, min(int(EXTRA_BUDGET_S / pair_s), 4 * EXTRA_PAIRS))
+    return max(EXTRA_PAIRS, min(int(EXTRA_BUDGET_S / pair_s), MAX_EXTRA_PAIRS))
 
 
 def more_pairs(

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from cvbench.measure.watchdog import GRACE_S
-from cvbench.overhead import EXTRA_PAIRS
+from cvbench.overhead import MAX_EXTRA_PAIRS
 from tests.helpers import CVBENCH, ROOT, gone, measured_rows
 
 OPS = textwrap.dedent(
@@ -70,8 +70,9 @@ def _args(tmp: Path, op: str, model: str, *extra: str) -> list[str]:
 @pytest.mark.parametrize("model", ["sequential", "asyncio", "trio"])
 def test_an_op_stuck_in_c_fails_its_row_and_the_run_ends(ops, model):
     # Two repetitions (4 items each) complete; sequential's first one is followed by the bare
-    # loop and the overhead's extra pairs (two loops each), so they complete its first row.
-    after = 8 * (1 + EXTRA_PAIRS) if model == "sequential" else 8
+    # loop and the overhead's extra pairs (two loops each, at most MAX_EXTRA_PAIRS: these
+    # items are tiny), so they complete its first row.
+    after = 8 * (1 + MAX_EXTRA_PAIRS) if model == "sequential" else 8
     t0 = time.monotonic()
     proc = subprocess.Popen(
         _args(ops, "stuck_later", model, "--repeat", "3", "--item-timeout", "2s"),

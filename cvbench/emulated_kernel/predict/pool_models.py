@@ -74,8 +74,6 @@ MODELS: tuple[str, ...] = (
     + OFFLOAD_PROCESS_MODELS
     + DASK_MODELS
 )
-#: models whose workers are processes fed by a parent: transfer is paid on both sides
-PARENT_FED_MODELS: tuple[str, ...] = PROCESS_MODELS + OFFLOAD_PROCESS_MODELS + DASK_MODELS
 #: models whose prediction needs the split of the service into gil_s and released_s
 GIL_MODELS: tuple[str, ...] = THREAD_MODELS + OFFLOAD_THREAD_MODELS
 
@@ -302,19 +300,18 @@ def _dask(
     if costs.parent_item_s is not None and costs.worker_item_s is not None:
         sched, recv = costs.parent_item_s, costs.worker_item_s
         main = costs.main_item_s or 0.0
-        per_byte = [0] * len(items)
+        transfer_ns = 0  # in the measured CPU already
     else:
         sched, recv, main = rt / 2, rt / 2, costs.submit_s
-        per_byte = [it.send_in for it in items]
-    mean_bytes = sum(per_byte) // max(1, len(per_byte))
+        transfer_ns = sum(it.send_in for it in items) // max(1, len(items))
     return dask_model.build(
         [it.service for it in items],
         workers,
         io_ns=[it.io for it in items],
         main_ns=_ns(main),
-        send_ns=_ns(sched / 2) + mean_bytes,
+        send_ns=_ns(sched / 2) + transfer_ns,
         done_ns=_ns(sched / 2),
-        recv_ns=_ns(recv) + mean_bytes,
+        recv_ns=_ns(recv) + transfer_ns,
         slots=dask_model.slots_per_worker(),
         batching=batching,
     )
@@ -529,7 +526,6 @@ __all__ = [
     "MODELS",
     "OFFLOAD_PROCESS_MODELS",
     "OFFLOAD_THREAD_MODELS",
-    "PARENT_FED_MODELS",
     "PROCESS_MODELS",
     "THREAD_MODELS",
     "ItemCost",
