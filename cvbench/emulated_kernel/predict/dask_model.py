@@ -128,7 +128,7 @@ def _scheduler(
     yield Put(to_client, None)
 
 
-def _worker_loop(recv_ns: int, inbox: Queue, executor: Queue, reports: Queue) -> Body:
+def _worker_loop(w: int, recv_ns: int, inbox: Queue, executor: Queue, reports: Queue) -> Body:
     """A worker's event loop: reads tasks, hands the executor one at a time, reports."""
     ready: list[int] = []
     busy = ended = False
@@ -141,7 +141,7 @@ def _worker_loop(recv_ns: int, inbox: Queue, executor: Queue, reports: Queue) ->
             ready.append(msg[1])
         else:
             busy = False
-            yield Put(reports, msg[1])
+            yield Put(reports, ("done", w, msg[1]))
         if not busy and ready:
             busy = True
             yield Put(executor, ready.pop(0))
@@ -160,20 +160,6 @@ def _worker_executor(
             yield Io(io_ns[i])
         yield Cpu(service_ns[i])
         yield Put(inbox, ("done", i))
-
-
-def _worker_reports(w: int, reports: Queue, scheduler: Queue, interval: int) -> Body:
-    """The worker's 2 ms stream to the scheduler (task-finished messages)."""
-    while (i := (yield Get(reports))) is not None:
-        batch = [i]
-        while (more := (yield TryGet(reports))) is not EMPTY:
-            batch.append(more)
-        for j in batch:
-            if j is None:
-                return
-            yield Put(scheduler, ("done", w, j))
-        if interval:
-            yield Io(interval)
 
 
 def build(
@@ -216,12 +202,8 @@ def build(
                 _batched(to_worker[w], worker_in[w], s2w, send_ns),
                 parent,
             ),
-            (f"worker{w} loop", _worker_loop(recv_ns, worker_in[w], executor, reports), own),
+            (f"worker{w} loop", _worker_loop(w, recv_ns, worker_in[w], executor, reports), own),
             (f"worker{w} executor", _worker_executor(service_ns, io, executor, worker_in[w]), own),
-            (
-                f"worker{w}->scheduler",
-                _worker_reports(w, reports, sched_in, w2s),
-                own,
-            ),
+            (f"worker{w}->scheduler", _batched(reports, sched_in, w2s), own),
         ]
     return [(name, Thread(body, gil)) for name, body, gil in bodies], parent

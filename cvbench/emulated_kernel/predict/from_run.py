@@ -21,6 +21,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+from . import dask_model
 from .costs import ItemCost, MachineCosts
 from .pool_models import (
     DASK_MODELS,
@@ -197,7 +198,8 @@ def _why(model: str, items: Sequence[ItemCost], costs: MachineCosts | None, neck
     if neck == "too few items":
         return "fewer items than the workers could take"
     if neck == "batching":
-        return "dask's batched messages: one batch per worker every 5 ms"
+        interval_ms = dask_model.SCHEDULER_TO_WORKER_NS / 1e6
+        return f"dask's batched messages: one batch per worker every {interval_ms:g} ms"
     if model in GIL_MODELS and neck in ("GIL", "workers"):
         # the pool's own bookkeeping per item (measured in the run) holds the GIL too
         extra = (costs.worker_item_s or 0.0) if costs is not None else 0.0

@@ -129,7 +129,7 @@ def predict_workload(
     cores = len(config.placement.cpus)
     service = from_run.mean_service_s(items)
     for model in config.models:
-        if model.name not in PREDICTABLE or getattr(model, "external", False):
+        if model.name not in PREDICTABLE or model.external:
             continue  # an existing dask cluster's workers, threads and network are not ours
         cell = from_run.cell_costs(rows, model.name, service)
         for workers in config.workers:
