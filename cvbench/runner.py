@@ -301,7 +301,7 @@ class Runner:
         guard = functools.partial(self._guarded, cell, round_index, position, limit)
         bare_s = None
         if bare_first and cell.job.arrivals_ns is None:
-            bare_s = guard(lambda: bare_loop_s(cell.job))
+            bare_s = guard(lambda: bare_loop_s(cell.job, cfg.placement))
             if bare_s is None:
                 return  # the op hung in the bare loop: the cell failed there
         dog = Watchdog(probes, limit)
@@ -342,7 +342,7 @@ class Runner:
             state.seq_records.append(records)
             if cell.job.arrivals_ns is None:  # adjacent to this repetition, order alternating
                 if bare_s is None:
-                    bare_s = guard(lambda: bare_loop_s(cell.job))
+                    bare_s = guard(lambda: bare_loop_s(cell.job, cfg.placement))
                     if bare_s is None:
                         return  # the op hung in the bare loop: the cell failed there
                 state.overhead_pairs.append((row["wall_s"], bare_s))
@@ -352,7 +352,7 @@ class Runner:
                     lambda: guard(lambda: repetition_wall_s(
                         cell.model, cell.job, cell.workers, cfg.placement, int(heartbeat_ms * 1e6)
                     )),
-                    lambda: guard(lambda: bare_loop_s(cell.job)),
+                    lambda: guard(lambda: bare_loop_s(cell.job, cfg.placement)),
                     state.overhead_pairs,
                 )  # fmt: skip
                 if pairs is None:

@@ -141,3 +141,39 @@ def test_heartbeat_thread_is_not_a_worker(quick_jobs):
     probes = Spy(Placement(tuple(allowed_cpus()), nice=9), 1_000_000)
     MODELS["threads"]().run(quick_jobs["faces"], 2, probes)
     assert seen["nice"] == os.getpriority(os.PRIO_PROCESS, 0)
+
+
+def test_the_bare_loop_runs_where_the_sequential_model_runs(quick_jobs):
+    """The overhead's yardstick and the sequential model share one placement: with --pin the
+    model could not leave a busy CPU while an unpinned loop could."""
+    import dataclasses
+
+    from cvbench.models import resolve_models
+    from cvbench.repetition import bare_loop_s, run_once
+
+    cpus = allowed_cpus()
+    placement = Placement(tuple(cpus), pin="spread", nice=5)
+    job = quick_jobs["threshold"]
+    seen: dict[str, set[tuple[frozenset[int], int]]] = {"bare": set(), "sequential": set()}
+    key = "bare"
+
+    class Watched(type(job.fn)):  # type: ignore[misc]
+        def __call__(self, index, payload):
+            tid = threading.get_native_id()
+            seen[key].add((frozenset(_proc_cpus(os.getpid(), tid)), _proc_nice(os.getpid(), tid)))
+            return super().__call__(index, payload)
+
+    fn = Watched(**{f.name: getattr(job.fn, f.name) for f in dataclasses.fields(job.fn)})
+    job = dataclasses.replace(job, fn=fn)
+    before = (os.sched_getaffinity(0), os.getpriority(os.PRIO_PROCESS, 0))
+    try:
+        assert bare_loop_s(job, placement) > 0
+        assert os.sched_getaffinity(0) == before[0]  # the mask given back
+        key = "sequential"
+        _, error = run_once(resolve_models("sequential")[0], job, 1, Probes(placement, 0))
+        assert error is None, error
+    finally:
+        with contextlib.suppress(PermissionError):
+            os.setpriority(os.PRIO_PROCESS, 0, before[1])
+    first = pin_order(cpus, "spread")[0]
+    assert seen["bare"] == seen["sequential"] == {(frozenset({first}), 5)}
