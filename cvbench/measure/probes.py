@@ -144,7 +144,7 @@ class Probes:
         """Start of the timed region (end of start-up)."""
         self._before = _snapshot(self.procfs_reason is None, frozenset(self.worker_pids))
         if thread_heartbeat:
-            self._hb_thread = ThreadHeartbeat(self.heartbeat)
+            self._hb_thread = ThreadHeartbeat(self.heartbeat, self.placement.cpus)
             self._hb_thread.start()
         self.begun_ns = time.perf_counter_ns()
 

@@ -177,3 +177,34 @@ def test_the_bare_loop_runs_where_the_sequential_model_runs(quick_jobs):
             os.setpriority(os.PRIO_PROCESS, 0, before[1])
     first = pin_order(cpus, "spread")[0]
     assert seen["bare"] == seen["sequential"] == {(frozenset({first}), 5)}
+
+
+@pytest.mark.skipif(len(allowed_cpus()) < 2, reason="one CPU: pinned and unpinned are the same")
+def test_the_heartbeat_thread_runs_on_the_runs_cpus_not_the_pinned_workers(quick_jobs):
+    """A thread inherits its creator's mask: started by the pinned sequential model, the probe
+    woke on the worker's CPU and preempted the item it was probing."""
+    import dataclasses
+    import time
+
+    from cvbench.models import resolve_models
+    from cvbench.repetition import run_once
+
+    cpus = allowed_cpus()
+    job = quick_jobs["threshold"]
+    masks: list[set[int]] = []
+
+    class Watched(type(job.fn)):  # type: ignore[misc]
+        def __call__(self, index, payload):
+            if index == job.items - 1:
+                time.sleep(0.005)  # the probe has started and woken meanwhile
+                hb = [t for t in threading.enumerate() if t.name == "cvbench-heartbeat"]
+                masks.extend(_proc_cpus(os.getpid(), t.native_id) for t in hb)
+            return super().__call__(index, payload)
+
+    fn = Watched(**{f.name: getattr(job.fn, f.name) for f in dataclasses.fields(job.fn)})
+    job = dataclasses.replace(job, fn=fn)
+    probes = Probes(Placement(tuple(cpus), pin="spread"), 1_000_000)
+    _, error = run_once(resolve_models("sequential")[0], job, 1, probes)
+    assert error is None, error
+    assert masks == [set(cpus)]
+    assert len(probes.heartbeat.lags_ns) > 0
