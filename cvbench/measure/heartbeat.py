@@ -39,9 +39,9 @@ class Heartbeat:
 class ThreadHeartbeat:
     """A heartbeat thread in the main process: the domain of threads/processes/sequential.
 
-    It runs on the run's CPUs (``cpus``), not on the CPU of the thread that starts it: a new
-    thread inherits its creator's mask, and the sequential model's main thread is pinned under
-    ``--pin``, so the probe then woke on that one CPU every 1 ms and preempted the item it
+    It runs on ``cpus`` (``Probes.probe_cpus``), not on the CPU of the thread that starts it:
+    a new thread inherits its creator's mask, and the sequential model's main thread is pinned
+    under ``--pin``, so the probe woke on that one CPU every 1 ms and preempted the item it
     was probing (+2 % on the pinned sequential model's wall time). It measures GIL hand-offs,
     not a CPU shared with the worker."""
 
