@@ -1,0 +1,45 @@
+"""The pool models' main thread sleeps through the region, woken once when all is done: woken
+at every future, it preempted a worker on every wake-up when each CPU had a pinned worker."""
+
+from __future__ import annotations
+
+import dataclasses
+import statistics
+import threading
+
+from cvbench.measure.affinity import Placement, allowed_cpus
+from cvbench.measure.probes import Probes
+from cvbench.models import resolve_models
+from cvbench.repetition import run_once
+
+
+def _voluntary_switches() -> int:
+    with open(f"/proc/self/task/{threading.get_native_id()}/status") as fh:
+        line = next(x for x in fh if x.startswith("voluntary_ctxt_switches:"))
+    return int(line.split()[1])
+
+
+class CountingProbes(Probes):
+    """The main thread's voluntary context switches (sleeps) inside the timed region."""
+
+    def begin(self, thread_heartbeat: bool = False) -> None:
+        super().begin(thread_heartbeat)
+        self.before = _voluntary_switches()
+
+    def end(self) -> None:
+        self.sleeps = _voluntary_switches() - self.before
+        super().end()
+
+
+def test_the_thread_pools_main_thread_is_woken_once_not_per_future(quick_jobs) -> None:
+    # one future per item: waiting for each in turn slept 6-78 times (2 CPUs) or 4-16 (1 CPU)
+    job = dataclasses.replace(quick_jobs["threshold"], chunksize=1)
+    assert job.items >= 32
+    sleeps = []
+    for _ in range(3):
+        probes = CountingProbes(Placement(tuple(allowed_cpus()), pin="spread"), 0)
+        records, error = run_once(resolve_models("threads")[0], job, 2, probes)
+        assert error is None, error
+        assert sorted(r.index for r in records) == list(range(job.items))
+        sleeps.append(probes.sleeps)
+    assert statistics.median(sleeps) <= 4, sleeps
