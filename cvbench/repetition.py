@@ -48,6 +48,9 @@ def run_once(
             traces.append(trace)
         return [], line
     finally:
+        # a model that raised inside its region never reached probes.end(): its heartbeat
+        # thread would tick every 1 ms for the rest of the run
+        probes.stop_heartbeat()
         state.restore()
     indices = sorted(r.index for r in records)
     if indices != list(range(job.items)):

@@ -43,3 +43,29 @@ def test_the_thread_pools_main_thread_is_woken_once_not_per_future(quick_jobs) -
         assert sorted(r.index for r in records) == list(range(job.items))
         sleeps.append(probes.sleeps)
     assert statistics.median(sleeps) <= 4, sleeps
+
+
+def test_a_model_that_fails_in_its_region_leaves_no_heartbeat_ticking(quick_jobs) -> None:
+    """The heartbeat thread is stopped in end(), which a raising model never reaches: it
+    ticked every 1 ms for the rest of the run (and of the test session)."""
+    job = quick_jobs["threshold"]
+
+    class Failing(type(job.fn)):  # type: ignore[misc]
+        def __call__(self, index, payload):
+            if index == 3:
+                raise ValueError("item 3 is bad")
+            return super().__call__(index, payload)
+
+    fields = {f.name: getattr(job.fn, f.name) for f in dataclasses.fields(job.fn)}
+    job = dataclasses.replace(job, fn=Failing(**fields))
+    for name, workers in (("sequential", 1), ("threads", 2)):
+        before = set(threading.enumerate())
+        probes = Probes(Placement(tuple(allowed_cpus())), 1_000_000)
+        _, error = run_once(resolve_models(name)[0], job, workers, probes)
+        assert error is not None and "item 3 is bad" in error, error
+        ticking = [
+            t
+            for t in threading.enumerate()
+            if t.name == "cvbench-heartbeat" and t not in before and t.is_alive()
+        ]
+        assert not ticking, name
