@@ -117,9 +117,10 @@ def config_from_options(opts: dict[str, Any]) -> RunConfig:
 @click.option(
     "--pin",
     type=click.Choice(PIN_MODES),
-    default="none",
+    default="spread",
     show_default=True,
-    help="Pin worker i to one CPU of the set (compact: in order; spread: one per core).",
+    help="Pin worker i to one CPU of the set (compact: in order; spread: one per core first); "
+    "none lets the kernel move them.",
 )
 @click.option("--nice", type=int, default=None, help="Nice value of the workers (-20..19).")
 @click.option(
