@@ -137,8 +137,9 @@ def predict_workload(
             calibrated = costmod.machine_costs(calibration, size) if calibration else None
             costs = from_run.machine_costs_from(cell, calibrated) if cell else calibrated
             row = predicted_model_row(
-                model.name, items, costs, workers, cores, dict(base), statistics.median(seq)
-            )
+                model.name, items, costs, workers, cores, dict(base), statistics.median(seq),
+                config.placement.pin,
+            )  # fmt: skip
             measured = from_run.measured_median(rows, model.name, workers)
             row.update(
                 chunksize=size,
@@ -165,7 +166,9 @@ def predict_workload(
         if cell is not None or model.name in pool_models.GIL_MODELS:
             try:
                 costs1 = from_run.machine_costs_from(cell, None) if cell else None
-                section["scaling"] += from_run.scaling(model.name, items, costs1)
+                section["scaling"] += from_run.scaling(
+                    model.name, items, costs1, pin=config.placement.pin
+                )
             except ValueError:
                 pass
     if section["scaling"]:
