@@ -5,7 +5,9 @@
   a warmer cache), beside the round's repetition and more (``more_pairs``): the median of the
   per-pair ratios, and its bootstrap CI. Round two printed
   the ratio of two unpaired medians of three samples, and a default run said +13.8 % where
-  ten paired rounds said -0.14 %.
+  ten paired rounds said -0.14 %. All with the responsiveness probe off: what the 1 ms
+  heartbeat costs (+0.2-0.5 % on the sequential model, its GIL hand-offs) is the observer
+  effect below, per model, and mixed in it read as harness.
 * Observer effect: rounds alternate between the 1 ms heartbeat on (responsiveness measured)
   and off (throughput undisturbed), every cell of a round alike, so speedups stay paired. Per
   cell, each pair of adjacent rounds gives throughput(off) / throughput(on): what measuring

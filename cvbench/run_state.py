@@ -86,7 +86,7 @@ class WorkloadState:
     pending: list[tuple[dict[str, Any], list[str]]] = field(default_factory=list)
     seq_wall: list[float] = field(default_factory=list)
     seq_records: list[list] = field(default_factory=list)  # every ok sequential repetition
-    # (sequential wall s, bare loop wall s) of each measured round: the paired overhead
+    # (sequential wall s, bare loop wall s), the probe off: the paired overhead
     overhead_pairs: list[tuple[float, float]] = field(default_factory=list)
     trace: dict[str, Any] | None = None
     costliest_s: float = 0.0  # longest repetition so far: a new cell's first deadline

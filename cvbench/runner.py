@@ -296,7 +296,9 @@ class Runner:
         )
         heartbeat_ms = cfg.heartbeat_ms if heartbeat_round(round_index) else 0.0
         probes = Probes(cfg.placement, int(heartbeat_ms * 1e6))
-        bare_first = cell.is_reference and round_index >= 0 and round_index % 2 == 1
+        # the overhead's own pair: in the rounds without the probe (odd), bare loop first in
+        # every other one of them (the extra pairs alternate too)
+        bare_first = cell.is_reference and round_index >= 0 and round_index % 4 == 1
         limit = deadline_s(cell.last_cost_s, cfg.item_timeout_s, *state.deadline_basis)
         guard = functools.partial(self._guarded, cell, round_index, position, limit)
         bare_s = None
@@ -341,16 +343,17 @@ class Runner:
             state.seq_wall.append(row["wall_s"])
             state.seq_records.append(records)
             if cell.job.arrivals_ns is None:  # adjacent to this repetition, order alternating
-                if bare_s is None:
-                    bare_s = guard(lambda: bare_loop_s(cell.job, cfg.placement))
+                if heartbeat_ms == 0:  # the probe's cost is the observer effect, not the harness's
                     if bare_s is None:
-                        return  # the op hung in the bare loop: the cell failed there
-                state.overhead_pairs.append((row["wall_s"], bare_s))
+                        bare_s = guard(lambda: bare_loop_s(cell.job, cfg.placement))
+                        if bare_s is None:
+                            return  # the op hung in the bare loop: the cell failed there
+                    state.overhead_pairs.append((row["wall_s"], bare_s))
                 self.ceilings.after_reference(cell.workload, cell.job, round_index, limit)
-                pairs = more_pairs(  # the figure only
+                pairs = more_pairs(  # the figure only: no row, and no probe
                     round_index,
                     lambda: guard(lambda: repetition_wall_s(
-                        cell.model, cell.job, cell.workers, cfg.placement, int(heartbeat_ms * 1e6)
+                        cell.model, cell.job, cell.workers, cfg.placement, 0
                     )),
                     lambda: guard(lambda: bare_loop_s(cell.job, cfg.placement)),
                     state.overhead_pairs,
