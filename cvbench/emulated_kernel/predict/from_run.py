@@ -169,15 +169,13 @@ def scaling(
     items: Sequence[ItemCost],
     costs: MachineCosts | None,
     cores: Sequence[int] = SCALE_CORES,
-    pin: str = "none",
 ) -> list[dict[str, Any]]:
     """The model at ``workers = cores`` for each core count: speedup over the simulated
-    sequential model and what stops it (GIL held per item, the parent's transfer, cores),
-    placed as the run placed its workers (``pin``)."""
+    sequential model and what stops it (GIL held per item, the parent's transfer, cores)."""
     seq = predict_model("sequential", items, costs, 1, 1).throughput_per_s
     out = []
     for c in cores:
-        pred = predict_model(model, items, costs, c, c, pin=pin)
+        pred = predict_model(model, items, costs, c, c)
         out.append(
             {
                 "model": model,

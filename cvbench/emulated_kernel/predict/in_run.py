@@ -137,9 +137,8 @@ def predict_workload(
             calibrated = costmod.machine_costs(calibration, size) if calibration else None
             costs = from_run.machine_costs_from(cell, calibrated) if cell else calibrated
             row = predicted_model_row(
-                model.name, items, costs, workers, cores, dict(base), statistics.median(seq),
-                config.placement.pin,
-            )  # fmt: skip
+                model.name, items, costs, workers, cores, dict(base), statistics.median(seq)
+            )
             measured = from_run.measured_median(rows, model.name, workers)
             row.update(
                 chunksize=size,
@@ -166,9 +165,7 @@ def predict_workload(
         if cell is not None or model.name in pool_models.GIL_MODELS:
             try:
                 costs1 = from_run.machine_costs_from(cell, None) if cell else None
-                section["scaling"] += from_run.scaling(
-                    model.name, items, costs1, pin=config.placement.pin
-                )
+                section["scaling"] += from_run.scaling(model.name, items, costs1)
             except ValueError:
                 pass
     if section["scaling"]:

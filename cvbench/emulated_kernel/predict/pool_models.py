@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -369,24 +368,6 @@ def _build(
     return threads, None
 
 
-_WORKER_NAME = re.compile(r"(?:thread|proc|worker)(\d+)\b")
-
-
-def _specs(threads: list[tuple[str, Thread]], cores: int, pin: str) -> list[ProgramSpec]:
-    """The threads as simulator tasks; under ``pin`` (compact or spread: the same on cores
-    without SMT siblings, as simulated) worker k's threads -- a pool thread, a worker
-    process, a dask worker's loop, executor and reporter -- run on core k % cores only, as
-    ``Placement.apply_worker`` pins them, and the coordinating threads (submitter, loop,
-    parent, client, scheduler) go anywhere. Pinned, the parent of a process pool at 2
-    workers on 2 cores cannot find an idle core: it preempts a worker."""
-    specs = []
-    for name, th in threads:
-        m = _WORKER_NAME.match(name) if pin != "none" else None
-        affinity = frozenset({int(m.group(1)) % cores}) if m else None
-        specs.append(ProgramSpec(th, name=name, affinity=affinity))
-    return specs
-
-
 def _bottleneck(gil_busy: float | None, parent_busy: float | None, util: float) -> str:
     cands = [("GIL", gil_busy or 0.0), ("parent", parent_busy or 0.0), ("cores", util)]
     name, frac = max(cands, key=lambda x: x[1])
@@ -398,12 +379,12 @@ BATCHING_GAIN = 1.1  # dask is "batching"-bound when sending at once would be th
 
 def _unbatched_gain(
     items: Sequence[ItemCost], costs: MachineCosts, workers: int, cores: int, policy: str,
-    span: int, hz: int, ctx_switch_ns: int, slice_ns: int | None, pin: str,
+    span: int, hz: int, ctx_switch_ns: int, slice_ns: int | None,
 ) -> float:  # fmt: skip
     """How much faster dask would be if its messages went when ready (the same simulation
     without BatchedSend's intervals): what the batching costs, by difference."""
     threads, _ = _dask(_items(items, costs, False), costs, workers, batching=False)
-    specs = _specs(threads, cores, pin)
+    specs = [ProgramSpec(th, name=name) for name, th in threads]
     res = simulate(
         [], cores, policy, programs=specs, hz=hz, ctx_switch_ns=ctx_switch_ns, slice_ns=slice_ns
     )
@@ -439,14 +420,12 @@ def predict_model(
     hz: int = 250,
     ctx_switch_ns: int = 0,
     slice_ns: int | None = None,
-    pin: str = "none",
 ) -> ModelPrediction:
     """Predict ``model`` running ``items`` with ``workers`` workers on ``cores`` CPUs.
 
     ``model``: one of ``MODELS``; ``costs`` None = all zero (no transfer, no offload: a lower
     bound).  ``policy``, ``hz``, ``ctx_switch_ns``, ``slice_ns``: the OS scheduler, as in
-    ``sim.simulate``; ``pin``: the run's ``--pin`` (``_specs``).  Deterministic.  ValueError
-    on an unknown model or bad numbers.
+    ``sim.simulate``.  Deterministic.  ValueError on an unknown model or bad numbers.
     """
     if model not in MODELS:
         raise ValueError(f"no prediction for model {model!r}; supported: {', '.join(MODELS)}")
@@ -463,7 +442,7 @@ def predict_model(
     w = 1 if inline else workers
     by_reference = model in ("processes+shm", "processes+zerocopy")  # arrays stay in shm
     threads, gil = _build(model, _items(items, costs, by_reference), costs, w)
-    specs = _specs(threads, cores, pin)
+    specs = [ProgramSpec(th, name=name) for name, th in threads]
     res = simulate(
         [], cores, policy, programs=specs, hz=hz, ctx_switch_ns=ctx_switch_ns, slice_ns=slice_ns
     )
@@ -484,9 +463,7 @@ def predict_model(
         notes.append(f"{model} runs every item on one thread: workers={workers} changes nothing")
     bottleneck = "one thread" if inline else _bottleneck(gil_busy, parent_busy, util)
     if bottleneck == "workers" and model in DASK_MODELS:
-        gain = _unbatched_gain(
-            items, costs, w, cores, policy, span, hz, ctx_switch_ns, slice_ns, pin
-        )
+        gain = _unbatched_gain(items, costs, w, cores, policy, span, hz, ctx_switch_ns, slice_ns)
         if gain >= BATCHING_GAIN:
             bottleneck = "batching"
             notes.append(
@@ -524,12 +501,11 @@ def predicted_model_row(
     cores: int,
     base: dict[str, Any],
     seq_throughput: float,
-    pin: str = "none",
 ) -> dict[str, Any]:
     """The simulator's row for ``model`` at ``workers`` on ``cores`` (eevdf) beside the measured
     rows (``base``: the run's columns), from the run's measured per-item costs and calibration;
     ValueError for a model it cannot predict."""
-    pred = predict_model(model, items, costs, workers, cores, "eevdf", pin=pin)
+    pred = predict_model(model, items, costs, workers, cores, "eevdf")
     notes = [f"bottleneck {pred.bottleneck}", *pred.notes]
     if costs is None:
         notes.append("no calibration: transfer and offload free (lower bound)")
