@@ -107,6 +107,8 @@ def paired_overhead(pairs: Sequence[tuple[float, float]]) -> dict[str, Any] | No
         "samples": summary["pairs"],
         "sequential_s": statistics.median(s for s, _ in good),
         "bare_loop_s": statistics.median(b for _, b in good),
+        # every pair, in the order measured: the figure can be checked and re-derived
+        "pairs_s": [[s, b] for s, b in good],
     }
 
 
