@@ -180,17 +180,31 @@ def wait_all(futures: list[Any], probes: Probes) -> None:
     thread at every chunk, and under --pin spread (a worker on every CPU) each wake-up
     preempted a worker, often one holding the GIL the main thread then waited for (threads
     at 2 workers on threshold: 25-47 involuntary switches and 1-7 ms of run-queue wait per
-    20 ms repetition). The results are taken after (``wait_result``: done by then). dask's
-    futures are not concurrent.futures': they are waited for one by one. A failed item ends
-    the wait, so its error comes as soon as before."""
+    20 ms repetition). The results are taken after (``wait_result``: done by then). A failed
+    item ends the wait, so its error comes as soon as before. dask's futures are not
+    concurrent.futures': they are waited for one by one.
+
+    Not concurrent.futures.wait(): it holds every future's lock while it installs its
+    waiter, and a Ctrl-C (KeyboardInterrupt in this thread) landing there left a lock held
+    and the pool's shutdown waiting for it forever. A callback per future counts down
+    instead; the main thread only waits on an Event."""
     if not futures or not all(isinstance(f, concurrent.futures.Future) for f in futures):
         return
     from cvbench.measure.watchdog import RepetitionTimeout
 
-    while True:
-        done = concurrent.futures.wait(futures, 0.25, concurrent.futures.FIRST_EXCEPTION)
-        if not done.not_done or any(f.exception() for f in done.done if not f.cancelled()):
-            return  # all done, or one failed: wait_result raises it as before
+    left = [len(futures)]
+    lock = threading.Lock()
+    over = threading.Event()
+
+    def one_done(f: concurrent.futures.Future) -> None:  # in the thread that finished it
+        with lock:
+            left[0] -= 1
+            if not left[0] or (not f.cancelled() and f.exception() is not None):
+                over.set()
+
+    for f in futures:
+        f.add_done_callback(one_done)
+    while not over.wait(0.25):
         if getattr(probes, "expired", False):
             raise RepetitionTimeout("deadline passed")
 
