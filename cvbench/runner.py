@@ -69,6 +69,15 @@ from cvbench.workloads.sources import JobOptions, build_job
 NOISE_SAMPLE_S = 0.3  # what `cvbench doctor` checks, sampled before the first repetition
 
 
+def converged(throughputs: list[float], min_rounds: int, target_ci: float) -> bool:
+    """Enough rounds, the CI narrow enough, and as many rounds with the responsiveness probe
+    as without (they alternate): a cell stopping after 3 kept 2 with it, and its throughput
+    carried two thirds of the probe's cost where a cell of 7 rounds carried 4/7 (the probe
+    costs a 2-worker cell whose workers hold every CPU +1-3 %)."""
+    n = len(throughputs)
+    return n >= min_rounds and n % 2 == 0 and relative_ci_halfwidth(throughputs) <= target_ci
+
+
 class Runner:
     def __init__(self, config: RunConfig, callbacks: Callbacks | None = None) -> None:
         self.config = config
@@ -254,10 +263,7 @@ class Runner:
                 continue
             if r + 1 >= min_rounds:
                 for cell in cells:
-                    cell.converged = (
-                        len(cell.throughputs) >= cfg.min_rounds
-                        and relative_ci_halfwidth(cell.throughputs) <= cfg.target_ci
-                    )
+                    cell.converged = converged(cell.throughputs, cfg.min_rounds, cfg.target_ci)
             elapsed = time.monotonic() - self.started
             upcoming = sum(c.last_cost_s for c in self._active(cells, fixed))
             if r + 1 >= min_rounds and elapsed + upcoming > cfg.max_time_s:

@@ -142,3 +142,14 @@ def test_the_overhead_is_measured_with_the_probe_off(tmp_path, monkeypatch):
     own = sum(not r["heartbeat"] for r in seq)  # the round's own pair: probe-off rounds only
     overhead = json.loads((tmp_path / "r.json").read_text())["harness_overhead"]["threshold"]
     assert overhead["pairs"] == own + len(probes_of_pairs)
+
+
+def test_a_cell_converges_with_as_many_probe_rounds_as_rounds_without():
+    from cvbench.runner import converged
+
+    steady = [100.0, 100.1, 99.9, 100.0, 100.05]
+    assert not converged(steady[:3], 3, 0.03)  # two with the probe, one without
+    assert converged(steady[:4], 3, 0.03)
+    assert not converged(steady[:5], 3, 0.03)
+    assert not converged([100.0, 150.0, 60.0, 120.0], 3, 0.03)  # too wide
+    assert not converged(steady[:2], 3, 0.03)  # too few
