@@ -69,3 +69,18 @@ def test_a_model_that_fails_in_its_region_leaves_no_heartbeat_ticking(quick_jobs
             if t.name == "cvbench-heartbeat" and t not in before and t.is_alive()
         ]
         assert not ticking, name
+
+
+def test_the_thread_pool_template_keeps_its_main_thread_asleep_too() -> None:
+    """The emulated kernel's thread pool mirrors run_pool: what the parent spends beside the
+    workers (the harness's CPU, in parent_item_s) is not charged to the pool's main thread."""
+    from cvbench.emulated_kernel.predict.costs import ItemCost, MachineCosts
+    from cvbench.emulated_kernel.predict.pool_models import predict_model
+
+    items = [ItemCost(0.00002, 0.00055, 0.0, 810_000, 64) for _ in range(64)]
+    quiet = dataclasses.replace(MachineCosts(), parent_item_s=0.0, worker_item_s=0.00001)
+    busy = dataclasses.replace(quiet, parent_item_s=0.0005)  # 0.5 ms of harness per item
+    for workers in (1, 2):
+        a = predict_model("threads", items, quiet, workers, 2).throughput_per_s
+        b = predict_model("threads", items, busy, workers, 2).throughput_per_s
+        assert a == b
