@@ -36,10 +36,16 @@ def print_run(
         if (m := s["metrics"].get("throughput_per_s")) is not None and m.unstable
     ]
     if unstable:
+        # the workers are pinned by default: then only a quieter CPU set is left to advise
+        pin = (
+            "pin the workers with --pin spread"
+            if cfg.placement.pin == "none"
+            else "give the run quieter CPUs with --cpus"
+        )
         err.print(
             f"WARNING: throughput is unstable (⚠) in {len(unstable)} of {len(summary)} results: "
             f"{', '.join(unstable[:6])}{' …' if len(unstable) > 6 else ''}. Rerun with more "
-            "--repeat, on an idle machine, or pin with --cpus/--pin (as pyperf advises).",
+            f"--repeat, on an idle machine, or {pin} (as pyperf advises).",
             markup=False,
         )
     for line in failure_lines(summary):
