@@ -69,9 +69,9 @@ def _args(tmp: Path, op: str, model: str, *extra: str) -> list[str]:
 @pytest.mark.slow
 @pytest.mark.parametrize("model", ["sequential", "asyncio", "trio"])
 def test_an_op_stuck_in_c_fails_its_row_and_the_run_ends(ops, model):
-    # Two repetitions (4 items each) complete; sequential's first one is followed by the bare
-    # loop and the overhead's extra pairs (two loops each, at most MAX_EXTRA_PAIRS: these
-    # items are tiny), so they complete its first row.
+    # Two repetitions (4 items each) complete; sequential's first one (a round with the probe,
+    # so no pair of its own) is followed by the overhead's extra pairs (two loops each, at
+    # most MAX_EXTRA_PAIRS: these items are tiny), so they complete its first row.
     after = 8 * (1 + MAX_EXTRA_PAIRS) if model == "sequential" else 8
     t0 = time.monotonic()
     proc = subprocess.Popen(

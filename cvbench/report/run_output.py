@@ -73,8 +73,8 @@ def print_run(
             f"harness overhead on {workload}: {o['overhead_pct']:+.2f} %"
             + (f" (95 % CI {ci[0]:+.2f} to {ci[1]:+.2f} %" if ci else " (no CI")
             + f", {o.get('pairs', 0)} adjacent pairs: sequential model {o['sequential_s']:.3f} s "
-            f"vs bare loop {o['bare_loop_s']:.3f} s; the 1 ms probe off: its cost is the "
-            "observer effect)",
+            f"vs bare loop {o['bare_loop_s']:.3f} s; the {cfg.heartbeat_ms:g} ms probe off: its "
+            "cost is the observer effect)",
             markup=False,
         )
     for workload, c in (getattr(result, "ceiling", {}) or {}).items():
