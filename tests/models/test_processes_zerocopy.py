@@ -25,9 +25,9 @@ import cvbench as cvbench_pkg
 from cvbench.measure.affinity import Placement, allowed_cpus, pin_order
 from cvbench.measure.probes import Probes
 from cvbench.measure.watchdog import Watchdog
-from cvbench.models.processes_zerocopy import ProcessesZerocopy, WorkerDied
+from cvbench.models.processes_zerocopy import ProcessesZerocopy, WorkerDied, _Crew
 from cvbench.models.sequential import Sequential
-from cvbench.work import shm
+from cvbench.work import shm, zerocopy
 from cvbench.work.digest import combine_digests
 from cvbench.work.item import Fault
 
@@ -300,10 +300,11 @@ def test_ctrl_c_mid_run_unlinks_and_ends_the_workers(tmp_path):
     assert "Traceback" not in stderr, stderr
 
 
-def test_each_worker_runs_the_op_once_before_the_region(tmp_path):
+def test_each_worker_runs_the_op_twice_before_the_region(tmp_path):
     """A new process's first items ran ~2x slower than the sequential model's (a warm
-    process): each worker makes one untimed call, on item ``worker``, before it says ready.
-    The op logs every call with its process's name, so the calls are counted from outside."""
+    process): each worker makes two untimed calls, on items ``worker`` and ``worker + 1``,
+    before it says ready. The op logs every call with its process's name, so the calls are
+    counted from outside."""
     photos = tmp_path / "photos"
     photos.mkdir()
     for i, value in enumerate((10, 20, 30)):
@@ -331,6 +332,122 @@ def test_each_worker_runs_the_op_once_before_the_region(tmp_path):
         if name.startswith("cvbench-zerocopy-"):
             calls.setdefault(name, []).append(int(value))
     assert sorted(calls) == ["cvbench-zerocopy-0", "cvbench-zerocopy-1"]
-    assert calls["cvbench-zerocopy-0"][0] == 10 and calls["cvbench-zerocopy-1"][0] == 20
-    timed = sorted(v for values in calls.values() for v in values[1:])
+    assert calls["cvbench-zerocopy-0"][:2] == [10, 20]
+    assert calls["cvbench-zerocopy-1"][:2] == [20, 30]
+    timed = sorted(v for values in calls.values() for v in values[2:])
     assert timed == [10, 20, 30]  # then every item exactly once, in the region
+
+
+def test_the_regions_items_take_no_page_faults_in_a_worker(quick_jobs):
+    """After one warm-up call the region's first item still took 264 minor faults (~1 MB of
+    heap grown) and ~1.6x its time; after two, a worker's region takes next to none. Counted
+    by the probes from /proc/<pid>/stat of each worker, over the region only."""
+    quick = quick_jobs["threshold"]
+    # the default preset's 810 KB tiles (the quick ones, 200 KB, stay under malloc's mmap
+    # threshold and never showed it): each quick tile twice in each direction
+    tiles = tuple(np.ascontiguousarray(np.tile(p, (2, 2, 1))) for p in quick.payloads[:8])
+    job = dataclasses.replace(quick, payloads=tiles)
+    pages_per_output = tiles[0].nbytes // 3 // 4096  # one grey 8-bit output per item
+    probes = new_probes(0)
+    ProcessesZerocopy().run(job, 1, probes)
+    faults = probes.stats().workers_faults
+    assert faults is not None
+    assert faults < pages_per_output // 2, (faults, pages_per_output)  # 411 with one call
+
+
+def _state(pid: int) -> str:
+    with open(f"/proc/{pid}/stat") as fh:
+        return fh.read().rsplit(")", 1)[1].split()[0]
+
+
+def test_armed_workers_poll_then_sleep_and_the_go_word_starts_them(quick_jobs, monkeypatch):
+    """Armed, a worker polls the go word (running: a pipe read took 100-190 us to wake it);
+    after SPIN_S it sleeps (no CPU burnt for a parent that never says go); one store of t0
+    starts it, and it claims its first item after t0. Read from /proc, not from the model."""
+    job = quick_jobs["threshold"]
+    with (
+        shm.shared_items(job.payloads) as refs,
+        shm.shared_block(zerocopy.control_bytes(job.items)) as control,
+    ):
+        crew = _Crew(job, refs, control.name, 1)
+        try:
+            crew.start()
+            pid = crew.pids[0]
+            crew.arm()
+            cpu0 = psutil.Process(pid).cpu_times()
+            time.sleep(0.1)
+            spun = psutil.Process(pid).cpu_times()
+            assert (spun.user + spun.system) - (cpu0.user + cpu0.system) > 0.01  # polling
+            deadline = time.monotonic() + zerocopy.SPIN_S + 5
+            while _state(pid) != "S" and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert _state(pid) == "S"  # past SPIN_S: asleep between polls
+            slept = psutil.Process(pid).cpu_times()
+            time.sleep(0.3)
+            idle = psutil.Process(pid).cpu_times()
+            assert (idle.user + idle.system) - (slept.user + slept.system) < 0.1
+            t0 = time.perf_counter_ns()
+            zerocopy.say_go(control.buf, t0)
+            crew.wait()
+            records = zerocopy.records_view(control.buf, job.items).copy()
+        finally:
+            crew.close()
+    assert sorted(records["claimed"]) and min(records["claimed"]) >= t0
+    assert all(records["finished"] > 0)
+
+
+def test_the_parent_never_polls_on_a_cpu_a_worker_needs(tmp_path):
+    """On one CPU two workers leave no CPU free when the first is done: the parent must sleep
+    until the last one is (polling there would take turns on the CPU from it). Read in a child
+    restricted to one CPU: its main thread's CPU time over the wait is a sliver of the wait,
+    and it was never switched out involuntarily (each poll's sched_yield() would be)."""
+    script = textwrap.dedent(
+        """
+        import dataclasses, os, sys, time
+        import numpy as np
+        from cvbench.models.processes_zerocopy import _Crew
+        from cvbench.work import shm, zerocopy
+        from cvbench.workloads import load_spec
+        from cvbench.workloads.sources import JobOptions, build_job
+
+        def switches():
+            # the main thread's involuntary switches: a poll loop's sched_yield() counts so
+            with open(f"/proc/self/task/{os.getpid()}/status") as fh:
+                for line in fh:
+                    if line.startswith("nonvoluntary_ctxt_switches"):
+                        return int(line.split()[1])
+
+        def main():
+            os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+            with build_job(load_spec("threshold"), JobOptions(preset="quick")) as quick:
+                # the default preset's 810 KB tiles: 0.6 ms items, a tail worth polling
+                tiles = tuple(np.ascontiguousarray(np.tile(p, (2, 2, 1))) for p in quick.payloads)
+                job = dataclasses.replace(quick, payloads=tiles)
+                with shm.shared_items(job.payloads) as refs, shm.shared_block(
+                    zerocopy.control_bytes(job.items)
+                ) as control:
+                    crew = _Crew(job, refs, control.name, 2)
+                    try:
+                        crew.start()
+                        crew.arm()
+                        zerocopy.say_go(control.buf, time.perf_counter_ns())
+                        w0, c0, s0 = time.perf_counter(), time.thread_time(), switches()
+                        crew.wait()
+                        s1 = switches()
+                        print(time.thread_time() - c0, time.perf_counter() - w0, s1 - s0)
+                    finally:
+                        crew.close()
+
+        if __name__ == "__main__":
+            main()
+        """
+    )
+    (tmp_path / "one_cpu.py").write_text(script)
+    res = subprocess.run(
+        [sys.executable, str(tmp_path / "one_cpu.py")],
+        capture_output=True, text=True, timeout=120, env=_env(), cwd=ROOT,
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr[-2000:]
+    cpu_s, wall_s, yielded = map(float, res.stdout.split())
+    assert wall_s > 0.02 and cpu_s < 0.1 * wall_s, (cpu_s, wall_s)
+    assert yielded <= 1, yielded  # polling there: one sched_yield() switch per turn it got
