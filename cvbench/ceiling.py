@@ -60,6 +60,14 @@ class Ceilings:
         for workload in list(self.crews):
             self._end(workload)
 
+    def slowdown(self, workload: str) -> tuple[int, float] | None:
+        """(copies, the median of together / alone): how much longer the op runs on each of
+        ``copies`` busy cores than on one alone; None without MIN_PAIRS good pairs."""
+        good = [t / a for a, t in self.ratios.get(workload, []) if a > 0 and t > 0]
+        if workload in self.errors or len(good) < MIN_PAIRS:
+            return None
+        return len(self.cpus), statistics.median(good)
+
     def summary(self, rows: Iterable[dict[str, Any]]) -> dict[str, dict[str, Any]]:
         """Per workload: the ceiling, its CI and each measured model's median paired speedup
         at that worker count as a share of it."""

@@ -51,6 +51,7 @@ def _predict(run: Runner, workload: str, state: WorkloadState) -> None:
         base=dict(run.columns(workload), error=None, inline=False, status="ok"),
         chunksize=run.chunksize,
         profile=functools.partial(run.profiled_pass, workload),
+        corun=run.ceilings.slowdown(workload),
     )
     run.predicted.add(workload)
 

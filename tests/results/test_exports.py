@@ -172,3 +172,22 @@ def test_rounds_are_shuffled_interleaved_and_complete(run_files):
         ordered = sorted(members, key=lambda r: int(r["position"]))
         orders.append([(r["workload"], r["model"], r["workers"]) for r in ordered])
     assert len({tuple(o) for o in orders}) > 1  # shuffled afresh each round
+
+
+def test_two_worker_predictions_take_the_runs_measured_corun_slowdown(run_files):
+    """Where the run measured its parallel ceiling (2 CPUs: two copies of the bare loop at
+    once against one alone), each 2-worker prediction scales its items' CPU work by that
+    machine fact, and says so; 1-worker predictions never do. On 1 CPU there is no ceiling
+    and no prediction is scaled."""
+    doc = json.loads(run_files[1]["json"].read_text())
+    for workload, ceiling in doc["parallel_ceiling"].items():
+        predicted = [r for r in doc["rows"] if r["workload"] == workload and r.get("predicted")]
+        scaled = [r for r in predicted if "items' CPU work x" in (r.get("notes") or "")]
+        if not isinstance(ceiling, dict) or not ceiling.get("speedup") or ceiling["pairs"] < 3:
+            assert not scaled
+            continue
+        assert scaled and {r["workers"] for r in scaled} == {ceiling["workers"]}
+        factor = float(scaled[0]["notes"].split("items' CPU work x")[1].split(":")[0])
+        # the median of the pairs' together / alone: the printed ceiling is the median of
+        # copies x alone / together over the same pairs (equal for an odd count of them)
+        assert factor == pytest.approx(ceiling["workers"] / ceiling["speedup"], rel=0.02)

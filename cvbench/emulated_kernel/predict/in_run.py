@@ -94,6 +94,26 @@ def budgets(result: Any, workload: str, items: list[ItemCost]) -> None:
         row["budget_closure"] = b["closure"]
 
 
+def corun_slowdown(corun: tuple[int, float] | None, workers: int, cores: int) -> float:
+    """What every busy core costs each item: the co-run slowdown where it was measured (as
+    many workers as the ceiling had copies, every copy's core busy), else 1 (not measured)."""
+    if corun is None:
+        return 1.0
+    copies, slowdown = corun
+    if copies < 2 or min(workers, cores) != copies or not slowdown > 0:
+        return 1.0
+    return slowdown
+
+
+def scaled_items(items: list[ItemCost], factor: float) -> list[ItemCost]:
+    if factor == 1.0:
+        return items
+    return [
+        ItemCost(it.gil_s * factor, it.released_s * factor, it.io_s, it.bytes_in, it.bytes_out)
+        for it in items
+    ]
+
+
 def predict_workload(
     *,
     result: Any,
@@ -105,9 +125,15 @@ def predict_workload(
     base: dict[str, Any],
     chunksize: Callable[[Any, Any, int], int],
     profile: Profile | None = None,
+    corun: tuple[int, float] | None = None,
 ) -> None:
     """Everything the emulated kernel says about one workload, into ``result`` (nothing
-    before the user op's profiled pass, which may never come back)."""
+    before the user op's profiled pass, which may never come back).
+
+    ``corun``: (copies, slowdown) from the run's parallel ceiling (``ceiling.py``): with that
+    many cores busy, a copy of the bare loop ran ``slowdown`` times as long as alone (shared
+    L3 and memory bandwidth, a VM's vCPUs). The simulator's cores are independent, so a
+    prediction with every one of those cores busy gets its items' CPU work scaled by it."""
     if state.trace is None:
         return
     items, info = sequential_items(state.job, state.seq_records, profile)
@@ -136,9 +162,11 @@ def predict_workload(
             size = chunksize(model, state.job, workers)
             calibrated = costmod.machine_costs(calibration, size) if calibration else None
             costs = from_run.machine_costs_from(cell, calibrated) if cell else calibrated
+            slowdown = corun_slowdown(corun, workers, cores)
             row = predicted_model_row(
-                model.name, items, costs, workers, cores, dict(base), statistics.median(seq)
-            )
+                model.name, scaled_items(items, slowdown), costs, workers, cores, dict(base),
+                statistics.median(seq),
+            )  # fmt: skip
             measured = from_run.measured_median(rows, model.name, workers)
             row.update(
                 chunksize=size,
@@ -146,6 +174,11 @@ def predict_workload(
                 prediction_error_pct=from_run.error_pct(row["throughput_per_s"], measured),
             )
             notes = [row["notes"], f"GIL split {info['gil_split']}"]
+            if slowdown != 1.0:
+                notes.append(
+                    f"items' CPU work x{slowdown:.3f}: {corun[0] if corun else 0} cores busy "
+                    "ran the bare loop that much slower (parallel ceiling)"
+                )
             if calibration_error and cell is None:
                 notes.append(calibration_error)
             row["notes"] = "; ".join(n for n in notes if n)
