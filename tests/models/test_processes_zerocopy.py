@@ -461,3 +461,54 @@ def test_the_parent_never_polls_on_a_cpu_a_worker_needs(tmp_path):
     cpu_s, wall_s, yielded = map(float, res.stdout.split())
     assert wall_s > 0.02 and cpu_s < 0.1 * wall_s, (cpu_s, wall_s)
     assert yielded <= 1, yielded  # polling there: one sched_yield() switch per turn it got
+
+
+_ARMED_THEN_HANG = textwrap.dedent(
+    """
+    import time
+    from cvbench.models.processes_zerocopy import _Crew
+    from cvbench.work import lifeline, shm, zerocopy
+    from cvbench.workloads import load_spec
+    from cvbench.workloads.sources import JobOptions, build_job
+
+    if __name__ == "__main__":
+        lifeline.mark_main()
+        lifeline.quiet_resource_tracker()
+        with build_job(load_spec("threshold"), JobOptions(preset="quick")) as job:
+            with shm.shared_items(job.payloads) as refs, shm.shared_block(
+                zerocopy.control_bytes(job.items)
+            ) as control:
+                crew = _Crew(job, refs, control.name, 2)
+                crew.start()
+                crew.arm()
+                print(*crew.pids, flush=True)
+                time.sleep(600)  # never says go: killed here
+    """
+)
+
+
+@pytest.mark.parametrize("after_s", [0.05, 1.0])
+def test_a_parent_killed_while_its_workers_poll_for_go_leaves_nothing(tmp_path, after_s):
+    """Armed workers poll the go word (first SPIN_S on the CPU, then once a millisecond): a
+    SIGKILLed parent must still take them with it, in either phase, and its blocks go."""
+    script = tmp_path / "armed.py"
+    script.write_text(_ARMED_THEN_HANG)
+    proc = subprocess.Popen(
+        [sys.executable, str(script)], cwd=ROOT, env=_env(), stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True, start_new_session=True,
+    )  # fmt: skip
+    try:
+        line = proc.stdout.readline()
+        assert line, proc.communicate(timeout=30)[1][-2000:]
+        pids = [int(p) for p in line.split()]
+        assert len(pids) == 2 and _alive(pids) == pids
+        time.sleep(after_s)  # inside SPIN_S, or past it
+        proc.kill()
+        proc.wait()
+    finally:
+        proc.kill()
+    assert _gone_soon(pids, 15) == []
+    deadline = time.monotonic() + 10  # the resource tracker unlinks once the last holder exits
+    while _blocks(proc.pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _blocks(proc.pid) == []
