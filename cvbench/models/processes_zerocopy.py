@@ -51,7 +51,8 @@ from cvbench.work.own_workers import (
 )
 
 START_TIMEOUT_S = 120.0
-TAIL_POLL_S = 0.05  # the most the parent polls (on a CPU a done worker freed) per repetition
+TAIL_POLL_S = 0.05  # the most the parent polls (on a CPU a done worker freed) per repetition,
+# from the first done on: a region of any length gets its tail polled
 
 # One fork server per parent, shared with the other process models: the worker module joins
 # what it preloads (no effect once it runs: workers import it then).
@@ -176,11 +177,14 @@ class _Crew:
         parent may use); raise as soon as one fails or dies."""
         pending = dict(enumerate(self.conns))
         cpus = len(os.sched_getaffinity(0))
-        poll_until = time.perf_counter() + TAIL_POLL_S
+        poll_until: float | None = None  # TAIL_POLL_S from the first done that freed a CPU
         while pending:
             watched = {c: i for i, c in pending.items()}
             watched |= {self.procs[i].sentinel: i for i in pending}
-            polling = len(pending) < min(cpus, self.n) and time.perf_counter() < poll_until
+            polling = len(pending) < min(cpus, self.n)
+            if polling and poll_until is None:
+                poll_until = time.perf_counter() + TAIL_POLL_S
+            polling = polling and time.perf_counter() < (poll_until or 0.0)
             ready_now = wait_any(list(watched), 0 if polling else None)
             if not ready_now:
                 os.sched_yield()  # a worker sharing this CPU gets it back at once

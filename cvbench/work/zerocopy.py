@@ -1,8 +1,9 @@
 """The worker side of ``processes+zerocopy``: items, hand-out and records all in shared memory.
 
 Nothing crosses a pipe per item. Before the timed region each worker maps the items block
-(``cvbench.work.shm``, page tables filled) and the control block, prepares its work function,
-runs it once on an item (untimed: a warm worker, as the sequential model's process is), says
+(``cvbench.work.shm``, page tables filled) and the control block, makes the items' views,
+prepares its work function, runs it twice (untimed: a warm worker, as the sequential model's
+process is; ``_warm_up``), says
 ``ready`` on its pipe and blocks reading it. The parent's ``set`` (untimed) makes it say
 ``armed`` and poll the go word of the control block; the parent's ``go`` is one store of the
 region's start into that word. A worker blocked in a pipe read took 100-190 µs to start its
@@ -106,12 +107,14 @@ def _warm_up(fn: Any, i: int, items: list[Any], conn: Any) -> None:
     after two it takes none. An injected fault stays on its item in the region; an op that
     fails here fails the repetition as it would there."""
     fn = fn.without_fault()
+    index = i
     try:
         for k in range(WARM_UP_CALLS):
-            fn((i + k) % len(items), items[(i + k) % len(items)])
+            index = (i + k) % len(items)
+            fn(index, items[index])
     except Exception as exc:  # noqa: BLE001 - reported to the parent, which fails the run
         with contextlib.suppress(OSError):
-            conn.send(("error", i, f"{type(exc).__name__}: {exc}"))
+            conn.send(("error", index, f"{type(exc).__name__}: {exc}"))
         os._exit(1)
 
 

@@ -512,3 +512,47 @@ def test_a_parent_killed_while_its_workers_poll_for_go_leaves_nothing(tmp_path, 
     while _blocks(proc.pid) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert _blocks(proc.pid) == []
+
+
+def test_the_parent_polls_the_tail_of_a_region_longer_than_the_poll_budget(quick_jobs, monkeypatch):
+    """TAIL_POLL_S bounds the polling from the first ``done`` on, not from the region's start:
+    counted from the start, a region longer than it (faces at 2 workers: ~65 ms) never had
+    its tail polled. The parent's waits are recorded through the module's wait_any; the
+    parent is told it has two CPUs, so that the rule applies on a 1-CPU machine too."""
+    import cvbench.models.processes_zerocopy as pz
+
+    quick = quick_jobs["threshold"]
+    tiles = tuple(np.ascontiguousarray(np.tile(p, (2, 2, 1))) for p in quick.payloads)
+    job = dataclasses.replace(quick, payloads=tiles * 8)  # 512 items of ~0.6 ms
+    calls: list[tuple[float | None, float]] = []
+    real_wait = pz.wait_any
+    started: list[float] = []
+
+    def recording_wait(objects, timeout=None):
+        if started:
+            calls.append((timeout, time.perf_counter() - started[0]))
+        return real_wait(objects, timeout)
+
+    real_crew_wait = pz._Crew.wait
+
+    def timed_wait(self):
+        started.append(time.perf_counter())
+        return real_crew_wait(self)
+
+    monkeypatch.setattr(pz, "wait_any", recording_wait)
+    monkeypatch.setattr(pz._Crew, "wait", timed_wait)
+    monkeypatch.setattr(pz.os, "sched_getaffinity", lambda _pid: {0, 1})
+    for _ in range(5):  # both workers may say done at once: then there is no tail to poll
+        calls.clear()
+        started.clear()
+        probes = new_probes(0)
+        ProcessesZerocopy().run(job, 2, probes)
+        assert probes.wall_s > 2 * pz.TAIL_POLL_S  # the region outlasted the budget
+        if len(calls) > 1:
+            break
+    else:
+        pytest.skip("five regions without a tail: both workers always finished together")
+    assert calls[0][0] is None  # slept until the first done ...
+    after_first_done, at = calls[1]
+    assert at > pz.TAIL_POLL_S  # ... which came after the budget, counted from the start ...
+    assert after_first_done == 0  # ... and still polled for the last one
