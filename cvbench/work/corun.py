@@ -93,6 +93,13 @@ class CoRun:
         for k in range(len(self.procs)):
             if self._answer(k) != "ready":
                 raise CoRunError(f"co-run copy {k} did not start")
+        # one untimed loop of every copy at once: a new process's first loop faults its heap
+        # in (the zero-copy workers' first item took 264 faults and ~1.6x its time), and the
+        # first pair's part that ran first paid it alone
+        for conn in self.conns:
+            conn.send("run")
+        for k in range(len(self.procs)):
+            self._answer(k)
 
     def pair(self, alone_first: bool) -> tuple[float, float]:
         """(copy 0 alone, the slowest copy when all ran at once), seconds; one of each, in
