@@ -181,10 +181,9 @@ class _Crew:
         while pending:
             watched = {c: i for i, c in pending.items()}
             watched |= {self.procs[i].sentinel: i for i in pending}
-            polling = len(pending) < min(cpus, self.n)
-            if polling and poll_until is None:
+            if poll_until is None and len(pending) < min(cpus, self.n):  # a CPU is free now
                 poll_until = time.perf_counter() + TAIL_POLL_S
-            polling = polling and time.perf_counter() < (poll_until or 0.0)
+            polling = poll_until is not None and time.perf_counter() < poll_until
             ready_now = wait_any(list(watched), 0 if polling else None)
             if not ready_now:
                 os.sched_yield()  # a worker sharing this CPU gets it back at once

@@ -96,10 +96,7 @@ class CoRun:
         # one untimed loop of every copy at once: a new process's first loop faults its heap
         # in (the zero-copy workers' first item took 264 faults and ~1.6x its time), and the
         # first pair's part that ran first paid it alone
-        for conn in self.conns:
-            conn.send("run")
-        for k in range(len(self.procs)):
-            self._answer(k)
+        self._loops(list(range(len(self.procs))))
 
     def pair(self, alone_first: bool) -> tuple[float, float]:
         """(copy 0 alone, the slowest copy when all ran at once), seconds; one of each, in
@@ -107,15 +104,18 @@ class CoRun:
         warmer cache)."""
         alone = together = 0.0
         for phase in ("alone", "together") if alone_first else ("together", "alone"):
-            ks = [0] if phase == "alone" else list(range(len(self.procs)))
-            for k in ks:
-                self.conns[k].send("run")
-            times = [self._answer(k) for k in ks]
+            times = self._loops([0] if phase == "alone" else list(range(len(self.procs))))
             if phase == "alone":
                 alone = times[0] / 1e9
             else:
                 together = max(times) / 1e9
         return alone, together
+
+    def _loops(self, ks: list[int]) -> list[int]:
+        """Copies ``ks`` each run the bare loop once, at the same time: each one's ns."""
+        for k in ks:
+            self.conns[k].send("run")
+        return [self._answer(k) for k in ks]
 
     def _answer(self, k: int) -> Any:
         """Copy k's next message; CoRunError if it fails, dies or takes longer than allowed."""

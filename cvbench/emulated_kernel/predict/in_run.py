@@ -174,10 +174,10 @@ def predict_workload(
                 prediction_error_pct=from_run.error_pct(row["throughput_per_s"], measured),
             )
             notes = [row["notes"], f"GIL split {info['gil_split']}"]
-            if slowdown != 1.0:
+            if corun is not None and slowdown != 1.0:
                 notes.append(
-                    f"items' CPU work x{slowdown:.3f}: {corun[0] if corun else 0} cores busy "
-                    "ran the bare loop that much slower (parallel ceiling)"
+                    f"items' CPU work x{slowdown:.3f}: {corun[0]} cores busy ran the bare "
+                    "loop that much slower (parallel ceiling)"
                 )
             if calibration_error and cell is None:
                 notes.append(calibration_error)
