@@ -38,6 +38,7 @@ from cvbench.measure.watchdog import (
     FIRST_S,
     GRACE_S,
     RepetitionAbandoned,
+    RepetitionTimeout,
     Watchdog,
     deadline_s,
 )
@@ -316,7 +317,10 @@ class Runner:
         dog.on_stuck = lambda signum: self._abandon(cell, round_index, position, dog, signum)
         traces: list[str] = []
         with dog.armed():
-            records, error = run_once(cell.model, cell.job, cell.workers, probes, traces)
+            try:
+                records, error = run_once(cell.model, cell.job, cell.workers, probes, traces)
+            except RepetitionTimeout:  # the deadline's interrupt, landed just as the run ended
+                records, error = [], dog.reason
         if dog.fired:
             error = (
                 f"{dog.reason}; then {error}"

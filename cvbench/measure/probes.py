@@ -124,6 +124,7 @@ class Probes:
         self.worker_tids: list[list[int]] = []
         self.worker_pids: list[int] = []  # worker processes: what a watchdog may kill
         self.expired = False  # set by the watchdog when the repetition's deadline passed
+        self.expiry_raised = False  # the repetition's thread was told, once (watchdog.py)
         # processes placed and counted but not ours to kill (an existing dask cluster's)
         self.foreign_pids: set[int] = set()
         # what the model was waiting for, for the timeout's line ("while waiting for ...")

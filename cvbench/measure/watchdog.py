@@ -61,6 +61,17 @@ def deadline_s(
     return max(FLOOR_S, FACTOR * basis)
 
 
+def deadline_passed(probes: object) -> bool:
+    """Whether the watchdog has expired the repetition (``probes.expired``), for a wait that
+    polls it; noted on the probes, so that the interrupt the watchdog also sends (for waits
+    that do not poll) does not raise a second time. A second raise had landed outside the
+    model's run, while the first unwound: the run ended with no row at all."""
+    if probes is None or not getattr(probes, "expired", False):
+        return False
+    probes.expiry_raised = True
+    return True
+
+
 class RepetitionAbandoned(BaseException):
     """Raised in a thread that comes back from an op after the run had given up on it (the
     results were already written without it): it must not go on measuring."""
@@ -184,6 +195,9 @@ class Watchdog:
         previous = signal.getsignal(signal.SIGUSR1)
 
         def interrupt(signum: int, frame: object) -> None:
+            if getattr(self.probes, "expiry_raised", False):
+                return  # the model's wait saw the deadline first and raised already
+            self.probes.expiry_raised = True
             raise RepetitionTimeout(self.reason)
 
         in_main = threading.current_thread() is threading.main_thread()

@@ -190,7 +190,7 @@ def wait_all(futures: list[Any], probes: Probes) -> None:
     instead; the main thread only waits on an Event."""
     if not futures or not all(isinstance(f, concurrent.futures.Future) for f in futures):
         return
-    from cvbench.measure.watchdog import RepetitionTimeout
+    from cvbench.measure.watchdog import RepetitionTimeout, deadline_passed
 
     left = [len(futures)]
     lock = threading.Lock()
@@ -205,20 +205,20 @@ def wait_all(futures: list[Any], probes: Probes) -> None:
     for f in futures:
         f.add_done_callback(one_done)
     while not over.wait(0.25):
-        if getattr(probes, "expired", False):
+        if deadline_passed(probes):
             raise RepetitionTimeout("deadline passed")
 
 
 def wait_result(future, probes: Probes) -> Any:
     """future.result(), but given up when the repetition's watchdog has expired: the way out
     where no signal can interrupt the wait (cvbench.run() called from a thread)."""
-    from cvbench.measure.watchdog import RepetitionTimeout
+    from cvbench.measure.watchdog import RepetitionTimeout, deadline_passed
 
     while True:
         try:
             return future.result(timeout=0.25)
         except TimeoutError:
-            if getattr(probes, "expired", False):
+            if deadline_passed(probes):
                 raise RepetitionTimeout("deadline passed") from None
 
 

@@ -25,7 +25,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-from cvbench.measure.watchdog import RepetitionTimeout
+from cvbench.measure.watchdog import RepetitionTimeout, deadline_passed
 
 T = TypeVar("T")
 
@@ -110,7 +110,7 @@ def bounded(
             try:
                 return future.result(timeout=POLL_S)
             except concurrent.futures.TimeoutError:
-                if probes is not None and getattr(probes, "expired", False):
+                if deadline_passed(probes):
                     raise RepetitionTimeout(f"deadline passed while {what}") from None
                 if time.monotonic() >= deadline:
                     raise DaskTimeout(
