@@ -101,8 +101,11 @@ def paired_overhead(pairs: Sequence[tuple[float, float]]) -> dict[str, Any] | No
     if not good:
         return None
     summary = _summary([s / b for s, b in good])
+    ci = summary["ci_pct"]
     return {
         **summary,
+        # the model wraps the bare loop's work: a CI wholly below zero is the machine's drift
+        "drift": ci is not None and ci[1] < 0,
         "overhead_pct": summary["pct"],  # the JSON's names since round two
         "samples": summary["pairs"],
         "sequential_s": statistics.median(s for s, _ in good),
@@ -110,6 +113,17 @@ def paired_overhead(pairs: Sequence[tuple[float, float]]) -> dict[str, Any] | No
         # every pair, in the order measured: the figure can be checked and re-derived
         "pairs_s": [[s, b] for s, b in good],
     }
+
+
+def overhead_note(o: dict[str, Any]) -> str:
+    """What a reader must know besides the figure: a CI wholly below zero is not a result."""
+    if not o.get("drift"):
+        return ""
+    return (
+        "drift, not a result: the sequential model runs the bare loop's work and more, so "
+        "it cannot be faster; the pairs disagree by more than the harness costs (rerun on a "
+        "quieter machine)"
+    )
 
 
 def observer_effects(rows: Iterable[dict[str, Any]]) -> dict[str, dict[str, Any]]:

@@ -22,6 +22,7 @@ from typing import Any
 from rich.table import Table
 from rich.text import Text
 
+from cvbench.overhead import overhead_note
 from cvbench.report import tables
 from cvbench.report.ceiling import ceiling_line
 from cvbench.report.charts import Data, load_results, make_plots, prepare
@@ -165,13 +166,17 @@ def _env_html(data: Data) -> str:
     if overhead:
         out += (
             "<h3>Harness overhead</h3>\n<table>\n<thead><tr><th>workload</th>"
-            "<th>bare loop s</th><th>sequential model s</th><th>overhead</th></tr></thead>\n"
+            "<th>bare loop s</th><th>sequential model s</th><th>overhead</th><th>95 % CI</th>"
+            "<th>pairs</th><th></th></tr></thead>\n"
         )
         for w, o in overhead.items():
+            ci = o.get("ci_pct")
             out += (
                 f"<tr><td>{_e(w)}</td><td class='num'>{o.get('bare_loop_s', 0):.4f}</td>"
                 f"<td class='num'>{o.get('sequential_s', 0):.4f}</td>"
-                f"<td class='num'>{o.get('overhead_pct', 0):+.2f} %</td></tr>\n"
+                f"<td class='num'>{o.get('overhead_pct', 0):+.2f} %</td>"
+                f"<td class='num'>{f'{ci[0]:+.2f} to {ci[1]:+.2f} %' if ci else 'none'}</td>"
+                f"<td class='num'>{o.get('pairs', '')}</td><td>{_e(overhead_note(o))}</td></tr>\n"
             )
         out += "</table>\n"
     out += _ceiling_html(data.extra.get("parallel_ceiling"))

@@ -8,7 +8,7 @@ from typing import Any
 
 from rich.console import Console
 
-from cvbench.overhead import observer_line
+from cvbench.overhead import observer_line, overhead_note
 from cvbench.report import tables
 from cvbench.report.ceiling import ceiling_line
 from cvbench.results.summary import unsupported
@@ -74,7 +74,7 @@ def print_run(
             + (f" (95 % CI {ci[0]:+.2f} to {ci[1]:+.2f} %" if ci else " (no CI")
             + f", {o.get('pairs', 0)} adjacent pairs: sequential model {o['sequential_s']:.3f} s "
             f"vs bare loop {o['bare_loop_s']:.3f} s; the {cfg.heartbeat_ms:g} ms probe off: its "
-            "cost is the observer effect)",
+            "cost is the observer effect)" + (f" — {overhead_note(o)}" if overhead_note(o) else ""),
             markup=False,
         )
     for workload, c in (getattr(result, "ceiling", {}) or {}).items():

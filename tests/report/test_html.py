@@ -87,6 +87,28 @@ def test_report_is_well_formed_and_self_contained(report: Path) -> None:
     assert "processes" in text and "asyncio" in text
 
 
+def test_report_gives_the_overhead_its_ci_pairs_and_drift(real_run, tmp_path: Path) -> None:
+    import json
+
+    from cvbench.overhead import paired_overhead
+
+    doc = json.loads(Path(real_run["json"]).read_text())
+    doc["harness_overhead"] = {
+        "threshold": paired_overhead([(0.95 * b, b) for b in (0.1, 0.12, 0.11, 0.1, 0.13)]),
+        "faces": paired_overhead([(f * 0.2, 0.2) for f in (0.99, 1.01, 1.0, 1.02, 0.98)]),
+    }
+    src = tmp_path / "r.json"
+    src.write_text(json.dumps(doc))
+    out, _ = write_report(src, tmp_path / "r.html")
+    text = out.read_text(encoding="utf-8").split("Harness overhead")[1]
+    for workload, o in doc["harness_overhead"].items():
+        row = re.search(rf"<tr><td>{workload}</td>.*?</tr>", text)
+        ci = o["ci_pct"]
+        assert row is not None and f"{o['overhead_pct']:+.2f} %" in row.group(0)
+        assert f"{ci[0]:+.2f} to {ci[1]:+.2f} %" in row.group(0) and ">5<" in row.group(0)
+        assert ("drift, not a result" in row.group(0)) == (workload == "threshold")
+
+
 def test_report_from_csv_notes_what_is_missing(real_run, tmp_path: Path) -> None:
     r = CliRunner().invoke(report_cmd, [str(real_run["csv"]), "-o", str(tmp_path / "r.html")])
     assert r.exit_code == 0, r.output
