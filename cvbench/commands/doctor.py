@@ -27,14 +27,16 @@ MAX_SAMPLE_S = 60.0
     default="1s",
     show_default=True,
     metavar="DURATION",
-    help="How long to watch steal time and other processes (e.g. 500ms, 2s).",
+    help="How long to spin a fixed loop while watching steal time and other processes "
+    "(e.g. 500ms, 2s).",
 )
 @file_option("--json", "json_path", help="Also write the checks as JSON.")
 @force_option()
 def doctor_cmd(sample: str, json_path: str | None, force: bool) -> None:
     """Check what makes benchmark numbers noisy here: steal time, load and busy processes,
-    cgroup CPU quota, governor and turbo, SMT siblings, HZ, autogroup, isolated and allowed
-    CPUs. One line each: ok, warn (with what to do) or info."""
+    whether the CPU runs the same work at the same speed, cgroup CPU quota, governor and
+    turbo, SMT siblings, HZ, autogroup, isolated and allowed CPUs. One line each: ok, warn
+    (with what to do) or info."""
     sample_s = as_param(parse_duration, sample, "--sample") / 1e9
     if not 0 < sample_s <= MAX_SAMPLE_S:
         raise BadInput(f"--sample {sample}: must be more than 0 and at most {MAX_SAMPLE_S:g} s")

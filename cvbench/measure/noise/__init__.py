@@ -7,17 +7,19 @@ warnings a run prints.
 
 Two kinds of probe: instantaneous ones (quota, governor, SMT, HZ, ...) and those measured over
 a window (steal time from two reads of /proc/stat, CPU taken by other processes). A
-``NoiseWindow`` spans a window: ``collect_noise(1.0)`` spans one second of sleep; a run can
-start one before its first repetition and finish it after its last.
+``NoiseWindow`` spans a window: ``collect_noise(1.0)`` spans one second of a fixed loop spun
+in slices (``speed``: whether the CPU runs the same work at the same speed, which no /proc
+file shows on a throttled VM); a run can start one before its first repetition and finish
+it after its last.
 """
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from cvbench.measure.noise.check import LABELS, Check, as_json, safe
 from cvbench.measure.noise.host import INSTANT
+from cvbench.measure.noise.speed import speed_check, spin_slices
 from cvbench.measure.noise.window import NoiseWindow, cpu_ticks, steal_percent
 
 __all__ = [
@@ -33,10 +35,15 @@ __all__ = [
 
 def collect_noise(sample_s: float = 1.0) -> dict[str, Any]:
     """Every check as JSON-ready dicts: {"sample_s", "checks": {key: {status, value, message,
-    advice}}}. Sleeps ``sample_s`` to measure steal and other processes' CPU."""
+    advice}}}. Spins a fixed loop on one CPU for ``sample_s`` (this process is left out of
+    the window's other processes) while steal and other processes' CPU are measured."""
     window = NoiseWindow()
-    time.sleep(max(0.0, sample_s))
-    checks = {**window.checks(), **{k: safe(k, f) for k, f in INSTANT.items()}}
+    slices = spin_slices(max(0.0, sample_s))
+    checks = {
+        **window.checks(),
+        "speed": safe("CPU speed", lambda: speed_check(slices)),
+        **{k: safe(k, f) for k, f in INSTANT.items()},
+    }
     return {"sample_s": sample_s, "checks": as_json(checks)}
 
 

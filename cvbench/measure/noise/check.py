@@ -81,6 +81,7 @@ LABELS: dict[str, str] = {
     "steal": "steal",
     "load": "load",
     "busy_processes": "busy processes",
+    "speed": "CPU speed",
     "cpu_pressure": "CPU pressure",
     "cgroup_quota": "cgroup quota",
     "governor": "governor",

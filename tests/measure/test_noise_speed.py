@@ -1,0 +1,105 @@
+"""The doctor's CPU-speed check: the same loop in slices, its scatter and its time off the
+CPU, against synthetic slices and against a real competitor on the same CPU (its CPU time,
+read from /proc by psutil, is the independent measure of what the spinner lost)."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from cvbench.measure.noise.speed import (
+    MIN_SLICES,
+    OFF_CPU_WARN_PCT,
+    SCATTER_WARN_PCT,
+    pair_scatter_pct,
+    speed_check,
+    spin_slices,
+)
+from tests.helpers import ROOT
+
+
+def test_steady_slices_are_ok():
+    check = speed_check([(0.005 * (1 + 0.001 * (i % 3)), 0.005) for i in range(40)])
+    assert check.status == "ok"
+    assert check.value["pair_scatter_pct"] < SCATTER_WARN_PCT and check.value["off_cpu_pct"] < 1
+
+
+def test_a_cpu_that_changes_speed_on_the_cpu_warns_and_blames_the_host():
+    # every slice fully on the CPU (CPU time = wall), but the same work takes 5 to 9 ms
+    rng = random.Random(7)
+    walls = [0.005 * rng.uniform(1.0, 1.8) for _ in range(60)]
+    check = speed_check([(w, w) for w in walls])
+    assert check.status == "warn" and "different speeds" in check.message
+    assert check.value["pair_scatter_pct"] >= SCATTER_WARN_PCT and check.value["off_cpu_pct"] == 0
+    assert "pairs" in check.advice
+
+
+def test_time_off_the_cpu_is_blamed_on_another_task():
+    check = speed_check([(0.010, 0.005)] * 20)
+    assert check.status == "warn" and check.value["off_cpu_pct"] == pytest.approx(50, abs=0.1)
+    assert "another task" in check.advice
+
+
+def test_too_few_slices_say_so():
+    assert speed_check([(0.005, 0.005)] * (MIN_SLICES - 1)).status == "info"
+
+
+def test_one_interrupted_slice_is_not_the_machines_scatter():
+    walls = [0.005] * 40
+    walls[7] = 0.050
+    assert pair_scatter_pct(walls) < 0.5
+
+
+def test_real_slices_are_timed_on_both_clocks():
+    slices = spin_slices(0.2)
+    assert len(slices) >= MIN_SLICES
+    assert sum(w for w, _ in slices) >= 0.2 - 1e-3
+    for wall_s, cpu_s in slices:
+        assert 0 < cpu_s <= wall_s + 2e-3  # the thread's CPU clock never runs ahead of the wall
+
+
+COMPETE = textwrap.dedent(
+    """
+    import json, os, sys, time
+    import psutil
+    from cvbench.measure.noise.speed import speed_check, spin_slices
+
+    cpu = min(os.sched_getaffinity(0))
+    os.sched_setaffinity(0, {cpu})
+    pid = os.fork()
+    if pid == 0:  # the competitor: busy on the same CPU until killed
+        while True:
+            pass
+    rival = psutil.Process(pid)
+    time.sleep(0.1)
+    before = sum(rival.cpu_times()[:2])
+    slices = spin_slices(1.0)
+    after = sum(rival.cpu_times()[:2])
+    os.kill(pid, 9)
+    os.waitpid(pid, 0)
+    check = speed_check(slices)
+    off_s = sum(w - c for w, c in slices)
+    print(json.dumps({"status": check.status, "advice": check.advice, "off_s": off_s,
+                      "rival_s": after - before, "wall_s": sum(w for w, _ in slices)}))
+    """
+)
+
+
+@pytest.mark.slow
+def test_a_competitor_on_the_same_cpu_is_seen_off_the_cpu():
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    res = subprocess.run(
+        [sys.executable, "-c", COMPETE], capture_output=True, text=True, env=env, timeout=60
+    )
+    assert res.returncode == 0, res.stderr
+    out = json.loads(res.stdout)
+    assert out["status"] == "warn" and "another task" in out["advice"]
+    # what the spinner lost is what the rival ran: each had about half of the one CPU
+    assert out["off_s"] == pytest.approx(out["rival_s"], rel=0.3)
+    assert 100 * out["off_s"] / out["wall_s"] >= OFF_CPU_WARN_PCT
