@@ -10,6 +10,7 @@ import random
 import subprocess
 import sys
 import textwrap
+import time
 
 import pytest
 
@@ -57,9 +58,12 @@ def test_one_interrupted_slice_is_not_the_machines_scatter():
 
 
 def test_real_slices_are_timed_on_both_clocks():
+    t0 = time.perf_counter()
     slices = spin_slices(0.2)
+    took_s = time.perf_counter() - t0
     assert len(slices) >= MIN_SLICES
-    assert sum(w for w, _ in slices) >= 0.2 - 1e-3
+    # the slices tile the span: their walls add up to it (less the calibration before them)
+    assert 0.2 <= sum(w for w, _ in slices) <= took_s
     for wall_s, cpu_s in slices:
         assert 0 < cpu_s <= wall_s + 2e-3  # the thread's CPU clock never runs ahead of the wall
 
@@ -67,8 +71,11 @@ def test_real_slices_are_timed_on_both_clocks():
 COMPETE = textwrap.dedent(
     """
     import json, os, sys, time
-    import psutil
     from cvbench.measure.noise.speed import speed_check, spin_slices
+
+    def on_cpu_s(pid):  # the kernel's own count, in ns: /proc/<pid>/schedstat
+        with open(f"/proc/{pid}/schedstat") as f:
+            return int(f.read().split()[0]) / 1e9
 
     cpu = min(os.sched_getaffinity(0))
     os.sched_setaffinity(0, {cpu})
@@ -76,11 +83,10 @@ COMPETE = textwrap.dedent(
     if pid == 0:  # the competitor: busy on the same CPU until killed
         while True:
             pass
-    rival = psutil.Process(pid)
     time.sleep(0.1)
-    before = sum(rival.cpu_times()[:2])
+    before = on_cpu_s(pid)
     slices = spin_slices(1.0)
-    after = sum(rival.cpu_times()[:2])
+    after = on_cpu_s(pid)
     os.kill(pid, 9)
     os.waitpid(pid, 0)
     check = speed_check(slices)
@@ -100,6 +106,8 @@ def test_a_competitor_on_the_same_cpu_is_seen_off_the_cpu():
     assert res.returncode == 0, res.stderr
     out = json.loads(res.stdout)
     assert out["status"] == "warn" and "another task" in out["advice"]
-    # what the spinner lost is what the rival ran: each had about half of the one CPU
-    assert out["off_s"] == pytest.approx(out["rival_s"], rel=0.3)
+    # whenever the rival ran on the one CPU, the spinner did not: it lost that (more if a
+    # third task shared the CPU too, as another test worker may)
+    assert out["rival_s"] > 0.1
+    assert out["off_s"] >= 0.95 * out["rival_s"] - 0.01
     assert 100 * out["off_s"] / out["wall_s"] >= OFF_CPU_WARN_PCT
