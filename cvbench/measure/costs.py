@@ -25,6 +25,7 @@ from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from cvbench.measure.interrupts import Deferred, deferred
 from cvbench.work.lifeline import worker_setup
 
 SMALL_BYTES = 100
@@ -52,18 +53,32 @@ def _nothing() -> None:
 
 
 TIMEOUT_S = 20.0  # a hung calibration worker must not hang the run: no prediction instead
+POLL_S = 0.05  # how soon a stop noted during a round trip is raised
 
 
-def _round_trip_s(pool: ProcessPoolExecutor, payload: bytes, times: int) -> float:
+def _result(future: Any, stop: Deferred) -> Any:
+    """future.result(), at most TIMEOUT_S, raising a noted stop between polls."""
+    deadline = time.monotonic() + TIMEOUT_S
+    while True:
+        stop.check()
+        try:
+            return future.result(timeout=min(POLL_S, max(0.0, deadline - time.monotonic())))
+        except TimeoutError:
+            if time.monotonic() >= deadline:
+                raise
+
+
+def _round_trip_s(pool: ProcessPoolExecutor, payload: bytes, times: int, stop: Deferred) -> float:
     samples = []
     for _ in range(times):
         t0 = time.perf_counter()
-        pool.submit(len, payload).result(timeout=TIMEOUT_S)
+        _result(pool.submit(len, payload), stop)
         samples.append(time.perf_counter() - t0)
     return statistics.median(samples)
 
 
 def _submit_s(n: int) -> float:
+    """Run with stops deferred: a ThreadPoolExecutor's locks must not be interrupted."""
     with ThreadPoolExecutor(1) as pool:
         pool.submit(_nothing).result()
         t0 = time.perf_counter()
@@ -86,14 +101,21 @@ def _offload_s(n: int) -> float:
 
 
 def calibrate() -> Calibration:
-    """About half a second; raises OSError/RuntimeError where processes cannot be started."""
+    """About half a second; raises OSError/RuntimeError where processes cannot be started.
+    A stop signal meanwhile is raised between its steps (``interrupts.deferred``), never
+    inside the pools' own locking."""
+    with deferred() as stop:
+        return _calibrate(stop)
+
+
+def _calibrate(stop: Deferred) -> Calibration:
     t0 = time.perf_counter()
     ctx = multiprocessing.get_context("forkserver")
     pool = ProcessPoolExecutor(1, mp_context=ctx, initializer=worker_setup)
     try:
-        pool.submit(len, b"").result(timeout=TIMEOUT_S)  # start-up is not a per-item cost
-        small = _round_trip_s(pool, bytes(SMALL_BYTES), PING_PONGS)
-        large = _round_trip_s(pool, bytes(LARGE_BYTES), PING_PONGS)
+        _result(pool.submit(len, b""), stop)  # start-up is not a per-item cost
+        small = _round_trip_s(pool, bytes(SMALL_BYTES), PING_PONGS, stop)
+        large = _round_trip_s(pool, bytes(LARGE_BYTES), PING_PONGS, stop)
     except BaseException:
         for proc in list(getattr(pool, "_processes", {}).values()):
             with contextlib.suppress(Exception):
@@ -102,12 +124,16 @@ def calibrate() -> Calibration:
         pool.shutdown(wait=False, cancel_futures=True)
         raise
     pool.shutdown(wait=True)
+    stop.check()
+    submit_s = _submit_s(BULK_ITEMS)
+    stop.check()
+    offload_s = _offload_s(BULK_ITEMS)
     return Calibration(
         small_bytes=SMALL_BYTES,
         small_round_trip_s=small,
         large_bytes=LARGE_BYTES,
         large_round_trip_s=large,
-        submit_s=_submit_s(BULK_ITEMS),
-        offload_s=_offload_s(BULK_ITEMS),
+        submit_s=submit_s,
+        offload_s=offload_s,
         took_s=time.perf_counter() - t0,
     )

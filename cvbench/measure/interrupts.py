@@ -16,6 +16,14 @@ So while such a loop runs in the main thread it registers a ``deliver(name, fram
 stop over: it ends its own way (models/trio_.py cancels everything it runs) and raises
 KeyboardInterrupt itself once it has ended. ``deliver`` runs inside the signal handler: it may
 only note the stop and hand it to the loop through a signal-safe call.
+
+``deferred`` is the same for plain code that drives a thread pool from the main thread (the
+calibration): a KeyboardInterrupt landing just after a ``with lock:`` took its lock, before
+the block is protected, leaves the lock held (CPython's with statement is not atomic against
+signals). A stop 50 ms after the run's first process started did that inside a
+ThreadPoolExecutor's semaphore: its worker waited for the lock, the pool's shutdown waited for
+its worker, and the run never ended (1 in ~12 stops at that moment, on a slow VM). There the
+stop is only noted, and raised by ``check()`` at points of the block's own choosing.
 """
 
 from __future__ import annotations
@@ -40,6 +48,31 @@ def interrupt(signum: int, frame: FrameType | None) -> None:
         if deliver(name, frame):
             return
     raise KeyboardInterrupt(name)
+
+
+class Deferred:
+    """A stop noted while a ``deferred`` block ran; ``check()`` raises it."""
+
+    def __init__(self) -> None:
+        self.name: str | None = None
+
+    def note(self, name: str, frame: FrameType | None) -> bool:
+        self.name = self.name or name
+        return True
+
+    def check(self) -> None:
+        if self.name is not None:
+            raise KeyboardInterrupt(self.name)
+
+
+@contextlib.contextmanager
+def deferred() -> Iterator[Deferred]:
+    """While the block runs, a stop signal is noted, not raised: the block calls ``check()``
+    between its waits, and the stop is raised at its end at the latest."""
+    stop = Deferred()
+    with deferring(stop.note):
+        yield stop
+    stop.check()
 
 
 @contextlib.contextmanager

@@ -1,0 +1,72 @@
+"""A stop during the calibration is raised between its steps, never inside a pool's locks.
+
+Raised wherever the main thread was, a stop once landed inside a ThreadPoolExecutor's
+semaphore just after its lock was taken: the lock stayed held, the pool's worker waited for it,
+the pool's shutdown waited for the worker, and the run never ended."""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+
+import psutil
+import pytest
+
+from cvbench.commands.signals import STOP_SIGNALS, stop_on_signals
+from cvbench.measure import costs, interrupts
+
+
+@pytest.fixture
+def handlers_kept():
+    """A stop leaves the stop signals ignored (a second one is only counted): put them back."""
+    saved = {sig: signal.getsignal(sig) for sig in STOP_SIGNALS}
+    yield
+    for sig, handler in saved.items():
+        signal.signal(sig, handler)
+
+
+def test_a_deferred_stop_is_noted_and_raised_at_the_end(handlers_kept):
+    reached = []
+    with (
+        stop_on_signals() as request,
+        pytest.raises(KeyboardInterrupt, match="SIGTERM"),
+        interrupts.deferred() as stop,
+    ):
+        signal.raise_signal(signal.SIGTERM)
+        reached.append("after the signal")  # not interrupted here
+        assert stop.name == "SIGTERM"
+    assert reached == ["after the signal"] and request.signum == signal.SIGTERM
+
+
+def test_check_raises_a_noted_stop_where_the_block_chooses(handlers_kept):
+    with stop_on_signals(), interrupts.deferred() as stop:
+        stop.check()  # nothing noted: nothing raised
+        signal.raise_signal(signal.SIGTERM)
+        with pytest.raises(KeyboardInterrupt, match="SIGTERM"):
+            stop.check()
+        stop.name = None  # taken: the block's end has nothing left to raise
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("after_s", [0.0, 0.02, 0.05, 0.1, 0.2, 0.35])
+def test_a_stop_at_any_moment_of_the_calibration_ends_it_promptly(handlers_kept, after_s):
+    before = {t.ident for t in threading.enumerate()}
+    main = threading.main_thread().ident
+    timer = threading.Timer(after_s, lambda: signal.pthread_kill(main, signal.SIGTERM))
+    t0 = time.monotonic()
+    with stop_on_signals() as request:
+        try:
+            timer.start()
+            costs.calibrate()
+            time.sleep(1.0)  # it finished first: then the stop lands after it, here
+        except KeyboardInterrupt:
+            pass
+    timer.join()
+    assert request.signum == signal.SIGTERM
+    assert time.monotonic() - t0 < 10  # a hang was forever
+    time.sleep(0.2)
+    left = {t.ident for t in threading.enumerate() if t.is_alive()} - before
+    assert left == set(), [t.name for t in threading.enumerate()]
+    kids = [p for p in psutil.Process().children() if "forkserver" not in " ".join(p.cmdline())]
+    assert all(p.status() != psutil.STATUS_ZOMBIE for p in kids)
