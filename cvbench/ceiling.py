@@ -20,6 +20,11 @@ from cvbench.work.job import Job
 
 MAX_PAIRS = 7  # enough for a CI; each pair costs two bare loops (faces: ~1 s)
 MIN_PAIRS = 3
+# Not beside a sequential repetition longer than this: a pair costs two of them and the
+# crew's warm-up one more, none of it in the rounds' budget. A 400-frame 1080p video (9 s a
+# pass here) spent ~40 s of a --repeat 1 run on its ceiling; an hour of video would spend
+# hours. The same bound as the overhead's extra pairs (overhead.EXTRA_MAX_S).
+MAX_REFERENCE_S = 2.0
 
 
 class Ceilings:
@@ -31,11 +36,21 @@ class Ceilings:
         self.ratios: dict[str, list[tuple[float, float]]] = {}
         self.errors: dict[str, str] = {}
 
-    def after_reference(self, workload: str, job: Job, round_index: int, limit_s: float) -> None:
-        """One pair after this sequential repetition, while fewer than MAX_PAIRS are in."""
+    def after_reference(
+        self, workload: str, job: Job, round_index: int, limit_s: float, reference_s: float = 0.0
+    ) -> None:
+        """One pair after this sequential repetition (``reference_s`` long), while fewer than
+        MAX_PAIRS are in."""
         if not self.cpus or job.arrivals_ns is not None or workload in self.errors:
             return
         pairs = self.ratios.setdefault(workload, [])
+        if reference_s > MAX_REFERENCE_S and not pairs:
+            self.errors[workload] = (
+                f"a sequential repetition took {reference_s:.1f} s, more than "
+                f"{MAX_REFERENCE_S:g} s: a pair costs two more, which the rounds need more"
+            )
+            self._end(workload)
+            return
         if round_index < 0 or len(pairs) >= MAX_PAIRS:
             self._end(workload)
             return

@@ -359,7 +359,9 @@ class Runner:
                         if bare_s is None:
                             return  # the op hung in the bare loop: the cell failed there
                     state.overhead_pairs.append((row["wall_s"], bare_s))
-                self.ceilings.after_reference(cell.workload, cell.job, round_index, limit)
+                self.ceilings.after_reference(
+                    cell.workload, cell.job, round_index, limit, row["wall_s"]
+                )
                 pairs = more_pairs(  # the figure only: no row, and no probe
                     round_index,
                     lambda: guard(lambda: repetition_wall_s(

@@ -13,7 +13,7 @@ import numpy as np
 import psutil
 import pytest
 
-from cvbench.ceiling import Ceilings
+from cvbench.ceiling import MAX_REFERENCE_S, Ceilings
 from cvbench.report.ceiling import ceiling_line
 from cvbench.work.corun import CoRun, CoRunError
 from tests.helpers import cvbench
@@ -112,6 +112,18 @@ def test_a_failing_op_is_an_error_not_a_number(quick_jobs):
             crew.pair(alone_first=False)
     finally:
         crew.close()
+
+
+def test_no_ceiling_beside_a_long_reference(quick_jobs):
+    # a pair costs two bare loops and the crew's warm-up one more, outside the rounds' budget:
+    # beside a 9 s reference (400 frames of 1080p here) that was ~40 s of a 80 s run
+    before = set(psutil.Process().children(recursive=True))
+    c = Ceilings(sorted(os.sched_getaffinity(0))[:2] * 2, 2)
+    c.after_reference("threshold", quick_jobs["threshold"], 0, 60.0, MAX_REFERENCE_S + 0.5)
+    assert c.crews == {} and set(psutil.Process().children(recursive=True)) == before
+    assert "more than 2 s" in c.errors["threshold"] and c.ratios["threshold"] == []
+    line = ceiling_line("threshold", c.summary([])["threshold"])
+    assert line.startswith("parallel ceiling on threshold: not measured (a sequential")
 
 
 def test_summary_is_copies_times_the_median_ratio_and_models_a_share_of_it():
