@@ -140,10 +140,15 @@ def _wait_for(proc: subprocess.Popen, tmp: Path, moment: str) -> None:
 def test_a_stop_during_a_trio_run_is_one_line_and_its_exit_status(tmp_path, moment, after_s, sig):
     shm = shm_now()
     proc = _start(tmp_path)
-    _wait_for(proc, tmp_path, moment)
-    time.sleep(after_s)
-    proc.send_signal(sig)
-    out, err = proc.communicate(timeout=60)
+    try:
+        _wait_for(proc, tmp_path, moment)
+        time.sleep(after_s)
+        proc.send_signal(sig)
+        out, err = proc.communicate(timeout=60)
+    finally:  # a run that never ends (it once hung in the calibration) must not outlive us
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
     assert proc.returncode == 128 + sig, err
     for noise in ("Traceback", "Exception ignored", "Error"):
         assert noise not in out + err, err
