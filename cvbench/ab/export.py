@@ -59,6 +59,7 @@ def json_text(result: AbResult) -> str:
             "startup_s": result.startup_s,
             "wall_s": result.wall_s,
             "restarts": result.restarts,
+            "cpu_speed": result.speed,
             "cells": cells_doc(result),
         },
         "sides": result.sides,
@@ -83,6 +84,11 @@ def markdown_text(result: AbResult) -> str:
         f" (Python {head.get('environment', {}).get('python', '?')})",
         f"- {head_line}; {result.rounds} round(s), stopped: {md_escape(result.stop_reason)}; "
         f"job {result.wall_s:.0f} s (start-up {result.startup_s:.0f} s)",
+        *(
+            [f"- ⚠ CPU speed: {md_escape(result.speed['message'])}"]
+            if (result.speed or {}).get("status") == "warn"
+            else []
+        ),
         "",
         "| cell | head/base time | CI | verdict | rounds | note |",
         "|---|---:|---|---|---:|---|",

@@ -34,6 +34,7 @@ from cvbench.ab.sides import (
 
 READY_TIMEOUT_S = 600.0  # start-up and warm-up of a side (a full-size job can take minutes)
 MAX_RESTARTS = 2  # per side: a side that keeps dying ends the job
+SPEED_SAMPLE_S = 0.3  # the CPU-speed check before the sides start, as `run`'s noise sample
 
 
 @dataclass
@@ -90,6 +91,9 @@ class AbResult:
     startup_s: float = 0.0
     wall_s: float = 0.0
     restarts: dict[str, int] = field(default_factory=dict)
+    #: the CPU-speed check (measure/noise/speed.py) before the sides start, JSON-ready: a
+    #: machine whose speed swings makes every cell inconclusive, and the job says why
+    speed: dict[str, Any] = field(default_factory=dict)
 
     @property
     def slower(self) -> list[str]:
@@ -166,6 +170,7 @@ class Job:
                         "argv": p.argv,
                         "env": p.spec.env,
                     }
+                self._speed()
                 self.say("starting both sides (build, warm up)")
                 for side in self.sides.values():
                     side.start()  # both at once: start-up overlaps
@@ -189,6 +194,15 @@ class Job:
         self._finish()
         self.result.wall_s = time.monotonic() - t0
         return self.result
+
+    def _speed(self) -> None:
+        """The CPU-speed sample, before the sides load the CPUs (after, their work would
+        read as another task sharing this one's CPU)."""
+        from dataclasses import asdict
+
+        from cvbench.measure.noise.speed import speed_check, spin_slices
+
+        self.result.speed = asdict(speed_check(spin_slices(SPEED_SAMPLE_S)))
 
     def _cells(self) -> None:
         cells = {

@@ -287,6 +287,12 @@ def _print(result: Any) -> None:
             f"OpenCV {env.get('opencv', '?')}, cvbench from {env.get('cvbench_path', '?')}",
             markup=False, highlight=False,
         )  # fmt: skip
+    speed = result.speed or {}
+    if speed.get("status") == "warn":
+        make_console(stderr=True).print(
+            f"WARNING: CPU speed: {speed['message']} ({speed['advice']})",
+            markup=False, highlight=False,
+        )  # fmt: skip
     slower = result.slower
     console.print(
         f"{len(slower)} slower; {result.rounds} round(s), seed {s.seed}, stopped: "

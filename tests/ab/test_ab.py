@@ -331,8 +331,13 @@ def test_side_crash_fails_the_cell_and_the_job_goes_on(tmp_path: Path):
     res = subprocess.run(cmd, cwd=tmp_path, env=_env(), capture_output=True, text=True,
                          timeout=180)  # fmt: skip
     assert res.returncode == 1, res.stdout + res.stderr
-    (cell,) = json.loads(doc.read_text())["ab"]["cells"]
+    ab = json.loads(doc.read_text())["ab"]
+    (cell,) = ab["cells"]
     assert cell["verdict"] == "failed"
+    # the CPU-speed check ran before the sides: its line, and on stderr when it warned
+    speed = ab["cpu_speed"]
+    assert speed["status"] in ("ok", "warn") and speed["value"]["slices"] >= 8
+    assert ("WARNING: CPU speed:" in res.stderr) == (speed["status"] == "warn")
     assert "head side crashed or hung" in cell["note"] and "exit 7" in cell["note"]
     assert "1 cell(s) failed" in res.stderr
     assert "Traceback" not in res.stderr
