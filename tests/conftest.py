@@ -4,13 +4,24 @@ Helpers the tests share live in tests/helpers.py."""
 from __future__ import annotations
 
 import contextlib
+import signal
 from typing import Any
 
 import pytest
 
+from cvbench.commands.signals import STOP_SIGNALS
 from cvbench.workloads import load_spec
 from cvbench.workloads.sources import JobOptions, build_job
 from tests.helpers import SHARED_RUN_ARGS, cvbench
+
+
+@pytest.fixture
+def handlers_kept():
+    """A stop leaves the stop signals ignored (a second one is only counted): put them back."""
+    saved = {sig: signal.getsignal(sig) for sig in STOP_SIGNALS}
+    yield
+    for sig, handler in saved.items():
+        signal.signal(sig, handler)
 
 
 @pytest.fixture(scope="session")

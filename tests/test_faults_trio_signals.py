@@ -29,7 +29,7 @@ import psutil
 import pytest
 import trio
 
-from cvbench.commands.signals import STOP_SIGNALS, stop_on_signals
+from cvbench.commands.signals import stop_on_signals
 from cvbench.models.cooperative import CooperativeBody
 from cvbench.models.trio_ import Trio, TrioThreads
 from cvbench.models.trio_processes import TrioProcesses
@@ -37,15 +37,6 @@ from cvbench.repetition import run_once
 from tests.helpers import CVBENCH, ROOT, gone, measured_rows, new_probes, shm_left, shm_now
 
 MODELS = {"trio": Trio, "trio+threads": TrioThreads, "trio+processes": TrioProcesses}
-
-
-@pytest.fixture
-def handlers_kept():
-    """A stop leaves the stop signals ignored (a second one is only counted): put them back."""
-    saved = {sig: signal.getsignal(sig) for sig in STOP_SIGNALS}
-    yield
-    for sig, handler in saved.items():
-        signal.signal(sig, handler)
 
 
 def _stop_from_inside_trio() -> None:

@@ -13,17 +13,8 @@ import time
 import psutil
 import pytest
 
-from cvbench.commands.signals import STOP_SIGNALS, stop_on_signals
+from cvbench.commands.signals import stop_on_signals
 from cvbench.measure import costs, interrupts
-
-
-@pytest.fixture
-def handlers_kept():
-    """A stop leaves the stop signals ignored (a second one is only counted): put them back."""
-    saved = {sig: signal.getsignal(sig) for sig in STOP_SIGNALS}
-    yield
-    for sig, handler in saved.items():
-        signal.signal(sig, handler)
 
 
 def test_a_deferred_stop_is_noted_and_raised_at_the_end(handlers_kept):
