@@ -70,9 +70,11 @@ def deferred() -> Iterator[Deferred]:
     """While the block runs, a stop signal is noted, not raised: the block calls ``check()``
     between its waits, and the stop is raised at its end at the latest."""
     stop = Deferred()
-    with deferring(stop.note):
-        yield stop
-    stop.check()
+    try:
+        with deferring(stop.note):
+            yield stop
+    finally:  # a noted stop wins over whatever else ended the block (the run must stop)
+        stop.check()
 
 
 @contextlib.contextmanager

@@ -39,6 +39,18 @@ def test_check_raises_a_noted_stop_where_the_block_chooses(handlers_kept):
         stop.name = None  # taken: the block's end has nothing left to raise
 
 
+def test_a_noted_stop_wins_over_a_failure_of_the_block(handlers_kept):
+    # the calibration's failures are caught (no prediction, the run goes on): a stop noted
+    # before one must still stop the run
+    with (
+        stop_on_signals(),
+        pytest.raises(KeyboardInterrupt, match="SIGTERM"),
+        interrupts.deferred(),
+    ):
+        signal.raise_signal(signal.SIGTERM)
+        raise OSError("no processes here")
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("after_s", [0.0, 0.02, 0.05, 0.1, 0.2, 0.35])
 def test_a_stop_at_any_moment_of_the_calibration_ends_it_promptly(handlers_kept, after_s):
