@@ -29,7 +29,7 @@ from cvbench.config import RunConfig
 from cvbench.emulated_kernel import predict
 from cvbench.emulated_kernel.predict.in_run import PREDICTABLE
 from cvbench.measure import env as envmod
-from cvbench.measure import failure, noise, procfs
+from cvbench.measure import failure, interrupts, noise, procfs
 from cvbench.measure.affinity import restrict_process
 from cvbench.measure.noise.round_load import RoundLoad
 from cvbench.measure.probes import Probes
@@ -147,6 +147,7 @@ class Runner:
 
     def run(self) -> RunResult:
         finished = False
+        interrupts.forget()  # a stop an earlier run in this process saw is not this run's
         try:
             with self._session() as cells:
                 try:
@@ -253,6 +254,7 @@ class Runner:
             rng.shuffle(order)
             load = RoundLoad.start()
             for position, cell in enumerate(order):
+                interrupts.raise_if_requested()
                 self._repetition(cell, r, position)
             measured = load.finish()
             self.result.round_loads.append({"round": r, **measured})

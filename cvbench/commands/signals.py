@@ -53,6 +53,7 @@ def stop_on_signals() -> Iterator[StopRequest]:
     traceback or click's "Aborted!"); after an undisturbed run the previous ones come back,
     so that a process that calls the command in-process keeps its own Ctrl-C."""
     request = StopRequest()
+    interrupts.forget()
     previous = {sig: signal.getsignal(sig) for sig in STOP_SIGNALS}
     for sig in STOP_SIGNALS:
         signal.signal(sig, request.handle)

@@ -6,6 +6,7 @@ the pool's shutdown waited for the worker, and the run never ended."""
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import threading
 import time
@@ -73,3 +74,16 @@ def test_a_stop_at_any_moment_of_the_calibration_ends_it_promptly(handlers_kept,
     assert left == set(), [t.name for t in threading.enumerate()]
     kids = [p for p in psutil.Process().children() if "forkserver" not in " ".join(p.cmdline())]
     assert all(p.status() != psutil.STATUS_ZOMBIE for p in kids)
+
+
+def test_a_stop_whose_interrupt_was_lost_is_raised_between_repetitions(handlers_kept):
+    # a Ctrl-C once left a run measuring on for over 60 s: its KeyboardInterrupt never reached
+    # the rounds. The runner asks before every repetition.
+    with stop_on_signals():
+        interrupts.raise_if_requested()  # nothing delivered: nothing raised
+        with contextlib.suppress(KeyboardInterrupt):  # swallowed, as by whatever lost it
+            signal.raise_signal(signal.SIGINT)
+        with pytest.raises(KeyboardInterrupt, match="SIGINT"):
+            interrupts.raise_if_requested()
+    with stop_on_signals():  # the next run starts with no stop
+        interrupts.raise_if_requested()
