@@ -201,7 +201,7 @@ def test_real_dask_is_paced_by_its_batches_as_the_emulated_kernel_says(quick_job
     """dask's scheduler writes to a worker at most one batch per 5 ms and keeps `slots` tasks
     on it: one worker cannot finish more than slots per 5 ms, whatever the items cost.  The
     real LocalCluster obeys that bound, and the emulated kernel's dask template, fed the
-    cell's own measured costs, predicts its throughput and names the batching."""
+    cell's own measured costs, predicts its throughput and names what binds it."""
     from cvbench.emulated_kernel.predict import dask_model, from_run
     from cvbench.emulated_kernel.predict.costs import item_costs
     from cvbench.emulated_kernel.predict.pool_models import predict_model
@@ -241,4 +241,6 @@ def test_real_dask_is_paced_by_its_batches_as_the_emulated_kernel_says(quick_job
             assert all(0.5 <= m <= 2.0 for m in misses), (misses, pred)
     finally:
         model.close()
-    assert pred.bottleneck in (("batching",) if cores > 1 else ("batching", "cores"))
+    # what binds is the batching, or on a slow machine the client and scheduler in the parent
+    # (their measured CPU per item: parent-bound at 94 % busy on a 2.4x slower VM)
+    assert pred.bottleneck in ("batching", "parent", *(("cores",) if cores == 1 else ()))
