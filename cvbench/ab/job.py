@@ -14,7 +14,7 @@ import math
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,7 @@ from cvbench.ab.sides import (
     resolve_python,
     resolve_ref,
 )
+from cvbench.measure.noise.speed import speed_check, spin_slices
 
 READY_TIMEOUT_S = 600.0  # start-up and warm-up of a side (a full-size job can take minutes)
 MAX_RESTARTS = 2  # per side: a side that keeps dying ends the job
@@ -198,10 +199,6 @@ class Job:
     def _speed(self) -> None:
         """The CPU-speed sample, before the sides load the CPUs (after, their work would
         read as another task sharing this one's CPU)."""
-        from dataclasses import asdict
-
-        from cvbench.measure.noise.speed import speed_check, spin_slices
-
         self.result.speed = asdict(speed_check(spin_slices(SPEED_SAMPLE_S)))
 
     def _cells(self) -> None:

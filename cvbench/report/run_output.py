@@ -68,13 +68,13 @@ def print_run(
             markup=False,
         )
     for workload, o in result.overhead.items():
-        ci = o.get("ci_pct")
+        ci, note = o.get("ci_pct"), overhead_note(o)
         console.print(
             f"harness overhead on {workload}: {o['overhead_pct']:+.2f} %"
             + (f" (95 % CI {ci[0]:+.2f} to {ci[1]:+.2f} %" if ci else " (no CI")
             + f", {o.get('pairs', 0)} adjacent pairs: sequential model {o['sequential_s']:.3f} s "
             f"vs bare loop {o['bare_loop_s']:.3f} s; the {cfg.heartbeat_ms:g} ms probe off: its "
-            "cost is the observer effect)" + (f" — {overhead_note(o)}" if overhead_note(o) else ""),
+            "cost is the observer effect)" + (f" — {note}" if note else ""),
             markup=False,
         )
     for workload, c in (getattr(result, "ceiling", {}) or {}).items():
