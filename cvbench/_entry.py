@@ -11,8 +11,14 @@ cv2 imports, ends the process quietly with 128 + the signal number, never a trac
 import signal
 import sys
 
+#: the stop signals this handler took: its SystemExit can be swallowed (raised inside an
+#: import's weakref callback, whose exceptions Python only prints), and the command that
+#: installs its own handlers then ends there (commands/signals.py)
+STOPPED: list[int] = []
+
 
 def _quiet_exit(signum: int, frame: object) -> None:
+    STOPPED.append(signum)
     raise SystemExit(128 + signum)
 
 

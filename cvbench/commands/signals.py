@@ -52,6 +52,10 @@ def stop_on_signals() -> Iterator[StopRequest]:
     (a second Ctrl-C while the tables print or the files are written is only counted, never a
     traceback or click's "Aborted!"); after an undisturbed run the previous ones come back,
     so that a process that calls the command in-process keeps its own Ctrl-C."""
+    from cvbench import _entry
+
+    if _entry.STOPPED:  # a stop during start-up whose exit was swallowed (3.13, a slow VM)
+        raise SystemExit(128 + _entry.STOPPED[0])
     request = StopRequest()
     interrupts.forget()
     previous = {sig: signal.getsignal(sig) for sig in STOP_SIGNALS}
