@@ -107,11 +107,11 @@ def cell_costs(rows: Sequence[dict[str, Any]], model: str, service_s: float) -> 
         main = per_item("main_cpu_s") or 0.0
         parent = max(0.0, parent - main)
     sync = None
-    # the loop-fed process pools keep one item per worker in flight: at one worker they are
-    # already serial in the model, and a hand-over wait would only repack their 2-worker
-    # schedule; for the loop-fed thread pools it is the part of the loop's work a worker
-    # waits for (the rest overlaps it)
-    if w == 1 and model in PROCESS_MODELS + OFFLOAD_THREAD_MODELS:
+    # for the loop-fed pools (threads or processes) it is the part of the loop's work a
+    # worker waits for; the rest overlaps it (trio+processes on threshold, 1 worker: 2.1 ms
+    # of parent CPU per item, but the worker waited only 1.3 ms; charged whole, the 1-worker
+    # cell was predicted 11-13 % slow in three runs)
+    if w == 1 and model in PROCESS_MODELS + OFFLOAD_THREAD_MODELS + OFFLOAD_PROCESS_MODELS:
         blocked = [
             (r["wall_s"] - r["worker_threads_cpu_s"] - (r.get("worker_wait_s") or 0.0)) / r["items"]
             for r in mine

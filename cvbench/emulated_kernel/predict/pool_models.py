@@ -30,7 +30,9 @@ What each model pays per item (``c`` = ``pickle_pipe_s_per_byte``, ``rt`` = ``ro
   as fast as both ends copy it), so it does not overlap that worker's compute.
 - ``processes+shm``: the same, but the input crosses as a reference of ``shm_ref_bytes``.
 - ``X+processes`` (asyncio, trio, curio): processes fed by an event loop: ``workers`` items in
-  flight and ``offload_s`` per item on the parent.
+  flight and ``offload_s`` per item on the parent. With the costs measured in the run, the
+  loop's hand-over (``parent_sync_s``) comes before each item and the rest of its CPU per
+  item overlaps the workers, as for ``X+threads``.
 
 The makespan is when the submitting/parent/loop thread has the last result.
 """
@@ -355,6 +357,16 @@ def _build(
         items = [dataclasses.replace(it, send_in=0, send_out=0) for it in items]
         rt_parent, rt_worker, offload = _ns(costs.parent_item_s), _ns(costs.worker_item_s), 0
         sync = min(rt_parent, _ns(costs.parent_sync_s or 0.0))
+    if model in OFFLOAD_PROCESS_MODELS and costs.parent_item_s is not None and sync:
+        # measured: the loop's hand-over (sync) is what a lone worker waited for; the rest of
+        # its CPU per item (records, the probe, the result's handling) overlaps the workers
+        head = _loop(items, workers, sync, rt_parent - sync, callq, inbox, None)
+        threads = [("loop", Thread(head, None))]
+        threads += [
+            (f"proc{k}", Thread(_proc_worker(callq, inbox, rt_worker, False), None))
+            for k in range(workers)
+        ]
+        return threads, None
     limit = 2 * workers + 1 if model in PROCESS_MODELS else workers
     parent = _parent(items, workers, limit, rt_parent, offload, callq, inbox, sync)
     threads = [("parent", Thread(parent, None))]
