@@ -301,3 +301,21 @@ def test_a_cluster_that_loses_every_worker_fails_at_the_deadline(cluster, tmp_pa
     assert res.returncode == 1 and took < 20, res.stderr
     (row,) = measured_rows(tmp_path / "r.csv")
     assert "has no workers" in row["error"]
+
+
+@needs_dask
+@pytest.mark.slow
+def test_a_repetition_that_failed_on_a_dead_worker_names_it(cluster):
+    """A worker killed while the client fetched its result failed the repetition with
+    CommClosedError ("Connection reset by peer", a clean-clone CI run) instead of saying
+    which worker left: the failure path asks the scheduler, as a finished repetition does."""
+    from distributed import Client
+
+    from cvbench.models.dask_ import _lost_worker
+
+    with Client(cluster.address, timeout="30s", set_as_default=False) as client:
+        before = sorted(client.scheduler_info()["workers"])
+        assert _lost_worker(client, cluster.address, before) is None  # all still there
+        cluster.worker_process().kill()
+        err = _lost_worker(client, cluster.address, before)
+    assert err is not None and f"worker {before[0]} left the dask cluster" in str(err)

@@ -48,6 +48,7 @@ if TYPE_CHECKING:
     from cvbench.config import RunConfig
 
 CANCEL_S = 5.0  # cancelling the run's tasks: best effort, never a long wait
+LOST_CHECKS, LOST_CHECK_PAUSE_S = 5, 0.3  # a failed repetition: did a worker die?
 HELD = (
     "a task already running on a worker of an existing cluster cannot be stopped from here "
     "(dask has no way to): it holds that worker until it returns"
@@ -262,10 +263,15 @@ class Dask(Model):
             records = run_pool(job, probes, submit)
             if external:
                 _same_workers(client, address, addresses, probes)
-        except BaseException:
+        except BaseException as exc:
+            lost = None
             if external and probes.expired:
                 _name_lost_workers(client, addresses, probes)
+            elif external and isinstance(exc, OSError):  # CommClosedError is one
+                lost = _lost_worker(client, address, addresses)
             _cancel(client, futures)
+            if lost is not None:
+                raise lost from exc
             raise
         # the workers' task stream is in wall-clock time: align it with begun_ns
         begun_unix = time.time() - (time.perf_counter_ns() - probes.begun_ns) / 1e9
@@ -298,7 +304,30 @@ def _same_workers(client: Any, address: str, addresses: list[str], probes: Probe
     hide a retry, so the row fails instead."""
     gone = [a for a in addresses if a not in _workers(client, probes)]
     if gone:
-        raise DaskClusterError(
-            f"worker {gone[0]} left the dask cluster at {address} during the repetition: its "
-            "tasks were run again elsewhere, so the timings would include the retry"
-        )
+        raise _left(gone[0], address)
+
+
+def _left(worker: str, address: str) -> DaskClusterError:
+    return DaskClusterError(
+        f"worker {worker} left the dask cluster at {address} during the repetition: its "
+        "tasks were run again elsewhere, so the timings would include the retry"
+    )
+
+
+def _lost_worker(client: Any, address: str, addresses: list[str]) -> DaskClusterError | None:
+    """A repetition that failed because a worker died names the worker, whichever way dask
+    reported it: fetching a result from the dead worker raised CommClosedError ("Connection
+    reset by peer", seen in a clean-clone CI run), where a rerun elsewhere finishes the
+    repetition and ``_same_workers`` catches it."""
+    for attempt in range(LOST_CHECKS):  # the scheduler may not have noticed the death yet
+        if attempt:
+            time.sleep(LOST_CHECK_PAUSE_S)
+        now: set[str] | None = None
+        with contextlib.suppress(Exception):
+            now = set(_workers(client, None, CANCEL_S))
+        if now is None:
+            return None
+        gone = [a for a in addresses if a not in now]
+        if gone:
+            return _left(gone[0], address)
+    return None

@@ -464,7 +464,10 @@ def test_the_parent_never_polls_on_a_cpu_a_worker_needs(tmp_path):
     assert res.returncode == 0, res.stderr[-2000:]
     cpu_s, wall_s, yielded = map(float, res.stdout.split())
     assert wall_s > 0.02 and cpu_s < 0.1 * wall_s, (cpu_s, wall_s)
-    assert yielded <= 1, yielded  # polling there: one sched_yield() switch per turn it got
+    # polling there: one sched_yield() switch per turn it got (11-14 measured); a sleeper is
+    # switched out involuntarily only by another task woken on its CPU (2 seen once beside
+    # another test's worker in a clean-clone CI run on a 2-vCPU VM)
+    assert yielded <= 3, yielded
 
 
 _ARMED_THEN_HANG = textwrap.dedent(
