@@ -52,8 +52,19 @@ def _predict(run: Runner, workload: str, state: WorkloadState) -> None:
         chunksize=run.chunksize,
         profile=functools.partial(run.profiled_pass, workload),
         corun=run.ceilings.slowdown(workload),
+        ship=functools.partial(_ship, state),
     )
     run.predicted.add(workload)
+
+
+def _ship(state: WorkloadState, sizes: list[int]) -> tuple[dict[int, Any] | None, str]:
+    """The job's items shipped to a lone process worker in each chunk size, or why not."""
+    from cvbench.measure.shipping import ship_costs
+
+    try:
+        return ship_costs(state.job.payloads, sizes), ""
+    except Exception as exc:  # noqa: BLE001 - no measurement: the prediction says why
+        return None, f"shipping the items not measured: {type(exc).__name__}: {exc}"
 
 
 def sweep_sort(result: RunResult, workloads: list[str], models: list[str]) -> None:

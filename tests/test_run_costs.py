@@ -269,3 +269,20 @@ def test_hand_over_wait_is_measured_for_a_lone_loop_fed_process_worker():
     assert cell.sync_s == pytest.approx(0.0006)
     two = from_run.cell_costs([{**row, "workers": 2}], "trio+processes", 0.001)
     assert two.sync_s is None
+
+
+def test_a_cell_moved_to_another_chunk_size_changes_its_parent_cost_by_the_shipping():
+    from types import SimpleNamespace
+
+    from cvbench.emulated_kernel.predict.in_run import rechunked
+
+    cell = from_run.CellCosts("processes", 1, 3, parent_s=0.0018, worker_extra_s=0.001,
+                              faults=None, bytes_in=810160, sync_s=0.0006)  # fmt: skip
+    at = SimpleNamespace(chunksize=16, parent_item_s=0.0014, faults_per_item=404.4)
+    to = SimpleNamespace(chunksize=8, parent_item_s=0.0007, faults_per_item=0.0)
+    moved, note = rechunked(cell, at, to)
+    assert moved.parent_s == pytest.approx(0.0011) and moved.worker_extra_s == cell.worker_extra_s
+    assert "-0.70 ms" in note and "chunks of 8, not 16" in note and "404 vs" not in note
+    assert "0 vs 404 page faults" in note
+    cheap = dataclasses.replace(cell, parent_s=0.0002)  # never below nothing
+    assert rechunked(cheap, at, to)[0].parent_s == 0.0

@@ -21,6 +21,7 @@ import os
 import signal
 import statistics
 import time
+from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -56,7 +57,7 @@ TIMEOUT_S = 20.0  # a hung calibration worker must not hang the run: no predicti
 POLL_S = 0.05  # how soon a stop noted during a round trip is raised
 
 
-def _result(future: Any, stop: Deferred) -> Any:
+def result_within(future: Any, stop: Deferred) -> Any:
     """future.result(), at most TIMEOUT_S, raising a noted stop between polls."""
     deadline = time.monotonic() + TIMEOUT_S
     while True:
@@ -72,7 +73,7 @@ def _round_trip_s(pool: ProcessPoolExecutor, payload: bytes, times: int, stop: D
     samples = []
     for _ in range(times):
         t0 = time.perf_counter()
-        _result(pool.submit(len, payload), stop)
+        result_within(pool.submit(len, payload), stop)
         samples.append(time.perf_counter() - t0)
     return statistics.median(samples)
 
@@ -108,14 +109,15 @@ def calibrate() -> Calibration:
         return _calibrate(stop)
 
 
-def _calibrate(stop: Deferred) -> Calibration:
-    t0 = time.perf_counter()
+@contextlib.contextmanager
+def lone_worker_pool(stop: Deferred) -> Iterator[ProcessPoolExecutor]:
+    """A started 1-worker forkserver pool; on any failure (a stop included) its worker is
+    killed, so that nothing waits for it."""
     ctx = multiprocessing.get_context("forkserver")
     pool = ProcessPoolExecutor(1, mp_context=ctx, initializer=worker_setup)
     try:
-        _result(pool.submit(len, b""), stop)  # start-up is not a per-item cost
-        small = _round_trip_s(pool, bytes(SMALL_BYTES), PING_PONGS, stop)
-        large = _round_trip_s(pool, bytes(LARGE_BYTES), PING_PONGS, stop)
+        result_within(pool.submit(len, b""), stop)  # start-up is not a per-item cost
+        yield pool
     except BaseException:
         for proc in list(getattr(pool, "_processes", {}).values()):
             with contextlib.suppress(Exception):
@@ -125,6 +127,13 @@ def _calibrate(stop: Deferred) -> Calibration:
         raise
     pool.shutdown(wait=True)
     stop.check()
+
+
+def _calibrate(stop: Deferred) -> Calibration:
+    t0 = time.perf_counter()
+    with lone_worker_pool(stop) as pool:
+        small = _round_trip_s(pool, bytes(SMALL_BYTES), PING_PONGS, stop)
+        large = _round_trip_s(pool, bytes(LARGE_BYTES), PING_PONGS, stop)
     submit_s = _submit_s(BULK_ITEMS)
     stop.check()
     offload_s = _offload_s(BULK_ITEMS)

@@ -57,3 +57,29 @@ def test_trace_and_predicted_rows(tmp_path):
     assert w1 / 2 - 1e-6 <= w2 <= w1 + 1e-6
     # predicted rows stay out of the measured summary
     assert all(s["model"] != "processes" or s["repetitions"] == 2 for s in doc["summary"])
+    # its quick items go one per chunk at both worker counts: nothing to ship
+    assert {r["chunksize"] for r in predicted.values()} == {"1"}
+    assert "shipping" not in doc["predictions"]["faces"]
+
+
+def test_a_process_pools_chunks_of_another_size_are_shipped_and_the_parent_cost_moved(tmp_path):
+    """threshold: Pool.map's chunks are 16 tiles at 1 worker and 8 at 2. The items were
+    shipped in both sizes, and the 2-worker prediction moved the 1-worker cell's parent cost
+    by the difference (on the default tiles, 0.7 ms per item: the 16-tile messages fault)."""
+    res = cvbench(
+        "run", "--quick", "-w", "threshold", "-m", "sequential,processes", "--workers", "1,2",
+        "--repeat", "1", "--csv", str(tmp_path / "r.csv"), "--json", str(tmp_path / "r.json"),
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    doc = json.loads((tmp_path / "r.json").read_text())
+    predicted = {r["workers"]: r for r in doc["rows"] if r["predicted"]}
+    sizes = {predicted[w]["chunksize"] for w in (1, 2)}
+    shipped = doc["predictions"]["threshold"]["shipping"]
+    assert len(sizes) == 2 and {int(k) for k in shipped} == sizes, shipped
+    assert all(v["parent_item_s"] > 0 and v["chunks"] > 0 for v in shipped.values())
+    one, two = (shipped[str(predicted[w]["chunksize"])] for w in (1, 2))
+    delta_ms = 1e3 * (two["parent_item_s"] - one["parent_item_s"])
+    assert f"parent CPU per item {delta_ms:+.2f} ms" in predicted[2]["notes"]
+    assert "chunks of" not in predicted[1]["notes"]
+    (val,) = [v for v in doc["predictions"]["threshold"]["validation"] if v["workers"] == 2]
+    assert val["rechunked"] in predicted[2]["notes"]

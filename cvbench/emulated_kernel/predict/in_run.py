@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import statistics
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Any
 
 from . import costs as costmod
@@ -26,6 +27,9 @@ CONVOY_SWITCHES = 1000  # voluntary switches per item at >= 2 threads: a GIL con
 
 #: profile(fn, payloads) -> (the split, or None and why not): one profiled pass of a user op
 Profile = Callable[[Any, Sequence[Any]], tuple[Any, str]]
+#: ship(chunk sizes) -> ({size: cost with parent_item_s, faults_per_item, to_dict()}, or None
+#: and why not): the job's items shipped to a lone process worker (``measure/shipping.py``)
+Ship = Callable[[Sequence[int]], tuple[dict[int, Any] | None, str]]
 
 
 def _unguarded(fn: Any, payloads: Sequence[Any]) -> tuple[Any, str]:
@@ -114,6 +118,44 @@ def scaled_items(items: list[ItemCost], factor: float) -> list[ItemCost]:
     ]
 
 
+def _shipping(
+    config: Any, state: Any, rows: list[dict[str, Any]], service: float,
+    chunksize: Callable[[Any, Any, int], int], ship: Ship | None, section: dict[str, Any],
+) -> dict[int, Any]:  # fmt: skip
+    """The chunk sizes a batching process pool's predictions move between (its measured
+    cell's and each predicted worker count's), shipped once; {} when none differ."""
+    sizes: set[int] = set()
+    for model in config.models:
+        if not model.batches or model.name not in pool_models.PROCESS_MODELS or model.external:
+            continue
+        cell = from_run.cell_costs(rows, model.name, service)
+        if cell is None:
+            continue
+        mine = {chunksize(model, state.job, w) for w in (cell.workers, *config.workers)}
+        if len(mine) > 1:
+            sizes |= mine
+    if not sizes or ship is None:
+        return {}
+    costs, why = ship(sorted(sizes))
+    section["shipping"] = (
+        {str(k): v.to_dict() for k, v in sorted(costs.items())} if costs else {"error": why}
+    )
+    return costs or {}
+
+
+def rechunked(cell: Any, at: Any, to: Any) -> tuple[Any, str]:
+    """A process pool's measured cell moved to another chunk size: its parent's CPU per item
+    changes by what shipping the items alone changed (``measure/shipping.py``)."""
+    delta = to.parent_item_s - at.parent_item_s
+    note = (
+        f"parent CPU per item {1e3 * delta:+.2f} ms from the {cell.workers}-worker cell: "
+        f"chunks of {to.chunksize}, not {at.chunksize} (the items shipped alone: "
+        f"{1e3 * to.parent_item_s:.2f} vs {1e3 * at.parent_item_s:.2f} ms and "
+        f"{to.faults_per_item:.0f} vs {at.faults_per_item:.0f} page faults per item)"
+    )
+    return replace(cell, parent_s=max(0.0, cell.parent_s + delta)), note
+
+
 def predict_workload(
     *,
     result: Any,
@@ -126,6 +168,7 @@ def predict_workload(
     chunksize: Callable[[Any, Any, int], int],
     profile: Profile | None = None,
     corun: tuple[int, float] | None = None,
+    ship: Ship | None = None,
 ) -> None:
     """Everything the emulated kernel says about one workload, into ``result`` (nothing
     before the user op's profiled pass, which may never come back).
@@ -154,6 +197,7 @@ def predict_workload(
         return
     cores = len(config.placement.cpus)
     service = from_run.mean_service_s(items)
+    shipped = _shipping(config, state, rows, service, chunksize, ship, section)
     for model in config.models:
         if model.name not in PREDICTABLE or model.external:
             continue  # an existing dask cluster's workers, threads and network are not ours
@@ -161,7 +205,18 @@ def predict_workload(
         for workers in config.workers:
             size = chunksize(model, state.job, workers)
             calibrated = costmod.machine_costs(calibration, size) if calibration else None
-            costs = from_run.machine_costs_from(cell, calibrated) if cell else calibrated
+            used, moved = cell, ""
+            if cell is not None and model.batches and model.name in pool_models.PROCESS_MODELS:
+                from_size = chunksize(model, state.job, cell.workers)
+                if from_size != size and from_size in shipped and size in shipped:
+                    used, moved = rechunked(cell, shipped[from_size], shipped[size])
+                elif from_size != size:
+                    why = section.get("shipping", {}).get("error", "not measured")
+                    moved = (
+                        f"chunks of {size}, not {from_size} as in the {cell.workers}-worker "
+                        f"cell: its parent CPU per item taken as it was ({why})"
+                    )
+            costs = from_run.machine_costs_from(used, calibrated) if used else calibrated
             slowdown = corun_slowdown(corun, workers, cores)
             row = predicted_model_row(
                 model.name, scaled_items(items, slowdown), costs, workers, cores, dict(base),
@@ -173,7 +228,7 @@ def predict_workload(
                 cost_source=cell.source if cell else ("calibration" if calibrated else "none"),
                 prediction_error_pct=from_run.error_pct(row["throughput_per_s"], measured),
             )
-            notes = [row["notes"], f"GIL split {info['gil_split']}"]
+            notes = [row["notes"], f"GIL split {info['gil_split']}", moved]
             if corun is not None and slowdown != 1.0:
                 notes.append(
                     f"items' CPU work x{slowdown:.3f}: {corun[0]} cores busy ran the bare "
@@ -193,6 +248,7 @@ def predict_workload(
                         "error_pct": row["prediction_error_pct"],
                         "cost_source": row["cost_source"],
                         "out_of_sample": bool(cell and cell.workers != workers),
+                        **({"rechunked": moved} if moved else {}),
                     }
                 )
         if cell is not None or model.name in pool_models.GIL_MODELS:
