@@ -52,19 +52,9 @@ def _predict(run: Runner, workload: str, state: WorkloadState) -> None:
         chunksize=run.chunksize,
         profile=functools.partial(run.profiled_pass, workload),
         corun=run.ceilings.slowdown(workload),
-        ship=functools.partial(_ship, state),
+        shipped=run.shipped.get(workload),
     )
     run.predicted.add(workload)
-
-
-def _ship(state: WorkloadState, sizes: list[int]) -> tuple[dict[int, Any] | None, str]:
-    """The job's items shipped to a lone process worker in each chunk size, or why not."""
-    from cvbench.measure.shipping import ship_costs
-
-    try:
-        return ship_costs(state.job.payloads, sizes), ""
-    except Exception as exc:  # noqa: BLE001 - no measurement: the prediction says why
-        return None, f"shipping the items not measured: {type(exc).__name__}: {exc}"
 
 
 def sweep_sort(result: RunResult, workloads: list[str], models: list[str]) -> None:
@@ -95,6 +85,16 @@ def note_drift(rows: list[dict[str, Any]]) -> None:
             same = (row["workload"], row["model"], row["workers"])
             if same == (s["workload"], s["model"], s["workers"]) and not row.get("predicted"):
                 row["notes"] = "; ".join(filter(None, [row.get("notes"), note]))
+
+
+def shipping(payloads: Any, sizes: list[int]) -> tuple[dict[int, Any] | None, str]:
+    """The job's items shipped to a lone process worker in each chunk size, or why not."""
+    from cvbench.measure.shipping import ship_costs
+
+    try:
+        return ship_costs(payloads, sizes), ""
+    except Exception as exc:  # noqa: BLE001 - no measurement: the prediction says why
+        return None, f"not measured: {type(exc).__name__}: {exc}"
 
 
 def calibration(env: dict[str, Any]) -> tuple[MachineCosts | None, str]:

@@ -27,7 +27,7 @@ from cvbench.ceiling import Ceilings
 from cvbench.cells import chunksize_for, make_cells
 from cvbench.config import RunConfig
 from cvbench.emulated_kernel import predict
-from cvbench.emulated_kernel.predict.in_run import PREDICTABLE
+from cvbench.emulated_kernel.predict.in_run import PREDICTABLE, ship_sizes
 from cvbench.measure import env as envmod
 from cvbench.measure import failure, interrupts, noise, procfs
 from cvbench.measure.affinity import restrict_process
@@ -57,7 +57,7 @@ from cvbench.repetition import (
 )
 from cvbench.results.schema import SCHEMA_VERSION, blank_row
 from cvbench.round_marks import check_digest, mark_load, pair_round, plan_rounds
-from cvbench.run_finish import calibration, finish_run
+from cvbench.run_finish import calibration, finish_run, shipping
 from cvbench.run_state import Callbacks, Cell, RunResult, WorkloadState
 from cvbench.stats import relative_ci_halfwidth
 from cvbench.work import lifeline
@@ -87,6 +87,8 @@ class Runner:
         self.states: dict[str, WorkloadState] = {}
         self.calibration = None
         self.calibration_error = ""
+        #: workload -> its items shipped by chunk size before the rounds (run_finish.shipping)
+        self.shipped: dict[str, tuple[dict[int, Any] | None, str]] = {}
         self.started = time.monotonic()  # the --max-time budget counts from here
         self.last_item_digests: list[str] = []  # the latest repetition's (ab/cell_runner.py)
         self.ceilings = Ceilings([], 0)
@@ -462,6 +464,11 @@ class Runner:
         finish_run(self)
 
     def _calibrate(self) -> None:
-        """The machine's transfer and offload costs, when a pool model will be predicted."""
+        """The machine's transfer and offload costs, when a pool model will be predicted, and
+        each workload's items shipped in the chunk sizes a process pool moves between."""
         if any(m.name in PREDICTABLE for m in self.config.models):
             self.calibration, self.calibration_error = calibration(self.result.env)
+        for workload, state in self.states.items():
+            sizes = ship_sizes(self.config, state.job, self.chunksize)
+            if sizes:  # before the rounds: the parent's allocator as the rounds will have it
+                self.shipped[workload] = shipping(state.job.payloads, sizes)

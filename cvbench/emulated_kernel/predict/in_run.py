@@ -27,9 +27,10 @@ CONVOY_SWITCHES = 1000  # voluntary switches per item at >= 2 threads: a GIL con
 
 #: profile(fn, payloads) -> (the split, or None and why not): one profiled pass of a user op
 Profile = Callable[[Any, Sequence[Any]], tuple[Any, str]]
-#: ship(chunk sizes) -> ({size: cost with parent_item_s, faults_per_item, to_dict()}, or None
-#: and why not): the job's items shipped to a lone process worker (``measure/shipping.py``)
-Ship = Callable[[Sequence[int]], tuple[dict[int, Any] | None, str]]
+#: (shipping costs by chunk size -- each with parent_item_s, faults_per_item, to_dict() --
+#: or None, and why not): the job's items shipped to a lone process worker before the rounds
+#: (``measure/shipping.py``)
+Shipped = tuple[dict[int, Any] | None, str]
 
 
 def _unguarded(fn: Any, payloads: Sequence[Any]) -> tuple[Any, str]:
@@ -118,29 +119,16 @@ def scaled_items(items: list[ItemCost], factor: float) -> list[ItemCost]:
     ]
 
 
-def _shipping(
-    config: Any, state: Any, rows: list[dict[str, Any]], service: float,
-    chunksize: Callable[[Any, Any, int], int], ship: Ship | None, section: dict[str, Any],
-) -> dict[int, Any]:  # fmt: skip
-    """The chunk sizes a batching process pool's predictions move between (its measured
-    cell's and each predicted worker count's), shipped once; {} when none differ."""
+def ship_sizes(config: Any, job: Any, chunksize: Callable[[Any, Any, int], int]) -> list[int]:
+    """The chunk sizes a batching process pool ships at the run's worker counts, where they
+    differ (a prediction moves between them); [] when none do or no model batches."""
     sizes: set[int] = set()
     for model in config.models:
-        if not model.batches or model.name not in pool_models.PROCESS_MODELS or model.external:
-            continue
-        cell = from_run.cell_costs(rows, model.name, service)
-        if cell is None:
-            continue
-        mine = {chunksize(model, state.job, w) for w in (cell.workers, *config.workers)}
-        if len(mine) > 1:
-            sizes |= mine
-    if not sizes or ship is None:
-        return {}
-    costs, why = ship(sorted(sizes))
-    section["shipping"] = (
-        {str(k): v.to_dict() for k, v in sorted(costs.items())} if costs else {"error": why}
-    )
-    return costs or {}
+        if model.batches and model.name in pool_models.PROCESS_MODELS and not model.external:
+            mine = {chunksize(model, job, w) for w in config.workers}
+            if len(mine) > 1:
+                sizes |= mine
+    return sorted(sizes)
 
 
 def rechunked(cell: Any, at: Any, to: Any) -> tuple[Any, str]:
@@ -168,7 +156,7 @@ def predict_workload(
     chunksize: Callable[[Any, Any, int], int],
     profile: Profile | None = None,
     corun: tuple[int, float] | None = None,
-    ship: Ship | None = None,
+    shipped: Shipped | None = None,
 ) -> None:
     """Everything the emulated kernel says about one workload, into ``result`` (nothing
     before the user op's profiled pass, which may never come back).
@@ -176,7 +164,11 @@ def predict_workload(
     ``corun``: (copies, slowdown) from the run's parallel ceiling (``ceiling.py``): with that
     many cores busy, a copy of the bare loop ran ``slowdown`` times as long as alone (shared
     L3 and memory bandwidth, a VM's vCPUs). The simulator's cores are independent, so a
-    prediction with every one of those cores busy gets its items' CPU work scaled by it."""
+    prediction with every one of those cores busy gets its items' CPU work scaled by it.
+
+    ``shipped``: ``ship_sizes``' chunk sizes shipped before the rounds, when the parent's
+    allocator was as the rounds had it (after them, in one run, chunks of 16 tiles no longer
+    faulted as they had in every round)."""
     if state.trace is None:
         return
     items, info = sequential_items(state.job, state.seq_records, profile)
@@ -197,7 +189,14 @@ def predict_workload(
         return
     cores = len(config.placement.cpus)
     service = from_run.mean_service_s(items)
-    shipped = _shipping(config, state, rows, service, chunksize, ship, section)
+    by_size, why_not = shipped or (None, "not measured")
+    if shipped is not None:
+        section["shipping"] = (
+            {str(k): v.to_dict() for k, v in sorted(by_size.items())}
+            if by_size
+            else {"error": why_not}
+        )
+    by_size = by_size or {}
     for model in config.models:
         if model.name not in PREDICTABLE or model.external:
             continue  # an existing dask cluster's workers, threads and network are not ours
@@ -208,13 +207,12 @@ def predict_workload(
             used, moved = cell, ""
             if cell is not None and model.batches and model.name in pool_models.PROCESS_MODELS:
                 from_size = chunksize(model, state.job, cell.workers)
-                if from_size != size and from_size in shipped and size in shipped:
-                    used, moved = rechunked(cell, shipped[from_size], shipped[size])
+                if from_size != size and from_size in by_size and size in by_size:
+                    used, moved = rechunked(cell, by_size[from_size], by_size[size])
                 elif from_size != size:
-                    why = section.get("shipping", {}).get("error", "not measured")
                     moved = (
                         f"chunks of {size}, not {from_size} as in the {cell.workers}-worker "
-                        f"cell: its parent CPU per item taken as it was ({why})"
+                        f"cell: its parent CPU per item taken as it was (shipping {why_not})"
                     )
             costs = from_run.machine_costs_from(used, calibrated) if used else calibrated
             slowdown = corun_slowdown(corun, workers, cores)
