@@ -286,3 +286,26 @@ def test_a_cell_moved_to_another_chunk_size_changes_its_parent_cost_by_the_shipp
     assert "0 vs 404 page faults" in note
     cheap = dataclasses.replace(cell, parent_s=0.0002)  # never below nothing
     assert rechunked(cheap, at, to)[0].parent_s == 0.0
+
+
+def test_an_error_inside_the_measured_cells_spread_is_marked_as_such():
+    from cvbench.emulated_kernel.predict.in_run import measured_spread
+    from cvbench.report.findings import _kernel_lines
+
+    rows = [{"model": "threads", "workers": 2, "ok": True, "throughput_per_s": v}
+            for v in (100.0, 115.0, 130.0)]  # fmt: skip
+    inside = measured_spread(rows, "threads", 2, 120.0)
+    lo, hi = inside["measured_ci_per_s"]
+    assert 100.0 <= lo <= 115.0 <= hi <= 130.0 and inside["measured_repetitions"] == 3
+    assert inside["within_measured_ci"] is True
+    assert measured_spread(rows, "threads", 2, 140.0)["within_measured_ci"] is False
+    assert measured_spread(rows[:1], "threads", 2, 100.0) == {}  # one repetition: no CI
+    section = {"validation": [
+        {"model": "threads", "workers": 2, "error_pct": 4.3, "out_of_sample": True,
+         "within_measured_ci": True},
+        {"model": "processes", "workers": 2, "error_pct": -21.0, "out_of_sample": True,
+         "within_measured_ci": False},
+    ]}  # fmt: skip
+    (line,) = [x for x in _kernel_lines([], "threshold", section) if "1-worker costs" in x]
+    assert "threads 2w +4 %*" in line and "processes 2w -21 %," not in line
+    assert line.endswith("processes 2w -21 % (*: inside the measured cell's 95 % CI, 1 of 2)")

@@ -111,14 +111,23 @@ def _kernel_lines(rows: list[dict[str, Any]], workload: str, section: dict[str, 
     if split and not split.startswith("timed around"):
         out.append(f"{workload}: GIL split of the user function {split}")
     out.append(section.get("scaling_line"))
-    errs = [v for v in section.get("validation", []) if v.get("out_of_sample")]
+    errs = [
+        v
+        for v in section.get("validation", [])
+        if v.get("out_of_sample") and v.get("error_pct") is not None
+    ]
     if errs:
         shown = ", ".join(
             f"{v['model']} {v['workers']}w {v['error_pct']:+.0f} %"
+            + ("*" if v.get("within_measured_ci") else "")
             for v in errs
-            if v.get("error_pct") is not None
         )
-        out.append(f"{workload}: predicted from 1-worker costs vs measured: {shown}")
+        inside = sum(bool(v.get("within_measured_ci")) for v in errs)
+        legend = f" (*: inside the measured cell's 95 % CI, {inside} of {len(errs)})"
+        out.append(
+            f"{workload}: predicted from 1-worker costs vs measured: {shown}"
+            + (legend if inside else "")
+        )
     return [line for line in out if line]
 
 

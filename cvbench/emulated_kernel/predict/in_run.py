@@ -246,6 +246,7 @@ def predict_workload(
                         "error_pct": row["prediction_error_pct"],
                         "cost_source": row["cost_source"],
                         "out_of_sample": bool(cell and cell.workers != workers),
+                        **measured_spread(rows, model.name, workers, row["throughput_per_s"]),
                         **({"rechunked": moved} if moved else {}),
                     }
                 )
@@ -257,6 +258,30 @@ def predict_workload(
                 pass
     if section["scaling"]:
         section["scaling_line"] = from_run.scaling_line(workload, section["scaling"])
+
+
+def measured_spread(
+    rows: list[dict[str, Any]], model: str, workers: int, predicted: float
+) -> dict[str, Any]:
+    """The measured cell's 95 % CI of its median throughput and whether the prediction is
+    inside it: with three rounds on a noisy machine the same cell's repetitions spread by
+    +-15 %, and an error inside that spread is not the model's to explain."""
+    from cvbench.stats import bootstrap_ci
+
+    values = [
+        r["throughput_per_s"]
+        for r in rows
+        if r.get("model") == model and r.get("workers") == workers and r.get("ok")
+        and not r.get("predicted") and r.get("throughput_per_s")
+    ]  # fmt: skip
+    ci = bootstrap_ci(values) if len(values) > 1 else None
+    if ci is None:
+        return {}
+    return {
+        "measured_ci_per_s": [ci[0], ci[1]],
+        "measured_repetitions": len(values),
+        "within_measured_ci": ci[0] <= predicted <= ci[1],
+    }
 
 
 def convoy_line(rows: list[dict[str, Any]], workload: str) -> str | None:
