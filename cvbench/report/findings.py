@@ -131,6 +131,18 @@ def _kernel_lines(rows: list[dict[str, Any]], workload: str, section: dict[str, 
     return [line for line in out if line]
 
 
+def _speedup_limit(groups: list[dict[str, Any]], key: Key) -> int | None:
+    """What the group's OS threads can give over one: 1 for an inline model, else workers."""
+    for s in groups:
+        if group_key(s) == key:
+            return 1 if s.get("inline") else int(s["workers"])
+    return None
+
+
+def _who(limit: int) -> str:
+    return "one OS thread" if limit == 1 else f"{limit} workers"
+
+
 def _claims(rows: list[dict[str, Any]]) -> list[str]:
     summary = summarize_rows(rows)
     lines: list[str] = contention(rows)
@@ -149,6 +161,13 @@ def _claims(rows: list[dict[str, Any]]) -> list[str]:
                 f"{workload}: fastest {best.label}, {by} {best.median:.2f}{unit} "
                 f"(95% CI {best.ci[0]:.2f}-{best.ci[1]:.2f})"
             )
+            limit = _speedup_limit(groups, best.key)
+            if by == "paired speedup" and limit and best.median > limit:
+                # the CI is not wholly above it (that is drift_note's), but the median is
+                text += (
+                    f" — above the {limit}x that {_who(limit)} can give: part of it is the "
+                    "machine's speed changing between cells, not the model"
+                )
             if ties:
                 text += f"; not distinguishable from it: {_names(ties)}"
             elif not alone:
