@@ -51,6 +51,19 @@ def test_a_fastest_median_above_what_its_workers_can_give_is_called_partly_drift
     assert "above the" not in fastest
 
 
+def test_more_workers_than_cpus_cannot_give_more_than_the_cpus():
+    seq = [100, 80, 120, 90, 110]
+    rows = rows_for({("sequential", 1): seq, ("processes", 4): [s * 2.6 for s in seq]})
+    for r in rows:
+        r["cpus"] = "0 1"
+    (s,) = [x for x in summarize_rows(rows) if x["model"] == "processes"]
+    assert s["cores"] == 2 and "above the 2x that 2 workers can give on these CPUs" in s["drift"]
+    for r in rows:
+        r["cpus"] = "0 1 2 3"  # four CPUs: 2.6x from four workers is possible
+    (s,) = [x for x in summarize_rows(rows) if x["model"] == "processes"]
+    assert s["drift"] is None
+
+
 def test_paired_speedup_cancels_drift_that_unpaired_medians_keep():
     """The machine slows down 2x over the run; threads are always exactly 1.8x sequential."""
     seq = list(np.linspace(200, 100, 7))

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from cvbench.results.summary import group_key, is_unsupported, summarize_rows
+from cvbench.results.summary import group_key, is_unsupported, speedup_limit, summarize_rows
 from cvbench.stats import bootstrap_ci
 
 Key = tuple[str, str, int]
@@ -132,10 +132,9 @@ def _kernel_lines(rows: list[dict[str, Any]], workload: str, section: dict[str, 
 
 
 def _speedup_limit(groups: list[dict[str, Any]], key: Key) -> int | None:
-    """What the group's OS threads can give over one: 1 for an inline model, else workers."""
     for s in groups:
         if group_key(s) == key:
-            return 1 if s.get("inline") else int(s["workers"])
+            return speedup_limit(s)
     return None
 
 

@@ -52,6 +52,7 @@ def summarize_rows(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
                 "ok": len(ok) == len(members) and bool(ok),
                 "errors": errors,
                 "inline": bool(members[0].get("inline")),
+                "cores": len(str(members[0].get("cpus") or "").split()) or None,
                 "items": members[0].get("items"),
                 "metrics": metrics,
                 "throughput_ci": bootstrap_ci(throughputs) if len(throughputs) > 1 else None,
@@ -73,13 +74,23 @@ def drift_note(s: dict[str, Any]) -> str | None:
     ci = s.get("speedup_ci")
     if not ci:
         return None
-    limit = 1 if s.get("inline") else int(s["workers"])
+    limit = speedup_limit(s)
     if ci[0] > limit * DRIFT_MARGIN:
         return (
             f"drift, not a result: speedup CI {ci[0]:.2f}-{ci[1]:.2f} lies above the "
             f"{limit}x that {'one OS thread' if limit == 1 else f'{limit} workers'} can give"
+            + ("" if limit == int(s["workers"]) or s.get("inline") else " on these CPUs")
         )
     return None
+
+
+def speedup_limit(s: dict[str, Any]) -> int:
+    """What a group's OS threads can give over one: 1 for an inline model, else its workers,
+    at most the CPUs it ran on (4 workers on 2 CPUs cannot give 4x)."""
+    if s.get("inline"):
+        return 1
+    workers = int(s["workers"])
+    return min(workers, s["cores"]) if s.get("cores") else workers
 
 
 def unsupported(rows: Iterable[dict[str, Any]]) -> dict[str, str]:
