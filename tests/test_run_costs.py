@@ -227,12 +227,18 @@ def test_only_the_loops_hand_over_delays_a_lone_offload_worker():
     assert 1e3 * pred.makespan_s / len(items) == pytest.approx(0.69, rel=0.02)
 
 
-def test_hand_over_wait_is_measured_for_a_lone_loop_fed_thread_worker():
-    row = {"model": "asyncio+threads", "workers": 1, "ok": True, "items": 10, "wall_s": 0.0105,
-           "worker_threads_cpu_s": 0.01, "worker_wait_s": 0.0003, "parent_cpu_s": 0.0115,
+@pytest.mark.parametrize(
+    ("model", "wall_s", "waited_s", "sync_s"),
+    [("asyncio+threads", 0.0105, 0.0003, 0.00002), ("trio+processes", 0.018, 0.002, 0.0006)],
+)
+def test_hand_over_wait_is_measured_for_a_lone_loop_fed_worker(model, wall_s, waited_s, sync_s):
+    row = {"model": model, "workers": 1, "ok": True, "items": 10, "wall_s": wall_s,
+           "worker_threads_cpu_s": 0.01, "worker_wait_s": waited_s, "parent_cpu_s": 0.0115,
            "main_cpu_s": 0.001}  # fmt: skip
-    cell = from_run.cell_costs([row], "asyncio+threads", 0.001)
-    assert cell.sync_s == pytest.approx(0.00002)
+    cell = from_run.cell_costs([row], model, 0.001)
+    assert cell.sync_s == pytest.approx(sync_s)
+    two = from_run.cell_costs([{**row, "workers": 2}], model, 0.001)
+    assert two.sync_s is None  # at 2 workers the wait is also for the other worker's turn
 
 
 def test_a_hand_over_is_served_before_the_result_ahead_of_it():
@@ -259,16 +265,6 @@ def test_only_the_loops_hand_over_delays_a_lone_offload_process_worker():
         serial = dataclasses.replace(costs, parent_sync_s=None)  # not measured: all before
         pred = pool_models.predict_model(model, items, serial, 1, 2)
         assert 1e3 * pred.makespan_s / len(items) == pytest.approx(2.0, rel=0.02), model
-
-
-def test_hand_over_wait_is_measured_for_a_lone_loop_fed_process_worker():
-    row = {"model": "trio+processes", "workers": 1, "ok": True, "items": 10, "wall_s": 0.02,
-           "worker_threads_cpu_s": 0.012, "worker_wait_s": 0.002, "parent_cpu_s": 0.01,
-           "main_cpu_s": 0.009}  # fmt: skip
-    cell = from_run.cell_costs([row], "trio+processes", 0.001)
-    assert cell.sync_s == pytest.approx(0.0006)
-    two = from_run.cell_costs([{**row, "workers": 2}], "trio+processes", 0.001)
-    assert two.sync_s is None
 
 
 def test_a_cell_moved_to_another_chunk_size_changes_its_parent_cost_by_the_shipping():
