@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import statistics
 
 import pytest
 
@@ -75,7 +76,10 @@ def test_a_process_pools_chunks_of_another_size_are_shipped_and_the_parent_cost_
     predicted = {r["workers"]: r for r in doc["rows"] if r["predicted"]}
     sizes = {predicted[w]["chunksize"] for w in (1, 2)}
     shipped = doc["predictions"]["threshold"]["shipping"]
-    assert len(sizes) == 2 and {int(k) for k in shipped} == sizes, shipped
+    # and the chunks of the scaling lines' 4, 16 and 64 workers (Pool.map's rule: 4, 1, 1)
+    items = predicted[1]["items"]
+    at_scale = {max(1, -(-items // (4 * w))) for w in (4, 16, 64)}
+    assert len(sizes) == 2 and {int(k) for k in shipped} == sizes | at_scale, shipped
     assert all(v["parent_item_s"] > 0 and v["chunks"] > 0 for v in shipped.values())
     one, two = (shipped[str(predicted[w]["chunksize"])] for w in (1, 2))
     delta_ms = 1e3 * (two["parent_item_s"] - one["parent_item_s"])
@@ -83,3 +87,16 @@ def test_a_process_pools_chunks_of_another_size_are_shipped_and_the_parent_cost_
     assert "chunks of" not in predicted[1]["notes"]
     (val,) = [v for v in doc["predictions"]["threshold"]["validation"] if v["workers"] == 2]
     assert val["rechunked"] in predicted[2]["notes"]
+    # at 16 cores the parent ships chunks of one tile: its cost per item moved the same way
+    (at16,) = [p for p in doc["predictions"]["threshold"]["scaling"]
+               if p["model"] == "processes" and p["cores"] == 16]  # fmt: skip
+    per16 = str(max(1, -(-items // 64)))
+    moved_ms = 1e3 * (shipped[per16]["parent_item_s"] - one["parent_item_s"])
+    measured_ms = 1e3 * _parent_per_item_s(doc, "processes", 1)
+    assert f"parent {max(0.0, measured_ms + moved_ms):.2f} ms per item" in at16["why"], at16
+
+
+def _parent_per_item_s(doc: dict, model: str, workers: int) -> float:
+    rows = [r for r in doc["rows"] if r["model"] == model and r["workers"] == workers
+            and r["ok"] and not r["predicted"]]  # fmt: skip
+    return statistics.median(r["parent_cpu_s"] / r["items"] for r in rows)

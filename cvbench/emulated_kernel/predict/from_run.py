@@ -17,7 +17,7 @@ out of sample (``validation``).  ``scaling`` replays the same costs at 4, 16 and
 from __future__ import annotations
 
 import statistics
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -169,20 +169,24 @@ def scaling(
     items: Sequence[ItemCost],
     costs: MachineCosts | None,
     cores: Sequence[int] = SCALE_CORES,
+    costs_at: Callable[[int], MachineCosts | None] | None = None,
 ) -> list[dict[str, Any]]:
     """The model at ``workers = cores`` for each core count: speedup over the simulated
-    sequential model and what stops it (GIL held per item, the parent's transfer, cores)."""
+    sequential model and what stops it (GIL held per item, the parent's transfer, cores).
+    ``costs_at(workers)``: the costs at that worker count where they differ from ``costs`` (a
+    process pool's parent ships smaller chunks to more workers)."""
     seq = predict_model("sequential", items, costs, 1, 1).throughput_per_s
     out = []
     for c in cores:
-        pred = predict_model(model, items, costs, c, c)
+        mine = costs_at(c) if costs_at is not None else costs
+        pred = predict_model(model, items, mine, c, c)
         out.append(
             {
                 "model": model,
                 "cores": c,
                 "speedup": pred.throughput_per_s / seq if seq else None,
                 "bottleneck": pred.bottleneck,
-                "why": _why(model, items, costs, pred.bottleneck),
+                "why": _why(model, items, mine, pred.bottleneck),
                 "gil_busy": pred.gil_busy,
                 "parent_busy": pred.parent_busy,
             }

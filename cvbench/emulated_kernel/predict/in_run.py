@@ -10,9 +10,11 @@ against the measured median, the budget of every measured cell, and the 4/16/64-
 
 from __future__ import annotations
 
+import contextlib
 import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import replace
+from functools import partial
 from typing import Any
 
 from . import costs as costmod
@@ -120,15 +122,29 @@ def scaled_items(items: list[ItemCost], factor: float) -> list[ItemCost]:
 
 
 def ship_sizes(config: Any, job: Any, chunksize: Callable[[Any, Any, int], int]) -> list[int]:
-    """The chunk sizes a batching process pool ships at the run's worker counts, where they
-    differ (a prediction moves between them); [] when none do or no model batches."""
+    """The chunk sizes a batching process pool ships at the run's worker counts and at the
+    core counts of the scaling lines, where they differ (a prediction moves between them);
+    [] when none do or no model batches."""
     sizes: set[int] = set()
     for model in config.models:
         if model.batches and model.name in pool_models.PROCESS_MODELS and not model.external:
-            mine = {chunksize(model, job, w) for w in config.workers}
+            counts = (*config.workers, *from_run.SCALE_CORES)
+            mine = {chunksize(model, job, w) for w in counts}
             if len(mine) > 1:
                 sizes |= mine
     return sorted(sizes)
+
+
+def _costs_in_chunks(
+    cell: Any, model: Any, job: Any, chunksize: Callable[[Any, Any, int], int],
+    by_size: dict[int, Any], workers: int,
+) -> Any:  # fmt: skip
+    """A process pool cell's costs moved to the chunks ``workers`` workers get (the scaling
+    lines' 16 workers get chunks of 1 threshold tile, the 1-worker cell shipped 16)."""
+    at = by_size.get(chunksize(model, job, cell.workers))
+    to = by_size.get(chunksize(model, job, workers))
+    moved = rechunked(cell, at, to)[0] if at is not None and to is not None else cell
+    return from_run.machine_costs_from(moved, None)
 
 
 def rechunked(cell: Any, at: Any, to: Any) -> tuple[Any, str]:
@@ -251,11 +267,12 @@ def predict_workload(
                     }
                 )
         if cell is not None or model.name in pool_models.GIL_MODELS:
-            try:
-                costs1 = from_run.machine_costs_from(cell, None) if cell else None
-                section["scaling"] += from_run.scaling(model.name, items, costs1)
-            except ValueError:
-                pass
+            costs1 = from_run.machine_costs_from(cell, None) if cell else None
+            costs_at = None
+            if cell is not None and model.batches and model.name in pool_models.PROCESS_MODELS:
+                costs_at = partial(_costs_in_chunks, cell, model, state.job, chunksize, by_size)
+            with contextlib.suppress(ValueError):
+                section["scaling"] += from_run.scaling(model.name, items, costs1, costs_at=costs_at)
     if section["scaling"]:
         section["scaling_line"] = from_run.scaling_line(workload, section["scaling"])
 
