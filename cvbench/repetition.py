@@ -58,15 +58,23 @@ def run_once(
     return records, None
 
 
-def repetition_wall_s(
+def repetition_times_s(
     model: Model, job: Job, workers: int, placement: Placement, heartbeat_ns: int
-) -> float:
-    """One repetition that makes no row (the overhead's extra pairs): its wall time."""
+) -> tuple[float, float]:
+    """One repetition that makes no row (the overhead's extra pairs): its wall time and its
+    items' own time (``items_s``)."""
     probes = Probes(placement, heartbeat_ns)
-    _, error = run_once(model, job, workers, probes, [])
+    records, error = run_once(model, job, workers, probes, [])
     if error is not None:
         raise RuntimeError(error)
-    return probes.wall_s
+    return probes.wall_s, items_s(records)
+
+
+def items_s(records: list) -> float:
+    """The items' own time, summed: each timed by the work function around the op and its
+    digest (the same call the bare loop makes). A one-thread model's wall time beyond it is
+    what its loop and the harness add around the items, measured in the same repetition."""
+    return sum(r.finished_ns - r.started_ns for r in records) / 1e9
 
 
 def estimate_s(job: Job) -> float:

@@ -21,7 +21,7 @@ import os
 import random
 import time
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, TypeVar
 
 from cvbench.ceiling import Ceilings
 from cvbench.cells import chunksize_for, make_cells
@@ -52,7 +52,8 @@ from cvbench.repetition import (
     bare_loop_s,
     estimate_s,
     items_doc,
-    repetition_wall_s,
+    items_s,
+    repetition_times_s,
     run_once,
 )
 from cvbench.results.schema import SCHEMA_VERSION, blank_row
@@ -68,6 +69,7 @@ from cvbench.work.user_op import import_paths
 from cvbench.workloads.sources import JobOptions, build_job
 
 NOISE_SAMPLE_S = 0.3  # what `cvbench doctor` checks, sampled before the first repetition
+T = TypeVar("T")  # what a guarded call returns
 
 
 def converged(throughputs: list[float], min_rounds: int, target_ci: float) -> bool:
@@ -298,6 +300,19 @@ class Runner:
         refs = [c for c in live if c.is_reference and c.converged and c.workload in needed]
         return todo + refs
 
+    def _extra_sequential_s(
+        self, cell: Cell, state: WorkloadState, guard: Callable[..., Any]
+    ) -> float | None:
+        """An extra sequential repetition of the overhead (no row, no probe): its wall time,
+        its time outside the items kept; None if it failed or hung (the cell failed)."""
+        got = guard(lambda: repetition_times_s(
+            cell.model, cell.job, cell.workers, self.config.placement, 0
+        ))  # fmt: skip
+        if got is None:
+            return None
+        state.outside_items.append(got)
+        return got[0]
+
     def _repetition(self, cell: Cell, round_index: int, position: int) -> None:
         """Run once; emit its row unless it is a successful warm-up. A failure breaks the cell."""
         cfg = self.config
@@ -358,6 +373,7 @@ class Runner:
             state.seq_records.append(records)
             if cell.job.arrivals_ns is None:  # adjacent to this repetition, order alternating
                 if heartbeat_ms == 0:  # the probe's cost is the observer effect, not the harness's
+                    state.outside_items.append((row["wall_s"], items_s(records)))
                     if bare_s is None:
                         bare_s = guard(lambda: bare_loop_s(cell.job, cfg.placement))
                         if bare_s is None:
@@ -368,12 +384,10 @@ class Runner:
                 )
                 pairs = more_pairs(  # the figure only: no row, and no probe
                     round_index,
-                    lambda: guard(lambda: repetition_wall_s(
-                        cell.model, cell.job, cell.workers, cfg.placement, 0
-                    )),
+                    lambda: self._extra_sequential_s(cell, state, guard),
                     lambda: guard(lambda: bare_loop_s(cell.job, cfg.placement)),
                     state.overhead_pairs,
-                )  # fmt: skip
+                )
                 if pairs is None:
                     return  # the op hung or failed there: the cell failed
                 state.overhead_pairs.extend(pairs)
@@ -381,8 +395,8 @@ class Runner:
         self._emit(row)
 
     def _guarded(
-        self, cell: Cell, round_index: int, position: int, limit: float, timed: Callable[[], float]
-    ) -> float | None:
+        self, cell: Cell, round_index: int, position: int, limit: float, timed: Callable[[], T]
+    ) -> T | None:
         """timed() under the repetition's deadline: it runs the op too, and an op that hangs
         there (or is stuck in C) must end like one that hangs in the repetition. None when it
         did, or failed: the cell has failed."""

@@ -21,6 +21,8 @@ from cvbench.overhead import (
     heartbeat_round,
     more_pairs,
     observer_effects,
+    outside_items,
+    overhead_figures,
     overhead_note,
     paired_overhead,
     settled,
@@ -90,7 +92,12 @@ def test_rounds_alternate_the_heartbeat_and_every_run_prints_both_figures(tmp_pa
         assert r["heartbeat"] == ("true" if on else "false")
         assert (int(r["heartbeats"]) > 0) == on  # lag measured only where the probe ran
     assert "harness overhead on threshold" in res.stdout and "95 % CI" in res.stdout
-    pairs = int(re.search(r"threshold: .*?, (\d+) adjacent pairs", res.stdout)[1])
+    pairs = int(
+        re.search(r"against a bare loop of the op: .*?, (\d+) adjacent pairs", res.stdout)[1]
+    )
+    # every pair's sequential repetition also gave its time outside the items
+    reps = int(re.search(r"threshold: .*?, (\d+) sequential repetitions", res.stdout)[1])
+    assert reps == pairs
     # the round's own pair in the three rounds without the probe, and extra ones in every
     # round until the CI has settled
     assert 3 + EXTRA_PAIRS <= pairs <= 3 + 6 * extra_pairs_for(0.001)
@@ -137,13 +144,13 @@ def test_the_overhead_is_measured_with_the_probe_off(tmp_path, monkeypatch):
     from cvbench import runner
 
     probes_of_pairs: list[int] = []
-    real = runner.repetition_wall_s
+    real = runner.repetition_times_s
 
     def spy(model, job, workers, placement, heartbeat_ns):
         probes_of_pairs.append(heartbeat_ns)
         return real(model, job, workers, placement, heartbeat_ns)
 
-    monkeypatch.setattr(runner, "repetition_wall_s", spy)
+    monkeypatch.setattr(runner, "repetition_times_s", spy)
     res = cvbench.run(
         workload="threshold", models="sequential", workers=1, quick=True, repeat=4,
         warmup=0, seed=3, json=str(tmp_path / "r.json"),
@@ -154,6 +161,7 @@ def test_the_overhead_is_measured_with_the_probe_off(tmp_path, monkeypatch):
     own = sum(not r["heartbeat"] for r in seq)  # the round's own pair: probe-off rounds only
     overhead = json.loads((tmp_path / "r.json").read_text())["harness_overhead"]["threshold"]
     assert overhead["pairs"] == own + len(probes_of_pairs)
+    assert overhead["outside_items_repetitions"] == overhead["pairs"]
 
 
 def test_a_cell_converges_with_as_many_probe_rounds_as_rounds_without():
@@ -165,3 +173,69 @@ def test_a_cell_converges_with_as_many_probe_rounds_as_rounds_without():
     assert not converged(steady[:5], 3, 0.03)
     assert not converged([100.0, 150.0, 60.0, 120.0], 3, 0.03)  # too wide
     assert not converged(steady[:2], 3, 0.03)  # too few
+
+
+def test_time_outside_the_items_is_a_ratio_within_each_repetition():
+    """Drift between repetitions (the machine 2x slower in the second) cancels: each
+    repetition is compared with its own items."""
+    samples = [(0.101, 0.100), (0.202, 0.200), (0.1515, 0.150), (0.0505, 0.050)]
+    o = outside_items(samples)
+    assert o is not None and o["outside_items_pct"] == pytest.approx(1.0)
+    assert o["outside_items_ci_pct"] == pytest.approx([1.0, 1.0])
+    assert o["outside_items_repetitions"] == 4
+    assert outside_items([]) is None and outside_items([(0.1, 0.0)]) is None
+    both = overhead_figures([(0.11, 0.1)] * 3, samples)
+    assert both["overhead_pct"] == pytest.approx(10.0) and both["outside_items_pct"] > 0
+    assert overhead_figures([], samples) == o and overhead_figures([], []) is None
+
+
+class _SpinBetweenItems:
+    """The sequential model with a known cost added around every item, inside the region."""
+
+    def __init__(self, spin_s: float) -> None:
+        from cvbench.models.sequential import Sequential
+
+        self.inner, self.spin_s = Sequential(), spin_s
+
+    def run(self, job, workers, probes):
+        import time
+
+        fn, spin = job.fn, self.spin_s
+
+        def slow(i, payload):
+            end = time.perf_counter() + spin  # outside fn: the loop's, not the item's
+            while time.perf_counter() < end:
+                pass
+            return fn(i, payload)
+
+        slow.prepare = fn.prepare  # type: ignore[attr-defined]
+        return self.inner.run(_with_fn(job, slow), workers, probes)
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+
+def _with_fn(job, fn):
+    import dataclasses
+
+    return dataclasses.replace(job, fn=fn)
+
+
+def test_time_outside_the_items_counts_what_the_loop_adds_around_them(quick_jobs):
+    """A real repetition with 0.5 ms spun before every item (outside the work function's
+    own timing): the figure grows by that time over the items' own, and the plain
+    sequential model's is small."""
+    from cvbench.measure.affinity import Placement, allowed_cpus
+    from cvbench.models.sequential import Sequential
+    from cvbench.repetition import repetition_times_s
+
+    job = quick_jobs["threshold"]
+    placement = Placement(tuple(allowed_cpus()))
+    plain = [repetition_times_s(Sequential(), job, 1, placement, 0) for _ in range(3)]
+    spun = [repetition_times_s(_SpinBetweenItems(0.0005), job, 1, placement, 0) for _ in range(3)]
+    base = outside_items(plain)["outside_items_pct"]
+    more = outside_items(spun)["outside_items_pct"]
+    items_s = float(np.median([i for _, i in spun]))
+    expected = 100 * job.items * 0.0005 / items_s
+    assert 0 <= base < 5, plain
+    assert 0.8 * expected <= more - base <= 1.3 * expected, (more, base, expected)

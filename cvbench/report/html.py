@@ -166,16 +166,20 @@ def _env_html(data: Data) -> str:
     if overhead:
         out += (
             "<h3>Harness overhead</h3>\n<table>\n<thead><tr><th>workload</th>"
-            "<th>bare loop s</th><th>sequential model s</th><th>overhead</th><th>95 % CI</th>"
+            "<th>outside the items</th><th>95 % CI</th><th>repetitions</th>"
+            "<th>bare loop s</th><th>sequential model s</th><th>vs bare loop</th><th>95 % CI</th>"
             "<th>pairs</th><th></th></tr></thead>\n"
         )
         for w, o in overhead.items():
-            ci = o.get("ci_pct")
             out += (
-                f"<tr><td>{_e(w)}</td><td class='num'>{o.get('bare_loop_s', 0):.4f}</td>"
+                f"<tr><td>{_e(w)}</td>"
+                f"<td class='num'>{_pct(o.get('outside_items_pct'))}</td>"
+                f"<td class='num'>{_pct_ci(o.get('outside_items_ci_pct'))}</td>"
+                f"<td class='num'>{o.get('outside_items_repetitions', '')}</td>"
+                f"<td class='num'>{o.get('bare_loop_s', 0):.4f}</td>"
                 f"<td class='num'>{o.get('sequential_s', 0):.4f}</td>"
-                f"<td class='num'>{o.get('overhead_pct', 0):+.2f} %</td>"
-                f"<td class='num'>{f'{ci[0]:+.2f} to {ci[1]:+.2f} %' if ci else 'none'}</td>"
+                f"<td class='num'>{_pct(o.get('overhead_pct'))}</td>"
+                f"<td class='num'>{_pct_ci(o.get('ci_pct'))}</td>"
                 f"<td class='num'>{o.get('pairs', '')}</td><td>{_e(overhead_note(o))}</td></tr>\n"
             )
         out += "</table>\n"
@@ -185,6 +189,14 @@ def _env_html(data: Data) -> str:
             "<p><strong>The run was interrupted: these are the rows that finished.</strong></p>\n"
         )
     return out
+
+
+def _pct(value: Any) -> str:
+    return f"{value:+.2f} %" if isinstance(value, int | float) else "none"
+
+
+def _pct_ci(ci: Any) -> str:
+    return f"{ci[0]:+.2f} to {ci[1]:+.2f} %" if isinstance(ci, list | tuple) and ci else "none"
 
 
 def _ceiling_html(ceilings: Any) -> str:

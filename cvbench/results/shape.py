@@ -94,7 +94,7 @@ ITEM: dict[str, tuple[str, Check]] = {
     "lags_us": ("a list of numbers", _list_of(_optional(_number))),
 }
 ITEM_REQUIRED = ("workload", "model", "workers", "repetition", "records")
-OVERHEAD_KEYS = ("bare_loop_s", "sequential_s", "overhead_pct")
+OVERHEAD_KEYS = ("bare_loop_s", "sequential_s", "overhead_pct", "outside_items_pct")
 
 
 def _type(v: Any) -> str:
