@@ -89,7 +89,13 @@ def estimate_s(job: Job) -> float:
 
 
 def bare_loop_s(job: Job, placement: Placement | None = None) -> float:
+    """The bare loop's wall time (``bare_loop_times_s``)."""
+    return bare_loop_times_s(job, placement)[0]
+
+
+def bare_loop_times_s(job: Job, placement: Placement | None = None) -> tuple[float, float]:
     """The same op over the same items with no model and no probes: the overhead yardstick.
+    Its wall time, and its items' own (``items_s``): a plain loop's time around the items.
 
     On the sequential model's CPU and nice (worker 0 of ``placement``): under ``--pin`` the
     sequential model cannot move away from a busy CPU and an unpinned loop could, which read
@@ -101,9 +107,8 @@ def bare_loop_s(job: Job, placement: Placement | None = None) -> float:
         placement.apply_worker(0, [main_tid()])
     try:
         t0 = time.perf_counter_ns()
-        for i, payload in enumerate(job.payloads):
-            fn(i, payload)
-        return (time.perf_counter_ns() - t0) / 1e9
+        results = [fn(i, payload) for i, payload in enumerate(job.payloads)]
+        return (time.perf_counter_ns() - t0) / 1e9, items_s(results)
     finally:
         state.restore()
 

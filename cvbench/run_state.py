@@ -88,9 +88,11 @@ class WorkloadState:
     seq_records: list[list] = field(default_factory=list)  # every ok sequential repetition
     # (sequential wall s, bare loop wall s), the probe off: the paired overhead
     overhead_pairs: list[tuple[float, float]] = field(default_factory=list)
-    # (wall s, its items' own s) of each sequential repetition without the probe: the
-    # harness's time outside the items, within one repetition (overhead.outside_items)
-    outside_items: list[tuple[float, float]] = field(default_factory=list)
+    # each overhead pair's parts as (wall s, its items' own s), (sequential, bare loop):
+    # the time around the items, within each repetition (overhead.outside_items)
+    outside_items: list[tuple[tuple[float, float], tuple[float, float]]] = field(
+        default_factory=list
+    )
     trace: dict[str, Any] | None = None
     costliest_s: float = 0.0  # longest repetition so far: a new cell's first deadline
     # one item timed before the first repetition, x the items (or the last arrival): the

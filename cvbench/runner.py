@@ -49,7 +49,7 @@ from cvbench.overhead import (
 )
 from cvbench.profiled_pass import ProfiledPass
 from cvbench.repetition import (
-    bare_loop_s,
+    bare_loop_times_s,
     estimate_s,
     items_doc,
     items_s,
@@ -300,17 +300,13 @@ class Runner:
         refs = [c for c in live if c.is_reference and c.converged and c.workload in needed]
         return todo + refs
 
-    def _extra_sequential_s(
-        self, cell: Cell, state: WorkloadState, guard: Callable[..., Any]
-    ) -> float | None:
-        """An extra sequential repetition of the overhead (no row, no probe): its wall time,
-        its time outside the items kept; None if it failed or hung (the cell failed)."""
-        got = guard(lambda: repetition_times_s(
-            cell.model, cell.job, cell.workers, self.config.placement, 0
-        ))  # fmt: skip
+    @staticmethod
+    def _kept(into: list[tuple[float, float]], got: tuple[float, float] | None) -> float | None:
+        """A part of an overhead pair: (wall s, its items' own s) kept, its wall returned;
+        None if it failed or hung (the cell failed)."""
         if got is None:
             return None
-        state.outside_items.append(got)
+        into.append(got)
         return got[0]
 
     def _repetition(self, cell: Cell, round_index: int, position: int) -> None:
@@ -327,10 +323,10 @@ class Runner:
         bare_first = cell.is_reference and round_index >= 0 and round_index % 4 == 1
         limit = deadline_s(cell.last_cost_s, cfg.item_timeout_s, *state.deadline_basis)
         guard = functools.partial(self._guarded, cell, round_index, position, limit)
-        bare_s = None
+        bare = None  # (wall s, its items' own s)
         if bare_first and cell.job.arrivals_ns is None:
-            bare_s = guard(lambda: bare_loop_s(cell.job, cfg.placement))
-            if bare_s is None:
+            bare = guard(lambda: bare_loop_times_s(cell.job, cfg.placement))
+            if bare is None:
                 return  # the op hung in the bare loop: the cell failed there
         dog = Watchdog(probes, limit)
         dog.on_stuck = lambda signum: self._abandon(cell, round_index, position, dog, signum)
@@ -373,24 +369,31 @@ class Runner:
             state.seq_records.append(records)
             if cell.job.arrivals_ns is None:  # adjacent to this repetition, order alternating
                 if heartbeat_ms == 0:  # the probe's cost is the observer effect, not the harness's
-                    state.outside_items.append((row["wall_s"], items_s(records)))
-                    if bare_s is None:
-                        bare_s = guard(lambda: bare_loop_s(cell.job, cfg.placement))
-                        if bare_s is None:
+                    if bare is None:
+                        bare = guard(lambda: bare_loop_times_s(cell.job, cfg.placement))
+                        if bare is None:
                             return  # the op hung in the bare loop: the cell failed there
-                    state.overhead_pairs.append((row["wall_s"], bare_s))
+                    state.overhead_pairs.append((row["wall_s"], bare[0]))
+                    state.outside_items.append(((row["wall_s"], items_s(records)), bare))
                 self.ceilings.after_reference(
                     cell.workload, cell.job, round_index, limit, row["wall_s"]
                 )
+                seqs: list[tuple[float, float]] = []
+                bares: list[tuple[float, float]] = []
                 pairs = more_pairs(  # the figure only: no row, and no probe
                     round_index,
-                    lambda: self._extra_sequential_s(cell, state, guard),
-                    lambda: guard(lambda: bare_loop_s(cell.job, cfg.placement)),
+                    lambda: self._kept(seqs, guard(lambda: repetition_times_s(
+                        cell.model, cell.job, cell.workers, cfg.placement, 0
+                    ))),
+                    lambda: self._kept(bares, guard(lambda: bare_loop_times_s(
+                        cell.job, cfg.placement
+                    ))),
                     state.overhead_pairs,
-                )
+                )  # fmt: skip
                 if pairs is None:
                     return  # the op hung or failed there: the cell failed
                 state.overhead_pairs.extend(pairs)
+                state.outside_items.extend(zip(seqs, bares, strict=True))
         self.result.items.append(items_doc(base, records, probes))
         self._emit(row)
 

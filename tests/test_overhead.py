@@ -96,7 +96,7 @@ def test_rounds_alternate_the_heartbeat_and_every_run_prints_both_figures(tmp_pa
         re.search(r"against a bare loop of the op: .*?, (\d+) adjacent pairs", res.stdout)[1]
     )
     # every pair's sequential repetition also gave its time outside the items
-    reps = int(re.search(r"threshold: .*?, (\d+) sequential repetitions", res.stdout)[1])
+    reps = int(re.search(r"threshold: .*?, (\d+) pairs, the", res.stdout)[1])
     assert reps == pairs
     # the round's own pair in the three rounds without the probe, and extra ones in every
     # round until the CI has settled
@@ -161,7 +161,7 @@ def test_the_overhead_is_measured_with_the_probe_off(tmp_path, monkeypatch):
     own = sum(not r["heartbeat"] for r in seq)  # the round's own pair: probe-off rounds only
     overhead = json.loads((tmp_path / "r.json").read_text())["harness_overhead"]["threshold"]
     assert overhead["pairs"] == own + len(probes_of_pairs)
-    assert overhead["outside_items_repetitions"] == overhead["pairs"]
+    assert overhead["outside_items_pairs"] == overhead["pairs"]
 
 
 def test_a_cell_converges_with_as_many_probe_rounds_as_rounds_without():
@@ -175,15 +175,23 @@ def test_a_cell_converges_with_as_many_probe_rounds_as_rounds_without():
     assert not converged(steady[:2], 3, 0.03)  # too few
 
 
-def test_time_outside_the_items_is_a_ratio_within_each_repetition():
-    """Drift between repetitions (the machine 2x slower in the second) cancels: each
-    repetition is compared with its own items."""
-    samples = [(0.101, 0.100), (0.202, 0.200), (0.1515, 0.150), (0.0505, 0.050)]
+def test_time_around_the_items_is_a_ratio_within_each_repetition_less_the_bare_loops():
+    """Drift between repetitions (the machine 2x slower in one pair, 0.5x in another)
+    cancels: each part is compared with its own items, and a plain loop's own time around
+    its items (0.2 %) is not the harness's."""
+    samples = [
+        ((0.1012, 0.100), (0.1002, 0.100)),
+        ((0.2024, 0.200), (0.2004, 0.200)),
+        ((0.1518, 0.150), (0.1503, 0.150)),
+        ((0.0506, 0.050), (0.0501, 0.050)),
+    ]
     o = outside_items(samples)
     assert o is not None and o["outside_items_pct"] == pytest.approx(1.0)
     assert o["outside_items_ci_pct"] == pytest.approx([1.0, 1.0])
-    assert o["outside_items_repetitions"] == 4
-    assert outside_items([]) is None and outside_items([(0.1, 0.0)]) is None
+    assert o["outside_items_pairs"] == 4
+    assert o["sequential_outside_pct"] == pytest.approx(1.2)
+    assert o["bare_loop_outside_pct"] == pytest.approx(0.2)
+    assert outside_items([]) is None and outside_items([((0.1, 0.0), (0.1, 0.1))]) is None
     both = overhead_figures([(0.11, 0.1)] * 3, samples)
     assert both["overhead_pct"] == pytest.approx(10.0) and both["outside_items_pct"] > 0
     assert overhead_figures([], samples) == o and overhead_figures([], []) is None
@@ -227,15 +235,28 @@ def test_time_outside_the_items_counts_what_the_loop_adds_around_them(quick_jobs
     sequential model's is small."""
     from cvbench.measure.affinity import Placement, allowed_cpus
     from cvbench.models.sequential import Sequential
-    from cvbench.repetition import repetition_times_s
+    from cvbench.repetition import bare_loop_times_s, repetition_times_s
 
     job = quick_jobs["threshold"]
     placement = Placement(tuple(allowed_cpus()))
-    plain = [repetition_times_s(Sequential(), job, 1, placement, 0) for _ in range(3)]
-    spun = [repetition_times_s(_SpinBetweenItems(0.0005), job, 1, placement, 0) for _ in range(3)]
-    base = outside_items(plain)["outside_items_pct"]
+
+    def pairs(model):
+        return [
+            (repetition_times_s(model, job, 1, placement, 0), bare_loop_times_s(job, placement))
+            for _ in range(3)
+        ]
+
+    plain, spun = outside_items(pairs(Sequential())), pairs(_SpinBetweenItems(0.0005))
     more = outside_items(spun)["outside_items_pct"]
-    items_s = float(np.median([i for _, i in spun]))
+    items_s = float(np.median([s[1] for s, _ in spun]))
     expected = 100 * job.items * 0.0005 / items_s
-    assert 0 <= base < 5, plain
-    assert 0.8 * expected <= more - base <= 1.3 * expected, (more, base, expected)
+    assert -1 < plain["outside_items_pct"] < 5, plain
+    assert 0 <= plain["bare_loop_outside_pct"] < 5, plain
+    assert 0.8 * expected <= more - plain["outside_items_pct"] <= 1.3 * expected, (more, expected)
+
+
+def test_an_end_to_end_figure_above_the_time_around_the_items_says_what_it_may_be():
+    above = {"ci_pct": [0.64, 7.68], "outside_items_ci_pct": [-0.06, 0.21]}
+    assert "the op itself ran slower beside the harness" in overhead_note(above)
+    within = {"ci_pct": [-2.0, 3.0], "outside_items_ci_pct": [-0.06, 0.21]}
+    assert overhead_note(within) == "" and overhead_note({"ci_pct": [1.0, 2.0]}) == ""

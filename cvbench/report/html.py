@@ -166,7 +166,7 @@ def _env_html(data: Data) -> str:
     if overhead:
         out += (
             "<h3>Harness overhead</h3>\n<table>\n<thead><tr><th>workload</th>"
-            "<th>outside the items</th><th>95 % CI</th><th>repetitions</th>"
+            "<th>around the items</th><th>95 % CI</th><th>pairs</th>"
             "<th>bare loop s</th><th>sequential model s</th><th>vs bare loop</th><th>95 % CI</th>"
             "<th>pairs</th><th></th></tr></thead>\n"
         )
@@ -175,7 +175,7 @@ def _env_html(data: Data) -> str:
                 f"<tr><td>{_e(w)}</td>"
                 f"<td class='num'>{_pct(o.get('outside_items_pct'))}</td>"
                 f"<td class='num'>{_pct_ci(o.get('outside_items_ci_pct'))}</td>"
-                f"<td class='num'>{o.get('outside_items_repetitions', '')}</td>"
+                f"<td class='num'>{o.get('outside_items_pairs', '')}</td>"
                 f"<td class='num'>{o.get('bare_loop_s', 0):.4f}</td>"
                 f"<td class='num'>{o.get('sequential_s', 0):.4f}</td>"
                 f"<td class='num'>{_pct(o.get('overhead_pct'))}</td>"

@@ -89,9 +89,10 @@ def overhead_lines(workload: str, o: dict[str, Any], heartbeat_ms: float) -> lis
     if o.get("outside_items_pct") is not None:
         lines.append(
             f"harness overhead on {workload}: {o['outside_items_pct']:+.2f} % "
-            f"({_ci(o.get('outside_items_ci_pct'))}, {o.get('outside_items_repetitions', 0)} "
-            f"sequential repetitions, the {heartbeat_ms:g} ms probe off: their wall time beyond "
-            "their items' own, within each repetition)"
+            f"({_ci(o.get('outside_items_ci_pct'))}, {o.get('outside_items_pairs', 0)} pairs, "
+            f"the {heartbeat_ms:g} ms probe off: time around the items, within each repetition"
+            f" — the sequential model's {o.get('sequential_outside_pct', 0):+.2f} % less a "
+            f"bare loop's {o.get('bare_loop_outside_pct', 0):+.2f} %)"
         )
     if o.get("overhead_pct") is not None:
         note = overhead_note(o)
