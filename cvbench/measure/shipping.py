@@ -31,7 +31,9 @@ from cvbench.measure.costs import lone_worker_pool, result_within
 from cvbench.measure.interrupts import Deferred, deferred
 
 CHUNKS = 4  # timed chunks per size, after one unmeasured
-MAX_CHUNK_BYTES = 512 << 20  # larger messages are not shipped twice more for a prediction
+# larger chunks are not shipped again for a prediction: past glibc's 32 MiB mmap ceiling every
+# message is fresh pages whatever its size, and five of them would cost the run seconds
+MAX_CHUNK_BYTES = 64 << 20
 
 
 @dataclass(frozen=True)
