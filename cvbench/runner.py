@@ -27,7 +27,8 @@ from cvbench.ceiling import Ceilings
 from cvbench.cells import chunksize_for, make_cells
 from cvbench.config import RunConfig
 from cvbench.emulated_kernel import predict
-from cvbench.emulated_kernel.predict.in_run import PREDICTABLE, ship_sizes
+from cvbench.emulated_kernel.predict.chunks import ship_sizes
+from cvbench.emulated_kernel.predict.in_run import PREDICTABLE
 from cvbench.measure import env as envmod
 from cvbench.measure import failure, interrupts, noise, procfs
 from cvbench.measure.affinity import restrict_process

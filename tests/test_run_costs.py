@@ -270,7 +270,7 @@ def test_only_the_loops_hand_over_delays_a_lone_offload_process_worker():
 def test_a_cell_moved_to_another_chunk_size_changes_its_parent_cost_by_the_shipping():
     from types import SimpleNamespace
 
-    from cvbench.emulated_kernel.predict.in_run import rechunked
+    from cvbench.emulated_kernel.predict.chunks import rechunked
 
     cell = from_run.CellCosts("processes", 1, 3, parent_s=0.0018, worker_extra_s=0.001,
                               faults=None, bytes_in=810160, sync_s=0.0006)  # fmt: skip

@@ -13,12 +13,12 @@ from __future__ import annotations
 import contextlib
 import statistics
 from collections.abc import Callable, Sequence
-from dataclasses import replace
 from functools import partial
 from typing import Any
 
 from . import costs as costmod
 from . import from_run, pool_models
+from .chunks import Shipped, costs_in_chunks, rechunked
 from .costs import ItemCost
 from .pool_models import predicted_model_row
 from .trace import trace_with_costs, write_trace
@@ -29,10 +29,6 @@ CONVOY_SWITCHES = 1000  # voluntary switches per item at >= 2 threads: a GIL con
 
 #: profile(fn, payloads) -> (the split, or None and why not): one profiled pass of a user op
 Profile = Callable[[Any, Sequence[Any]], tuple[Any, str]]
-#: (shipping costs by chunk size -- each with parent_item_s, faults_per_item, to_dict() --
-#: or None, and why not): the job's items shipped to a lone process worker before the rounds
-#: (``measure/shipping.py``)
-Shipped = tuple[dict[int, Any] | None, str]
 
 
 def _unguarded(fn: Any, payloads: Sequence[Any]) -> tuple[Any, str]:
@@ -119,45 +115,6 @@ def scaled_items(items: list[ItemCost], factor: float) -> list[ItemCost]:
         ItemCost(it.gil_s * factor, it.released_s * factor, it.io_s, it.bytes_in, it.bytes_out)
         for it in items
     ]
-
-
-def ship_sizes(config: Any, job: Any, chunksize: Callable[[Any, Any, int], int]) -> list[int]:
-    """The chunk sizes a batching process pool ships at the run's worker counts and at the
-    core counts of the scaling lines, where they differ (a prediction moves between them);
-    [] when none do or no model batches."""
-    sizes: set[int] = set()
-    for model in config.models:
-        if model.batches and model.name in pool_models.PROCESS_MODELS and not model.external:
-            counts = (*config.workers, *from_run.SCALE_CORES)
-            mine = {chunksize(model, job, w) for w in counts}
-            if len(mine) > 1:
-                sizes |= mine
-    return sorted(sizes)
-
-
-def _costs_in_chunks(
-    cell: Any, model: Any, job: Any, chunksize: Callable[[Any, Any, int], int],
-    by_size: dict[int, Any], workers: int,
-) -> Any:  # fmt: skip
-    """A process pool cell's costs moved to the chunks ``workers`` workers get (the scaling
-    lines' 16 workers get chunks of 1 threshold tile, the 1-worker cell shipped 16)."""
-    at = by_size.get(chunksize(model, job, cell.workers))
-    to = by_size.get(chunksize(model, job, workers))
-    moved = rechunked(cell, at, to)[0] if at is not None and to is not None else cell
-    return from_run.machine_costs_from(moved, None)
-
-
-def rechunked(cell: Any, at: Any, to: Any) -> tuple[Any, str]:
-    """A process pool's measured cell moved to another chunk size: its parent's CPU per item
-    changes by what shipping the items alone changed (``measure/shipping.py``)."""
-    delta = to.parent_item_s - at.parent_item_s
-    note = (
-        f"parent CPU per item {1e3 * delta:+.2f} ms from the {cell.workers}-worker cell: "
-        f"chunks of {to.chunksize}, not {at.chunksize} (the items shipped alone: "
-        f"{1e3 * to.parent_item_s:.2f} vs {1e3 * at.parent_item_s:.2f} ms and "
-        f"{to.faults_per_item:.0f} vs {at.faults_per_item:.0f} page faults per item)"
-    )
-    return replace(cell, parent_s=max(0.0, cell.parent_s + delta)), note
 
 
 def predict_workload(
@@ -270,7 +227,7 @@ def predict_workload(
             costs1 = from_run.machine_costs_from(cell, None) if cell else None
             costs_at = None
             if cell is not None and model.batches and model.name in pool_models.PROCESS_MODELS:
-                costs_at = partial(_costs_in_chunks, cell, model, state.job, chunksize, by_size)
+                costs_at = partial(costs_in_chunks, cell, model, state.job, chunksize, by_size)
             with contextlib.suppress(ValueError):
                 section["scaling"] += from_run.scaling(model.name, items, costs1, costs_at=costs_at)
     if section["scaling"]:
