@@ -62,6 +62,11 @@ def raise_if_requested() -> None:
         raise KeyboardInterrupt(_requested[0])
 
 
+def stop_requested() -> str | None:
+    """The stop a handler delivered since the last forget(), if any (its signal's name)."""
+    return _requested[0] if _requested else None
+
+
 def forget() -> None:
     """A new run's handlers: no stop delivered yet."""
     _requested.clear()
