@@ -151,7 +151,8 @@ def outside_items(
 
 
 def overhead_figures(
-    pairs: Sequence[tuple[float, float]], samples: Sequence[tuple[float, float]]
+    pairs: Sequence[tuple[float, float]],
+    samples: Sequence[tuple[tuple[float, float], tuple[float, float]]],
 ) -> dict[str, Any] | None:
     """The run's harness overhead of one workload: the same-repetition figure and the
     bare-loop pairs, whichever were measured."""
