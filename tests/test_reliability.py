@@ -172,7 +172,13 @@ def test_a_full_disk_is_one_line_and_other_outputs_are_written(tmp_path):
             rows = [r for r in csv.DictReader(fh) if r["predicted"] == "false"]
         assert len(rows) == 4 and all(r["ok"] == "true" for r in rows)  # 2 rounds x 2 cells
         assert (tmp_path / "r.md").exists()
-        assert list(tiny.iterdir()) == []  # no half-written temp file left
+        # no half-written temp file left; an earlier periodic rewrite that still fitted (a
+        # slow machine makes one before the document outgrows 12 KB) stays whole, and says
+        # it is not the end (a clean-clone CI run on a VM with 10 % steal left one)
+        left = list(tiny.iterdir())
+        assert left in ([], [tiny / "r.json"]), left
+        if left:
+            assert json.loads(left[0].read_text())["complete"] is False
     finally:
         subprocess.run(["umount", str(tiny)])
 
