@@ -86,7 +86,7 @@ class CheckedProbes(Probes):
 @pytest.fixture(scope="module")
 def busy_job():
     """Short cv2 calls arriving every 0.2 ms: each arrival wakes an idle worker, so the
-    region has over a thousand switches to count, however fast the machine."""
+    region has hundreds to thousands of switches to count."""
     from cvbench.work.item import WorkFn
 
     tiles = data.grid_tiles(data.textured_image(2000, 1500, 3), 40)
@@ -100,7 +100,9 @@ def test_ctx_switches_match_proc_sum(busy_job, tmp_path):
     stats = probes.stats()
     ours = stats.ctx_voluntary + stats.ctx_involuntary
     theirs = probes.proc_after - probes.proc_before
-    assert theirs > 1000
+    # enough switches that 5 % is a few dozen (a slow VM, its items longer than the 0.2 ms
+    # between arrivals, counted 871 where a faster one counts thousands)
+    assert theirs > 500
     assert abs(ours - theirs) <= 0.05 * theirs, (ours, theirs)
 
 
