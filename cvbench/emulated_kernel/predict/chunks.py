@@ -22,13 +22,18 @@ from . import from_run, pool_models
 Shipped = tuple[dict[int, Any] | None, str]
 
 
+def moves_chunks(model: Any) -> bool:
+    """A process pool whose chunk size follows its worker count (Pool.map's rule)."""
+    return model.batches and model.name in pool_models.PROCESS_MODELS and not model.external
+
+
 def ship_sizes(config: Any, job: Any, chunksize: Callable[[Any, Any, int], int]) -> list[int]:
     """The chunk sizes a batching process pool ships at the run's worker counts and at the
     core counts of the scaling lines, where they differ (a prediction moves between them);
     [] when none do or no model batches."""
     sizes: set[int] = set()
     for model in config.models:
-        if model.batches and model.name in pool_models.PROCESS_MODELS and not model.external:
+        if moves_chunks(model):
             counts = (*config.workers, *from_run.SCALE_CORES)
             mine = {chunksize(model, job, w) for w in counts}
             if len(mine) > 1:
@@ -36,16 +41,34 @@ def ship_sizes(config: Any, job: Any, chunksize: Callable[[Any, Any, int], int])
     return sorted(sizes)
 
 
+def moved_cell(
+    cell: Any, model: Any, job: Any, chunksize: Callable[[Any, Any, int], int],
+    shipped: Shipped, workers: int,
+) -> tuple[Any, str]:  # fmt: skip
+    """A process pool cell moved to the chunks ``workers`` workers get (the 1-worker cell
+    shipped 16 threshold tiles, 2 workers get 8, the scaling lines' 16 get 1), and what the
+    row's notes say of it; the cell as it was where the sizes are the same or were not
+    shipped."""
+    by_size, why_not = shipped
+    at, to = chunksize(model, job, cell.workers), chunksize(model, job, workers)
+    if at == to:
+        return cell, ""
+    if by_size and at in by_size and to in by_size:
+        return rechunked(cell, by_size[at], by_size[to])
+    return cell, (
+        f"chunks of {to}, not {at} as in the {cell.workers}-worker cell: its parent CPU per "
+        f"item taken as it was (shipping {why_not})"
+    )
+
+
 def costs_in_chunks(
     cell: Any, model: Any, job: Any, chunksize: Callable[[Any, Any, int], int],
-    by_size: dict[int, Any], workers: int,
+    shipped: Shipped, workers: int,
 ) -> Any:  # fmt: skip
-    """A process pool cell's costs moved to the chunks ``workers`` workers get (the scaling
-    lines' 16 workers get chunks of 1 threshold tile, the 1-worker cell shipped 16)."""
-    at = by_size.get(chunksize(model, job, cell.workers))
-    to = by_size.get(chunksize(model, job, workers))
-    moved = rechunked(cell, at, to)[0] if at is not None and to is not None else cell
-    return from_run.machine_costs_from(moved, None)
+    """``moved_cell``'s costs, for the scaling lines."""
+    return from_run.machine_costs_from(
+        moved_cell(cell, model, job, chunksize, shipped, workers)[0], None
+    )
 
 
 def rechunked(cell: Any, at: Any, to: Any) -> tuple[Any, str]:

@@ -18,7 +18,7 @@ from typing import Any
 
 from . import costs as costmod
 from . import from_run, pool_models
-from .chunks import Shipped, costs_in_chunks, rechunked
+from .chunks import Shipped, costs_in_chunks, moved_cell, moves_chunks
 from .costs import ItemCost
 from .pool_models import predicted_model_row
 from .trace import trace_with_costs, write_trace
@@ -162,14 +162,14 @@ def predict_workload(
         return
     cores = len(config.placement.cpus)
     service = from_run.mean_service_s(items)
-    by_size, why_not = shipped or (None, "not measured")
     if shipped is not None:
+        by_size, why_not = shipped
         section["shipping"] = (
             {str(k): v.to_dict() for k, v in sorted(by_size.items())}
             if by_size
             else {"error": why_not}
         )
-    by_size = by_size or {}
+    shipped = shipped or (None, "not measured")
     for model in config.models:
         if model.name not in PREDICTABLE or model.external:
             continue  # an existing dask cluster's workers, threads and network are not ours
@@ -178,15 +178,8 @@ def predict_workload(
             size = chunksize(model, state.job, workers)
             calibrated = costmod.machine_costs(calibration, size) if calibration else None
             used, moved = cell, ""
-            if cell is not None and model.batches and model.name in pool_models.PROCESS_MODELS:
-                from_size = chunksize(model, state.job, cell.workers)
-                if from_size != size and from_size in by_size and size in by_size:
-                    used, moved = rechunked(cell, by_size[from_size], by_size[size])
-                elif from_size != size:
-                    moved = (
-                        f"chunks of {size}, not {from_size} as in the {cell.workers}-worker "
-                        f"cell: its parent CPU per item taken as it was (shipping {why_not})"
-                    )
+            if cell is not None and moves_chunks(model):
+                used, moved = moved_cell(cell, model, state.job, chunksize, shipped, workers)
             costs = from_run.machine_costs_from(used, calibrated) if used else calibrated
             slowdown = corun_slowdown(corun, workers, cores)
             row = predicted_model_row(
@@ -226,8 +219,8 @@ def predict_workload(
         if cell is not None or model.name in pool_models.GIL_MODELS:
             costs1 = from_run.machine_costs_from(cell, None) if cell else None
             costs_at = None
-            if cell is not None and model.batches and model.name in pool_models.PROCESS_MODELS:
-                costs_at = partial(costs_in_chunks, cell, model, state.job, chunksize, by_size)
+            if cell is not None and moves_chunks(model):
+                costs_at = partial(costs_in_chunks, cell, model, state.job, chunksize, shipped)
             with contextlib.suppress(ValueError):
                 section["scaling"] += from_run.scaling(model.name, items, costs1, costs_at=costs_at)
     if section["scaling"]:
