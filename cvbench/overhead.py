@@ -150,6 +150,13 @@ def outside_items(
     }
 
 
+def walls(
+    pairs: Sequence[tuple[tuple[float, float], tuple[float, float]]],
+) -> list[tuple[float, float]]:
+    """(sequential wall s, bare loop wall s) of each pair of (wall s, items' own s) parts."""
+    return [(seq[0], bare[0]) for seq, bare in pairs]
+
+
 def overhead_figures(
     pairs: Sequence[tuple[float, float]],
     samples: Sequence[tuple[tuple[float, float], tuple[float, float]]],

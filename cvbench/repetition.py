@@ -88,11 +88,6 @@ def estimate_s(job: Job) -> float:
     return max(one * job.items, job.arrival_ns(job.items - 1) / 1e9)
 
 
-def bare_loop_s(job: Job, placement: Placement | None = None) -> float:
-    """The bare loop's wall time (``bare_loop_times_s``)."""
-    return bare_loop_times_s(job, placement)[0]
-
-
 def bare_loop_times_s(job: Job, placement: Placement | None = None) -> tuple[float, float]:
     """The same op over the same items with no model and no probes: the overhead yardstick.
     Its wall time, and its items' own (``items_s``): a plain loop's time around the items.

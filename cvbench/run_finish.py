@@ -8,7 +8,7 @@ import functools
 from typing import TYPE_CHECKING, Any
 
 from cvbench.emulated_kernel.predict.in_run import predict_workload
-from cvbench.overhead import observer_effects, overhead_figures
+from cvbench.overhead import observer_effects, overhead_figures, walls
 from cvbench.results.summary import drift_note, summarize_rows
 
 if TYPE_CHECKING:
@@ -30,7 +30,7 @@ def finish_run(run: Runner) -> None:
         # a Ctrl-C asks for the results now, not more work; a stuck op must not run again
         if not result.interrupted and not run.abandoned:
             _predict(run, workload, state)
-        figures = overhead_figures(state.overhead_pairs, state.outside_items)
+        figures = overhead_figures(walls(state.overhead_pairs), state.overhead_pairs)
         if figures is not None:
             result.overhead[workload] = figures
     result.observer = observer_effects(result.rows)

@@ -86,11 +86,9 @@ class WorkloadState:
     pending: list[tuple[dict[str, Any], list[str]]] = field(default_factory=list)
     seq_wall: list[float] = field(default_factory=list)
     seq_records: list[list] = field(default_factory=list)  # every ok sequential repetition
-    # (sequential wall s, bare loop wall s), the probe off: the paired overhead
-    overhead_pairs: list[tuple[float, float]] = field(default_factory=list)
-    # each overhead pair's parts as (wall s, its items' own s), (sequential, bare loop):
-    # the time around the items, within each repetition (overhead.outside_items)
-    outside_items: list[tuple[tuple[float, float], tuple[float, float]]] = field(
+    # the overhead's pairs, the probe off: (sequential, bare loop), each part (wall s, its
+    # items' own s) -- the walls make the end-to-end figure, both the time around the items
+    overhead_pairs: list[tuple[tuple[float, float], tuple[float, float]]] = field(
         default_factory=list
     )
     trace: dict[str, Any] | None = None

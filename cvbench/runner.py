@@ -44,10 +44,7 @@ from cvbench.measure.watchdog import (
     deadline_s,
 )
 from cvbench.models import Model
-from cvbench.overhead import (
-    heartbeat_round,
-    more_pairs,
-)
+from cvbench.overhead import heartbeat_round, more_pairs, walls
 from cvbench.profiled_pass import ProfiledPass
 from cvbench.repetition import (
     bare_loop_times_s,
@@ -374,14 +371,13 @@ class Runner:
                         bare = guard(lambda: bare_loop_times_s(cell.job, cfg.placement))
                         if bare is None:
                             return  # the op hung in the bare loop: the cell failed there
-                    state.overhead_pairs.append((row["wall_s"], bare[0]))
-                    state.outside_items.append(((row["wall_s"], items_s(records)), bare))
+                    state.overhead_pairs.append(((row["wall_s"], items_s(records)), bare))
                 self.ceilings.after_reference(
                     cell.workload, cell.job, round_index, limit, row["wall_s"]
                 )
                 seqs: list[tuple[float, float]] = []
                 bares: list[tuple[float, float]] = []
-                pairs = more_pairs(  # the figure only: no row, and no probe
+                extra = more_pairs(  # the figure only: no row, and no probe
                     round_index,
                     lambda: self._kept(seqs, guard(lambda: repetition_times_s(
                         cell.model, cell.job, cell.workers, cfg.placement, 0
@@ -389,12 +385,11 @@ class Runner:
                     lambda: self._kept(bares, guard(lambda: bare_loop_times_s(
                         cell.job, cfg.placement
                     ))),
-                    state.overhead_pairs,
+                    walls(state.overhead_pairs),
                 )  # fmt: skip
-                if pairs is None:
+                if extra is None:
                     return  # the op hung or failed there: the cell failed
-                state.overhead_pairs.extend(pairs)
-                state.outside_items.extend(zip(seqs, bares, strict=True))
+                state.overhead_pairs.extend(zip(seqs, bares, strict=True))  # extra's parts
         self.result.items.append(items_doc(base, records, probes))
         self._emit(row)
 

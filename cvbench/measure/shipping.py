@@ -7,7 +7,7 @@ message is written into fresh pages. Measured here (a 1-worker pool, the thresho
 sent to ``len``): 404 page faults and 1.4 ms of parent CPU per item in chunks of 16, 0 faults
 and 0.7 ms in chunks of 8 -- the gap between the 1-worker and the 2-worker cells' parent CPU
 (1.8 and 0.8 ms per item). A 2-worker prediction from the 1-worker cell's costs takes the
-difference from here (``predict/in_run.py``). The run ships before its rounds: the allocator's
+difference from here (``predict/chunks.py``). The run ships before its rounds: the allocator's
 state is the process's history, and after the rounds of one run chunks of 16 no longer
 faulted, where they had in every round.
 

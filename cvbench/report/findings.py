@@ -14,7 +14,13 @@ from typing import Any
 
 import numpy as np
 
-from cvbench.results.summary import group_key, is_unsupported, speedup_limit, summarize_rows
+from cvbench.results.summary import (
+    group_key,
+    is_unsupported,
+    limit_givers,
+    speedup_limit,
+    summarize_rows,
+)
 from cvbench.stats import bootstrap_ci
 
 Key = tuple[str, str, int]
@@ -138,10 +144,6 @@ def _speedup_limit(groups: list[dict[str, Any]], key: Key) -> int | None:
     return None
 
 
-def _who(limit: int) -> str:
-    return "one OS thread" if limit == 1 else f"{limit} workers"
-
-
 def _claims(rows: list[dict[str, Any]]) -> list[str]:
     summary = summarize_rows(rows)
     lines: list[str] = contention(rows)
@@ -164,7 +166,7 @@ def _claims(rows: list[dict[str, Any]]) -> list[str]:
             if by == "paired speedup" and limit and best.median > limit:
                 # the CI is not wholly above it (that is drift_note's), but the median is
                 text += (
-                    f" — above the {limit}x that {_who(limit)} can give: part of it is the "
+                    f" — above the {limit}x that {limit_givers(limit)} can give: part of it is the "
                     "machine's speed changing between cells, not the model"
                 )
             if ties:

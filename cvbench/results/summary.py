@@ -78,7 +78,7 @@ def drift_note(s: dict[str, Any]) -> str | None:
     if ci[0] > limit * DRIFT_MARGIN:
         return (
             f"drift, not a result: speedup CI {ci[0]:.2f}-{ci[1]:.2f} lies above the "
-            f"{limit}x that {'one OS thread' if limit == 1 else f'{limit} workers'} can give"
+            f"{limit}x that {limit_givers(limit)} can give"
             + ("" if limit == int(s["workers"]) or s.get("inline") else " on these CPUs")
         )
     return None
@@ -91,6 +91,11 @@ def speedup_limit(s: dict[str, Any]) -> int:
         return 1
     workers = int(s["workers"])
     return min(workers, s["cores"]) if s.get("cores") else workers
+
+
+def limit_givers(limit: int) -> str:
+    """Who gives a speedup limit of ``limit``x, in words."""
+    return "one OS thread" if limit == 1 else f"{limit} workers"
 
 
 def unsupported(rows: Iterable[dict[str, Any]]) -> dict[str, str]:

@@ -9,7 +9,7 @@ shared memory, the op prepared) each run the bare op over *every* item of the jo
 pair, copy 0 runs alone and then all copies run at once (or the other way round). The
 ceiling at ``copies`` workers is ``copies x alone / slowest co-run copy``: 2.0 where the two
 cores are independent, less where they are not. No pool, no pipe per item, no records:
-the same bare loop as the harness-overhead yardstick (``repetition.bare_loop_s``).
+the same bare loop as the harness-overhead yardstick (``repetition.bare_loop_times_s``).
 
 Light on purpose (the fork server preloads it): the work function, shm and the lifeline.
 """

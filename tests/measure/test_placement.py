@@ -149,7 +149,7 @@ def test_the_bare_loop_runs_where_the_sequential_model_runs(quick_jobs):
     import dataclasses
 
     from cvbench.models import resolve_models
-    from cvbench.repetition import bare_loop_s, run_once
+    from cvbench.repetition import bare_loop_times_s, run_once
 
     cpus = allowed_cpus()
     placement = Placement(tuple(cpus), pin="spread", nice=5)
@@ -167,7 +167,7 @@ def test_the_bare_loop_runs_where_the_sequential_model_runs(quick_jobs):
     job = dataclasses.replace(job, fn=fn)
     before = (os.sched_getaffinity(0), os.getpriority(os.PRIO_PROCESS, 0))
     try:
-        assert bare_loop_s(job, placement) > 0
+        assert bare_loop_times_s(job, placement)[0] > 0
         assert os.sched_getaffinity(0) == before[0]  # the mask given back
         key = "sequential"
         _, error = run_once(resolve_models("sequential")[0], job, 1, Probes(placement, 0))
