@@ -71,7 +71,9 @@ start=$SECONDS
 declare -A runs=()
 for v in "${ready[@]}"; do
   # no shared .pytest_cache between the simultaneous runs
-  ".venv-$v/bin/pytest" -q -m "not slow" -p no:cacheprovider >".venv-$v.test.log" 2>&1 &
+  # $RERUN (the Makefile's): a failed timing bound runs once more; unset, none does
+  # shellcheck disable=SC2086
+  ".venv-$v/bin/pytest" -q -m "not slow" -p no:cacheprovider ${RERUN:-} >".venv-$v.test.log" 2>&1 &
   runs[$v]=$!
 done
 for v in "${ready[@]}"; do

@@ -140,7 +140,11 @@ def test_sleeper_wakes_on_time_under_pure_python_load() -> None:
     kernel.spawn(ticker, name="ticker")
     stats = kernel.run()
     assert len(lags) > 50  # 1 ms apart plus the lag, on a host that others share
-    assert np.percentile(lags, 99) < 5 * MS
+    # Without wake-up preemption the ticker waits out the busy loop's slice (~3 ms for two
+    # tasks): most ticks would be late by ms. The tail is the host's: a clean-clone CI run on a
+    # VM with steal saw one tick in ~150 late by 6-7 ms, which made a p99 bound fail.
+    assert np.median(lags) < 1 * MS
+    assert np.percentile(lags, 90) < 5 * MS
     assert stats.voluntary >= len(lags)
 
 
