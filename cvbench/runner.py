@@ -155,13 +155,13 @@ class Runner:
                 try:
                     self._measure(cells)
                 except KeyboardInterrupt:
-                    self._interrupted()
+                    self.mark_interrupted()
                 # inside the session: the predictions' profiled pass runs the op again, and
                 # what it starts must end with the run too
                 self._finish()
                 finished = True
         except KeyboardInterrupt:  # a second signal, during the finish or the clean-up
-            self._interrupted()
+            self.mark_interrupted()
         if not finished:
             self._finish()
         if self.result.interrupted:
@@ -171,7 +171,7 @@ class Runner:
             gc.collect()
         return self.result
 
-    def _interrupted(self) -> None:
+    def mark_interrupted(self) -> None:
         self.result.interrupted = True
         self.result.stop_reason = "interrupted"
 
@@ -234,6 +234,7 @@ class Runner:
             order = cells[:]
             rng.shuffle(order)
             for cell in order:
+                interrupts.raise_if_requested()
                 if not cell.broken:
                     self._repetition(cell, round_index=-1, position=-1)
 
@@ -465,7 +466,7 @@ class Runner:
         cvbench's own process ended) by the callbacks, whatever failed before."""
         try:
             if signum is not None:
-                self._interrupted()
+                self.mark_interrupted()
             elif fail is not None:
                 fail()
             self._finish()

@@ -31,6 +31,7 @@ from cvbench.ab.sides import (
     resolve_python,
     resolve_ref,
 )
+from cvbench.measure import interrupts
 from cvbench.measure.noise.speed import speed_check, spin_slices
 
 READY_TIMEOUT_S = 600.0  # start-up and warm-up of a side (a full-size job can take minutes)
@@ -183,6 +184,7 @@ class Job:
                 self.result.startup_s = time.monotonic() - t0
                 self._cells()
                 self._rounds()
+                interrupts.raise_if_requested()  # a stop that landed in an import
             except KeyboardInterrupt:
                 self.result.interrupted = True
                 self.result.stop_reason = "interrupted"
@@ -249,6 +251,7 @@ class Job:
                 return
             self.say(f"round {r + 1}: {len(active)} cell(s)")
             for name, order in schedule.round(active):
+                interrupts.raise_if_requested()
                 self._pair(name, order, r)
             self.result.rounds = r + 1
         self.result.stop_reason = f"{s.max_rounds} rounds"

@@ -184,6 +184,7 @@ def main(argv: list[str]) -> int:
             )
             ready = True
             while True:
+                interrupts.raise_if_requested()  # a stop that landed in an import
                 try:
                     request = reader.read(None)
                 except ProtocolError:

@@ -219,6 +219,8 @@ def ab_cmd(**opts: Any) -> None:
     try:
         with stop_on_signals() as stop:
             result = job.run()
+            if stop.signum is not None:  # one that landed in an import: recorded, not raised
+                result.interrupted = True
     except BadInput as exc:
         if tty:
             click.echo("\r\033[K", err=True, nl=False)

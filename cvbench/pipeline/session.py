@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from cvbench.config import RunConfig
+from cvbench.measure import interrupts
 from cvbench.measure.caller_state import caller_state_kept
 from cvbench.pipeline.document import run_document
 from cvbench.pipeline.exports import ExportWriter
@@ -110,8 +111,20 @@ class RunSession:
             kept.enter_context(caller_state_kept())
             kept.enter_context(thread_errors_kept(self.result.thread_errors))
             result = self.runner.run()
+        self._recorded_stop()
         self.write(result)
+        if self._recorded_stop():
+            self.write(result)
         return result
+
+    def _recorded_stop(self) -> bool:
+        """A stop that landed in an import was recorded, not raised (measure/interrupts.py),
+        and after the last repetition nothing raises it: the result is marked here, after the
+        finish and again after the files were written. True if it was marked now."""
+        if interrupts.stop_requested() is None or self.result.interrupted:
+            return False
+        self.runner.mark_interrupted()
+        return True
 
     def abandon(self, result: RunResult, status: int, line: str) -> None:
         """The thread running the op is stuck inside it for good (called from the watchdog's

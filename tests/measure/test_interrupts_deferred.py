@@ -7,7 +7,10 @@ the pool's shutdown waited for the worker, and the run never ended."""
 from __future__ import annotations
 
 import contextlib
+import importlib
+import json
 import signal
+import sys
 import threading
 import time
 
@@ -152,3 +155,53 @@ def test_a_stop_swallowed_in_a_weakref_callback_prints_no_traceback(tmp_path, wh
         assert "ZeroDivisionError" in res.stderr  # not ours: still printed
     else:
         assert "Traceback" not in res.stderr and "Exception ignored" not in res.stderr, res.stderr
+
+
+def _module_that_stops_itself(tmp_path, monkeypatch, name: str) -> None:
+    """A module whose body receives SIGTERM half-way (where scipy.stats's import met one)."""
+    (tmp_path / f"{name}.py").write_text(
+        "import signal\nsignal.raise_signal(signal.SIGTERM)\nAFTER_THE_STOP = True\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, name, raising=False)
+
+
+def test_a_stop_that_lands_in_an_import_is_recorded_not_raised(handlers_kept, tmp_path,
+                                                                monkeypatch):  # fmt: skip
+    # raised in a module's body, it would leave the submodules that body had imported bound to
+    # a half-built module: a run's finish then failed on scipy.stats without its `quantile`
+    _module_that_stops_itself(tmp_path, monkeypatch, "stopped_mid_import")
+    with stop_on_signals() as request:
+        module = importlib.import_module("stopped_mid_import")
+        assert module.AFTER_THE_STOP  # the body ran to its end
+        assert request.signum == signal.SIGTERM and interrupts.stop_requested() == "SIGTERM"
+        with pytest.raises(KeyboardInterrupt, match="SIGTERM"):
+            interrupts.raise_if_requested()  # the runner's next check
+    with stop_on_signals(), pytest.raises(KeyboardInterrupt, match="SIGTERM"):
+        signal.raise_signal(signal.SIGTERM)  # outside an import: raised where it lands
+
+
+@pytest.mark.slow
+def test_a_run_whose_finish_imported_through_a_stop_is_interrupted(handlers_kept, tmp_path,
+                                                                   monkeypatch):  # fmt: skip
+    # after the last repetition nothing checks again: the runner marks the result itself
+    from cvbench import runner
+    from cvbench.config import build_config
+    from cvbench.config.options import RunOptions
+    from cvbench.pipeline import RunSession
+
+    _module_that_stops_itself(tmp_path, monkeypatch, "stopped_in_the_finish")
+    finish = runner.finish_run
+
+    def finish_importing(run: object) -> None:
+        importlib.import_module("stopped_in_the_finish")
+        finish(run)
+
+    monkeypatch.setattr(runner, "finish_run", finish_importing)
+    opts = {"workload": "threshold", "models": "sequential", "quick": True, "repeat": 1,
+            "warmup": 0, "json": str(tmp_path / "r.json"), "out": str(tmp_path)}  # fmt: skip
+    with stop_on_signals() as request:
+        result = RunSession(build_config(RunOptions.from_mapping(opts))).run()
+    assert request.signum == signal.SIGTERM
+    assert result.interrupted and result.rows
+    assert json.loads((tmp_path / "r.json").read_text())["interrupted"] is True
