@@ -305,3 +305,33 @@ def test_an_error_inside_the_measured_cells_spread_is_marked_as_such():
     (line,) = [x for x in _kernel_lines([], "threshold", section) if "1-worker costs" in x]
     assert "threads 2w +4 %*" in line and "processes 2w -21 %," not in line
     assert line.endswith("processes 2w -21 % (*: inside the measured cell's 95 % CI, 1 of 2)")
+
+
+def test_a_cell_faster_than_the_reference_counts_its_own_compute():
+    """Items that took 8 ms where the sequential reference took 10 (the machine ran faster
+    during this cell): the compute is the 8 ms, split as the reference's, and the scale says
+    so; counted at the reference's 10 ms, the budget summed to 125 % of the wall time."""
+    row = {"model": "threads", "wall_s": 0.016, "worker_wait_s": 0.0}
+    recs = [[0, 0, 0, 0, 0, 8_000], [1, 0, 0, 0, 8_000, 16_000]]
+    items = [ItemCost(0.002, 0.008), ItemCost(0.002, 0.008)]
+    b = from_run.budget(row, recs, items)
+    assert b["compute_scale"] == pytest.approx(0.8)
+    assert b["compute_gil"] == pytest.approx(0.0032)
+    assert b["compute_released"] == pytest.approx(0.0128)
+    assert b["gil_wait"] == b["contention"] == 0.0
+    assert b["closure"] == pytest.approx(1.0)
+    slower = from_run.budget(row, recs, [ItemCost(0.001, 0.006)] * 2)  # 7 ms: 1 ms waiting
+    assert slower["compute_scale"] == 1.0 and slower["gil_wait"] == pytest.approx(0.002)
+
+
+def test_the_budget_line_says_when_the_compute_is_the_cells_own():
+    def row(scale: float, speed: float) -> dict:
+        parts = {f"budget_{k}_s": 0.0 for k in from_run.BUDGET_KEYS}
+        parts["budget_compute_released_s"] = 0.01
+        return {"workload": "w", "model": "threads", "workers": 2, "wall_s": 0.01,
+                "throughput_per_s": speed, "budget_closure": 1.0,
+                "budget_compute_scale": scale, **parts}  # fmt: skip
+
+    line = from_run.budget_line("w", [row(0.8, 100.0), row(0.8, 100.0)])
+    assert "its items took 20 % less than sequential's" in line
+    assert "less than sequential" not in from_run.budget_line("w", [row(1.0, 100.0)])

@@ -143,6 +143,9 @@ ROW_COLUMNS: tuple[Column, ...] = (
     _down("budget_idle_s", "s", summarised=False),
     _down("budget_harness_s", "s", summarised=False),
     Column("budget_closure", "float"),  # sum of the budget over wall_s (1.0 = closes)
+    # the compute's share of the sequential reference's item costs: < 1 where the cell's items
+    # took less than those in all (the machine faster during this cell: its speed drifts)
+    Column("budget_compute_scale", "float"),
     _t("cost_source"),  # predicted rows: where the costs came from (a measured cell, calibration)
     Column("prediction_error_pct", "float"),  # predicted rows: vs the measured median
 )

@@ -95,6 +95,7 @@ def budgets(result: Any, workload: str, items: list[ItemCost]) -> None:
         for k in from_run.BUDGET_KEYS:
             row[f"budget_{k}_s"] = b[k]
         row["budget_closure"] = b["closure"]
+        row["budget_compute_scale"] = b["compute_scale"]
 
 
 def corun_slowdown(corun: tuple[int, float] | None, workers: int, cores: int) -> float:
