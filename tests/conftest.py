@@ -4,6 +4,7 @@ Helpers the tests share live in tests/helpers.py."""
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 from typing import Any
 
@@ -13,6 +14,22 @@ from cvbench.commands.signals import STOP_SIGNALS
 from cvbench.workloads import load_spec
 from cvbench.workloads.sources import JobOptions, build_job
 from tests.helpers import SHARED_RUN_ARGS, cvbench
+
+
+@pytest.fixture(autouse=True)
+def _environment_kept():
+    """What a test leaves in os.environ reaches every process started after it in this pytest
+    worker: a forkserver started after an in-process dask test inherited its nannies'
+    MALLOC_TRIM_THRESHOLD_, and every process it forked gave its freed memory back at once
+    and faulted it in again on every item (a clean-clone CI run failed on 3,168 faults where
+    0 are expected). The environment is put back after each test."""
+    saved = dict(os.environ)
+    yield
+    for key in [k for k in os.environ if k not in saved]:
+        del os.environ[key]
+    for key, value in saved.items():
+        if os.environ.get(key) != value:
+            os.environ[key] = value
 
 
 @pytest.fixture
