@@ -121,13 +121,17 @@ def test_prediction_cpu_matches_the_measured_cpu(quick_jobs):
     assert abs(simulated - measured) <= 0.35 * measured + 0.04
 
 
+def _lane_budget(row: dict, spans_ms: list[tuple[int, int]], item: ItemCost) -> dict:
+    """The budget of one hand-made lane: item k ran over spans_ms[k]; every item costs
+    ``item`` in the sequential reference."""
+    recs = [[k, 0, 0, 0, a * 1000, b * 1000] for k, (a, b) in enumerate(spans_ms)]
+    return from_run.budget({"worker_wait_s": 0.0, **row}, recs, [item] * len(spans_ms))
+
+
 def test_budget_of_a_known_timeline():
     """A hand-made lane: 2 items of 10 ms compute, 5 ms gap, 3 ms tail -> the parts."""
-    row = {"model": "processes", "wall_s": 0.028, "worker_wait_s": 0.0,
-           "worker_threads_cpu_s": 0.022}  # fmt: skip
-    recs = [[0, 0, 0, 0, 0, 10_000], [1, 0, 0, 0, 15_000, 25_000]]
-    items = [ItemCost(0.004, 0.006), ItemCost(0.004, 0.006)]
-    b = from_run.budget(row, recs, items)
+    row = {"model": "processes", "wall_s": 0.028, "worker_threads_cpu_s": 0.022}
+    b = _lane_budget(row, [(0, 10), (15, 25)], ItemCost(0.004, 0.006))
     assert b["compute_gil"] == pytest.approx(0.008)
     assert b["compute_released"] == pytest.approx(0.012)
     assert b["transfer"] == pytest.approx(0.002)
@@ -311,16 +315,14 @@ def test_a_cell_faster_than_the_reference_counts_its_own_compute():
     """Items that took 8 ms where the sequential reference took 10 (the machine ran faster
     during this cell): the compute is the 8 ms, split as the reference's, and the scale says
     so; counted at the reference's 10 ms, the budget summed to 125 % of the wall time."""
-    row = {"model": "threads", "wall_s": 0.016, "worker_wait_s": 0.0}
-    recs = [[0, 0, 0, 0, 0, 8_000], [1, 0, 0, 0, 8_000, 16_000]]
-    items = [ItemCost(0.002, 0.008), ItemCost(0.002, 0.008)]
-    b = from_run.budget(row, recs, items)
+    row, spans = {"model": "threads", "wall_s": 0.016}, [(0, 8), (8, 16)]
+    b = _lane_budget(row, spans, ItemCost(0.002, 0.008))
     assert b["compute_scale"] == pytest.approx(0.8)
     assert b["compute_gil"] == pytest.approx(0.0032)
     assert b["compute_released"] == pytest.approx(0.0128)
     assert b["gil_wait"] == b["contention"] == 0.0
     assert b["closure"] == pytest.approx(1.0)
-    slower = from_run.budget(row, recs, [ItemCost(0.001, 0.006)] * 2)  # 7 ms: 1 ms waiting
+    slower = _lane_budget(row, spans, ItemCost(0.001, 0.006))  # 7 ms: 1 ms waiting
     assert slower["compute_scale"] == 1.0 and slower["gil_wait"] == pytest.approx(0.002)
 
 
