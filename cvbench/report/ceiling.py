@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from cvbench.report.words import count
+
 SHOWN = 6  # models named on the line, closest to the ceiling first
 
 
@@ -17,7 +19,8 @@ def ceiling_line(workload: str, c: dict[str, Any]) -> str:
     return (
         f"parallel ceiling on {workload} at {c['workers']} workers: {c['speedup']:.2f}x"
         + (f" (95 % CI {ci[0]:.2f}-{ci[1]:.2f}" if ci else " (no CI")
-        + f", {c['pairs']} pairs: {c['workers']} copies of the bare loop at once vs one alone)"
+        + f", {count(c['pairs'], 'pair')}: {c['workers']} copies of the bare loop at once"
+        + " vs one alone)"
         + (" — of it: " + ", ".join(f"{m} {p:.0f} %" for m, p in shares[:SHOWN]) if shares else "")
         + (f", … ({len(shares) - SHOWN} more in the JSON)" if len(shares) > SHOWN else "")
     )

@@ -11,6 +11,7 @@ from rich.console import Console
 from cvbench.overhead import observer_line, overhead_note
 from cvbench.report import tables
 from cvbench.report.ceiling import ceiling_line
+from cvbench.report.words import count
 from cvbench.results.summary import unsupported
 
 
@@ -89,7 +90,8 @@ def overhead_lines(workload: str, o: dict[str, Any], heartbeat_ms: float) -> lis
     if o.get("outside_items_pct") is not None:
         lines.append(
             f"harness overhead on {workload}: {o['outside_items_pct']:+.2f} % "
-            f"({_ci(o.get('outside_items_ci_pct'))}, {o.get('outside_items_pairs', 0)} pairs, "
+            f"({_ci(o.get('outside_items_ci_pct'))}, "
+            f"{count(o.get('outside_items_pairs', 0), 'pair')}, "
             f"the {heartbeat_ms:g} ms probe off: time around the items, within each repetition"
             f" — the sequential model's {o.get('sequential_outside_pct', 0):+.2f} % less a "
             f"bare loop's {o.get('bare_loop_outside_pct', 0):+.2f} %)"
@@ -99,7 +101,7 @@ def overhead_lines(workload: str, o: dict[str, Any], heartbeat_ms: float) -> lis
         head = "  end to end" if lines else f"harness overhead on {workload}, end to end"
         lines.append(
             f"{head} against a bare loop of the op: {o['overhead_pct']:+.2f} % "
-            f"({_ci(o.get('ci_pct'))}, {o.get('pairs', 0)} adjacent pairs, "
+            f"({_ci(o.get('ci_pct'))}, {count(o.get('pairs', 0), 'adjacent pair')}, "
             f"{o['sequential_s']:.3f} s vs {o['bare_loop_s']:.3f} s: it also sees what the "
             "harness does to the op itself, within the drift between repetitions)"
             + (f" — {note}" if note else "")
