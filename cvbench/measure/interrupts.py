@@ -29,9 +29,10 @@ Nor is it raised inside an import. Python drops a module whose body an exception
 but the submodules it had imported keep the half-built module they bound: a SIGTERM that
 landed in the run's first ``from scipy import stats`` left ``scipy.stats._resampling`` with a
 ``stats`` that had no ``quantile``, and the run's finish, its CIs and its files then failed with
-an AttributeError traceback (1 in 17 stops, `/tmp/s9/term2.py`). A stop that lands in an import
-is recorded only: ``raise_if_requested()`` raises it between repetitions, and the runner marks
-its result interrupted after the finish at the latest.
+an AttributeError traceback (1 in 17 SIGTERMs at random moments of a quick run). A stop that
+lands in an import is recorded only: ``raise_if_requested()`` raises it before the next
+repetition, and the run's session (pipeline/session.py) marks its result interrupted after the
+finish at the latest.
 """
 
 from __future__ import annotations

@@ -184,9 +184,9 @@ def _own_environment_kept() -> Iterator[None]:
     once the workers have started, and again when the cluster closes (a nanny that restarted a
     worker wrote it again). The workers keep it, as dask means them to; every process the run
     starts afterwards would inherit it too: with the variable set, glibc gives freed memory
-    back at once, and a forkserver started after a dask cell made the ceiling's copies and the
-    process pools' workers fault their 810 KB outputs in again on every item (3,168 faults
-    per loop of 8 tiles instead of 0, which failed a clean-clone CI run)."""
+    back at once, and the processes of a forkserver started after a dask cluster fault their
+    outputs in again on every item (the ceiling's copies: 3,168 faults per loop of 8 tiles
+    instead of 0, in a test process of a clean-clone CI run)."""
     before = {key: os.environ.get(key) for key in _pre_spawn_keys()}
     try:
         yield
