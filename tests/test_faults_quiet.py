@@ -18,6 +18,7 @@ import psutil
 import pytest
 
 from cvbench.work.quiet_child import parent_went_away
+from cvbench.work.temp_dirs import MP_PREFIX, remove_stale
 from tests.helpers import CVBENCH, ROOT, gone
 
 MODELS = ["dask", "processes", "kernel-proc"]
@@ -33,7 +34,9 @@ def _start(tmp: Path, model: str) -> subprocess.Popen:
     return subprocess.Popen(
         [*CVBENCH, "run", "-w", "threshold", "-m", model, "--workers", "2", "--repeat", "200",
          "--csv", str(tmp / "r.csv"), "--json", str(tmp / "r.json")],
-        cwd=ROOT, env={**os.environ, "COLUMNS": "200"}, stdout=subprocess.PIPE,
+        # TMPDIR: a SIGKILLed run cannot remove its temp folders (dask's scratch space); the
+        # next run would, but there may be none on this machine: they go in the test's folder
+        cwd=ROOT, env={**os.environ, "COLUMNS": "200", "TMPDIR": str(tmp)}, stdout=subprocess.PIPE,
         stderr=subprocess.PIPE, text=True, start_new_session=True,
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )  # fmt: skip
@@ -86,6 +89,10 @@ def test_a_killed_main_process_leaves_children_quiet(tmp_path, model, sig):
     assert _children_said(err) == [], err
     if sig == signal.SIGTERM:
         assert gone(proc.pid, 15) == []
+    else:  # nothing could remove a killed run's folders: the next run's start does (owned_dir)
+        for base in (str(tmp_path), "/tmp"):
+            remove_stale(MP_PREFIX, base)
+            assert not list(Path(base).glob(f"{MP_PREFIX}{proc.pid}-*"))
 
 
 def test_what_counts_as_the_parent_going_away():
