@@ -4,13 +4,13 @@ Helpers the tests share live in tests/helpers.py."""
 from __future__ import annotations
 
 import contextlib
-import os
 import signal
 from typing import Any
 
 import pytest
 
 from cvbench.commands.signals import STOP_SIGNALS
+from cvbench.measure.caller_state import environment_kept
 from cvbench.workloads import load_spec
 from cvbench.workloads.sources import JobOptions, build_job
 from tests.helpers import SHARED_RUN_ARGS, cvbench
@@ -23,13 +23,8 @@ def _environment_kept():
     MALLOC_TRIM_THRESHOLD_, and every process it forked gave its freed memory back at once
     and faulted it in again on every item (a clean-clone CI run failed on 3,168 faults where
     0 are expected). The environment is put back after each test."""
-    saved = dict(os.environ)
-    yield
-    for key in [k for k in os.environ if k not in saved]:
-        del os.environ[key]
-    for key, value in saved.items():
-        if os.environ.get(key) != value:
-            os.environ[key] = value
+    with environment_kept():
+        yield
 
 
 @pytest.fixture

@@ -22,12 +22,24 @@ def caller_state_kept() -> Iterator[None]:
     framework started during the run and keeps (dask's offload thread, trio's idle workers)
     get the mask a thread of the caller's would have had, not --cpus.
     """
-    env = dict(os.environ)
     process_mask = os.sched_getaffinity(0)
     masks: dict[int, set[int]] = {}
     for tid in tids(os.getpid()):
         with contextlib.suppress(OSError):
             masks[tid] = os.sched_getaffinity(tid)
+    try:
+        with environment_kept():
+            yield
+    finally:
+        for tid in tids(os.getpid()):
+            with contextlib.suppress(OSError):
+                os.sched_setaffinity(tid, masks.get(tid, process_mask))
+
+
+@contextlib.contextmanager
+def environment_kept() -> Iterator[None]:
+    """os.environ put back as it was: the variables added removed, the changed ones reset."""
+    env = dict(os.environ)
     try:
         yield
     finally:
@@ -36,6 +48,3 @@ def caller_state_kept() -> Iterator[None]:
         for key, value in env.items():
             if os.environ.get(key) != value:
                 os.environ[key] = value
-        for tid in tids(os.getpid()):
-            with contextlib.suppress(OSError):
-                os.sched_setaffinity(tid, masks.get(tid, process_mask))
